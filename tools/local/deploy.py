@@ -1,0 +1,356 @@
+"""Deploys infra/template.yaml to an AWS emulator and writes the stack's manifest.
+
+What `sam deploy` does on AWS, done for an emulator whose CloudFormation does not run the
+SAM transform and skips a few resource types (see shared/LOCAL-STACK.md):
+
+1. package: each function's code is zipped (the `cargo lambda` build if there is one) and
+   uploaded to the emulator's S3, and its CodeUri pointed there;
+2. expand the SAM template locally with aws-sam-translator, the library SAM CLI uses;
+3. create or update the stack from the expanded template;
+4. apply, from that same template, what the emulator's CloudFormation skips: SNS
+   subscriptions (raw delivery, filter policies) and DynamoDB TTL;
+5. read the deployed stack back (functions, their environment and event source mappings,
+   queues and their dead-letter queues; HTTP routes from the template) into a manifest,
+   which the dev runner, the tests and the CLI use. Nothing about the topology is written
+   anywhere but the template.
+
+Usage: python deploy.py --template infra/template.yaml --stack-name pizza-shop \
+           --manifest .local/pizza-shop.json [--parameter Key=Value ...]
+The endpoint comes from AWS_ENDPOINT_URL, as for every AWS client here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from intrinsics import Resolver
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+STACK_POLL_SECONDS = 0.5
+STACK_TIMEOUT_SECONDS = 300
+
+
+def log(message: str) -> None:
+    print(f"deploy: {message}", file=sys.stderr, flush=True)
+
+
+class Deployment:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.session = boto3.session.Session()
+        self.region = self.session.region_name or "us-east-1"
+        self.client = lambda service: self.session.client(service, region_name=self.region)
+        self.cfn = self.client("cloudformation")
+        self.sqs = self.client("sqs")
+        self.sns = self.client("sns")
+        self.dynamodb = self.client("dynamodb")
+        self.lambda_ = self.client("lambda")
+        self.account = self.client("sts").get_caller_identity()["Account"]
+        self.parameters = dict(p.split("=", 1) for p in args.parameter)
+        self.physical: dict[str, str] = {}
+
+    # -------------------------------------------------------------- 1. package
+    def package(self, template: dict) -> None:
+        bucket = f"{self.args.stack_name}-artifacts-{self.account}"
+        s3 = self.client("s3")
+        try:
+            if self.region == "us-east-1":
+                s3.create_bucket(Bucket=bucket)
+            else:
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        uploaded: dict[str, str] = {}
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != SERVERLESS_FUNCTION:
+                continue
+            binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id)
+            if binary not in uploaded:
+                code = self._code_zip(binary)
+                key = f"{binary}/{hashlib.sha256(code).hexdigest()}.zip"
+                s3.put_object(Bucket=bucket, Key=key, Body=code)
+                uploaded[binary] = f"s3://{bucket}/{key}"
+            resource.setdefault("Properties", {})["CodeUri"] = uploaded[binary]
+
+    def _code_zip(self, binary: str) -> bytes:
+        built = Path(self.args.artifacts) / binary / "bootstrap.zip"
+        if built.is_file():
+            log(f"{binary}: uploading {built}")
+            return built.read_bytes()
+        # The emulator stores function code but never runs it: the dev runner runs the
+        # handlers in-process. Without a `make build`, the package says so.
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            info = zipfile.ZipInfo("README.txt", date_time=(2026, 1, 1, 0, 0, 0))
+            archive.writestr(info, f"{binary}: no cargo lambda build was found; the dev runner runs this handler in-process.\n")
+        return buffer.getvalue()
+
+    # -------------------------------------------------------------- 2. expand
+    def expand(self, template: dict) -> dict:
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws"}
+        return transform(template, {**self.parameters, **pseudo}, ManagedPolicyLoader(self.client("iam")))
+
+    # -------------------------------------------------------------- 3. deploy
+    def deploy_stack(self, expanded: dict) -> None:
+        request = dict(
+            StackName=self.args.stack_name,
+            TemplateBody=json.dumps(expanded),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        if self._stack_status() is None:
+            log(f"creating stack {self.args.stack_name}")
+            self.cfn.create_stack(**request)
+        else:
+            log(f"updating stack {self.args.stack_name}")
+            try:
+                self.cfn.update_stack(**request)
+            except ClientError as err:
+                if "No updates are to be performed" not in str(err):
+                    raise
+        self._wait_for_stack()
+        for page in self.cfn.get_paginator("list_stack_resources").paginate(StackName=self.args.stack_name):
+            for resource in page["StackResourceSummaries"]:
+                if resource.get("PhysicalResourceId"):
+                    self.physical[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+
+    def _stack_status(self) -> str | None:
+        try:
+            stacks = self.cfn.describe_stacks(StackName=self.args.stack_name)["Stacks"]
+        except ClientError:
+            return None
+        status = stacks[0]["StackStatus"] if stacks else None
+        return None if status in (None, "DELETE_COMPLETE") else status
+
+    def _wait_for_stack(self) -> None:
+        deadline = time.monotonic() + STACK_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            status = self._stack_status() or "MISSING"
+            if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+                log(f"stack {self.args.stack_name}: {status}")
+                return
+            if status.endswith("_FAILED") or "ROLLBACK" in status or status == "MISSING":
+                events = self.cfn.describe_stack_events(StackName=self.args.stack_name)["StackEvents"]
+                reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events if "FAILED" in e["ResourceStatus"]]
+                raise SystemExit(f"deploy: stack {self.args.stack_name} ended {status}: {reasons[:5]}")
+            time.sleep(STACK_POLL_SECONDS)
+        raise SystemExit(f"deploy: stack {self.args.stack_name} not ready after {STACK_TIMEOUT_SECONDS}s")
+
+    # -------------------------------------------------------------- 4. what the emulator skips
+    def resolver(self, expanded: dict) -> Resolver:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.args.stack_name,
+        }
+        return Resolver(expanded, self.parameters, pseudo, self._ref, lambda lid, att: self._get_att(expanded, lid, att))
+
+    def _ref(self, logical_id: str) -> str:
+        if logical_id not in self.physical:
+            raise SystemExit(f"deploy: the stack has no resource {logical_id} (skipped by the emulator?)")
+        return self.physical[logical_id]
+
+    def _get_att(self, expanded: dict, logical_id: str, attribute: str) -> str:
+        kind = expanded["Resources"][logical_id]["Type"]
+        physical = self._ref(logical_id)
+        if kind == "AWS::SQS::Queue" and attribute == "Arn":
+            return self.sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if kind == "AWS::SQS::Queue" and attribute == "QueueName":
+            return physical.rsplit("/", 1)[-1]
+        if kind == "AWS::SNS::Topic" and attribute == "TopicName":
+            return physical.rsplit(":", 1)[-1]
+        if kind == "AWS::SNS::Topic" and attribute == "TopicArn":
+            return physical
+        if kind == "AWS::DynamoDB::Table" and attribute in ("Arn", "StreamArn"):
+            table = self.dynamodb.describe_table(TableName=physical)["Table"]
+            return table["TableArn"] if attribute == "Arn" else table["LatestStreamArn"]
+        raise SystemExit(f"deploy: cannot resolve Fn::GetAtt {logical_id}.{attribute} ({kind})")
+
+    def apply_subscriptions(self, expanded: dict, resolver: Resolver) -> None:
+        """Makes each topic's subscriptions exactly those the template declares."""
+        wanted: dict[str, dict[tuple[str, str], dict[str, str]]] = {}
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] != "AWS::SNS::Topic" or not resolver.is_deployed(resource):
+                continue
+            wanted[self._ref(logical_id)] = {}
+        for resource in expanded["Resources"].values():
+            if resource["Type"] != "AWS::SNS::Subscription" or not resolver.is_deployed(resource):
+                continue
+            props = resolver.resolve(resource["Properties"])
+            attributes = {}
+            for name in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"):
+                if name in props:
+                    value = props[name]
+                    attributes[name] = json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(value, bool) else str(value)
+            wanted.setdefault(props["TopicArn"], {})[(props["Protocol"], props["Endpoint"])] = attributes
+
+        for topic, subscriptions in wanted.items():
+            existing = {
+                (s["Protocol"], s["Endpoint"]): s["SubscriptionArn"]
+                for page in self.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+                for s in page["Subscriptions"]
+            }
+            for key, arn in existing.items():
+                if key not in subscriptions:
+                    self.sns.unsubscribe(SubscriptionArn=arn)
+            for (protocol, endpoint), attributes in subscriptions.items():
+                arn = existing.get((protocol, endpoint))
+                if arn is None:
+                    self.sns.subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint, Attributes=attributes, ReturnSubscriptionArn=True)
+                    continue
+                current = self.sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+                for name, value in attributes.items():
+                    if current.get(name) != value:
+                        self.sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName=name, AttributeValue=value)
+                if "FilterPolicy" in current and "FilterPolicy" not in attributes:
+                    self.sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue="")
+        log(f"subscriptions applied: {sum(len(s) for s in wanted.values())}")
+
+    def apply_time_to_live(self, expanded: dict, resolver: Resolver) -> None:
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] != "AWS::DynamoDB::Table" or not resolver.is_deployed(resource):
+                continue
+            spec = resolver.resolve(resource["Properties"].get("TimeToLiveSpecification"))
+            if not spec:
+                continue
+            table = self._ref(logical_id)
+            current = self.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+            if current.get("TimeToLiveStatus") == "ENABLED" and current.get("AttributeName") == spec["AttributeName"]:
+                continue
+            self.dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"AttributeName": spec["AttributeName"], "Enabled": bool(spec.get("Enabled", True))},
+            )
+            log(f"TTL on {table}.{spec['AttributeName']}")
+
+    # -------------------------------------------------------------- 5. read back
+    def manifest(self, template: dict, expanded: dict, resolver: Resolver) -> dict:
+        queues = {}
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] == "AWS::SQS::Queue" and resolver.is_deployed(resource):
+                queues[logical_id] = self._queue(self._ref(logical_id))
+        functions = []
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] != "AWS::Lambda::Function" or not resolver.is_deployed(resource):
+                continue
+            name = self._ref(logical_id)
+            config = self.lambda_.get_function_configuration(FunctionName=name)
+            sam = template["Resources"].get(logical_id, {})
+            mappings = self.lambda_.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+            functions.append({
+                "logical_id": logical_id,
+                "name": name,
+                "binary": sam.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id),
+                "timeout_seconds": config.get("Timeout", 3),
+                "environment": config.get("Environment", {}).get("Variables", {}),
+                "event_sources": [
+                    {
+                        "queue": self._queue_by_arn(queues, m["EventSourceArn"]),
+                        "batch_size": m.get("BatchSize", 10),
+                        "report_batch_item_failures": "ReportBatchItemFailures" in m.get("FunctionResponseTypes", []),
+                        "enabled": m.get("State", "Enabled") in ("Enabled", "Creating", "Enabling"),
+                    }
+                    for m in mappings
+                    if m["EventSourceArn"].startswith("arn:aws:sqs:")
+                ],
+            })
+        return {
+            "stack_name": self.args.stack_name,
+            "region": self.region,
+            "endpoint_url": os.environ.get("AWS_ENDPOINT_URL", ""),
+            "functions": functions,
+            "routes": self._routes(template, resolver),
+            "queues": queues,
+            "topics": {
+                lid: self._ref(lid)
+                for lid, r in expanded["Resources"].items()
+                if r["Type"] == "AWS::SNS::Topic" and resolver.is_deployed(r)
+            },
+            "tables": {
+                lid: self._ref(lid)
+                for lid, r in expanded["Resources"].items()
+                if r["Type"] == "AWS::DynamoDB::Table" and resolver.is_deployed(r)
+            },
+        }
+
+    def _queue(self, url: str) -> dict:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        queue = {
+            "url": url,
+            "arn": attributes["QueueArn"],
+            "visibility_timeout_seconds": int(attributes.get("VisibilityTimeout", 30)),
+        }
+        if "RedrivePolicy" in attributes:
+            policy = json.loads(attributes["RedrivePolicy"])
+            queue["max_receive_count"] = int(policy["maxReceiveCount"])
+            dlq_name = policy["deadLetterTargetArn"].rsplit(":", 1)[-1]
+            queue["dead_letter_queue_url"] = self.sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+        return queue
+
+    @staticmethod
+    def _queue_by_arn(queues: dict, arn: str) -> dict:
+        for logical_id, queue in queues.items():
+            if queue["arn"] == arn:
+                return {"logical_id": logical_id, **queue}
+        raise SystemExit(f"deploy: an event source mapping reads {arn}, which is not in the stack")
+
+    @staticmethod
+    def _routes(template: dict, resolver: Resolver) -> list[dict]:
+        routes = []
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != SERVERLESS_FUNCTION or not resolver.is_deployed(resource):
+                continue
+            for event in resource.get("Properties", {}).get("Events", {}).values():
+                if event.get("Type") == "HttpApi":
+                    props = event.get("Properties", {})
+                    routes.append({"method": props.get("Method", "ANY").upper(), "path": props.get("Path", "/{proxy+}"), "function": logical_id})
+        return routes
+
+    # --------------------------------------------------------------
+    def run(self) -> None:
+        template = yaml_parse(Path(self.args.template).read_text())
+        self.package(template)
+        expanded = self.expand(template)
+        self.deploy_stack(expanded)
+        resolver = self.resolver(expanded)
+        self.apply_subscriptions(expanded, resolver)
+        self.apply_time_to_live(expanded, resolver)
+        manifest = self.manifest(template, expanded, resolver)
+        path = Path(self.args.manifest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=2) + "\n")
+        log(f"{len(manifest['functions'])} functions, {len(manifest['queues'])} queues, {len(manifest['routes'])} routes -> {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--template", default="infra/template.yaml")
+    parser.add_argument("--stack-name", default="pizza-shop")
+    parser.add_argument("--manifest", default=".local/pizza-shop.json")
+    parser.add_argument("--artifacts", default="target/lambda", help="where `cargo lambda build` leaves <binary>/bootstrap.zip")
+    parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        raise SystemExit("deploy: AWS_ENDPOINT_URL is not set; this step deploys to an emulator (use `sam deploy` for AWS)")
+    Deployment(args).run()
+
+
+if __name__ == "__main__":
+    main()
