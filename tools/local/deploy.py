@@ -8,7 +8,10 @@ SAM transform and skips a few resource types (see shared/LOCAL-STACK.md):
 2. expand the SAM template locally with aws-sam-translator, the library SAM CLI uses;
 3. create or update the stack from the expanded template;
 4. apply, from that same template, what the emulator's CloudFormation skips: SNS
-   subscriptions (raw delivery, filter policies) and DynamoDB TTL;
+   subscriptions (raw delivery, filter policies) and DynamoDB TTL; and hand the queues to
+   the dev runner: an emulator that cannot run the code (moto has no Docker here) would
+   otherwise take the messages itself for its event source mappings, fail, and burn their
+   receive counts;
 5. read the deployed stack back (functions, their environment and event source mappings,
    queues and their dead-letter queues; HTTP routes from the template) into a manifest,
    which the dev runner, the tests and the CLI use. Nothing about the topology is written
@@ -240,8 +243,23 @@ class Deployment:
             )
             log(f"TTL on {table}.{spec['AttributeName']}")
 
+    def hand_polling_to_the_dev_runner(self, expanded: dict, resolver: Resolver) -> dict[tuple[str, str], bool]:
+        """Disables the emulator's own pollers; returns the state the template asked for,
+        by (function name, queue ARN), for the dev runner to honour."""
+        wanted = {}
+        for resource in expanded["Resources"].values():
+            if resource["Type"] != "AWS::Lambda::EventSourceMapping" or not resolver.is_deployed(resource):
+                continue
+            props = resolver.resolve(resource["Properties"])
+            wanted[(props["FunctionName"], props["EventSourceArn"])] = str(props.get("Enabled", True)).lower() == "true"
+        for function in {name for name, _ in wanted}:
+            for mapping in self.lambda_.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]:
+                if mapping.get("State") != "Disabled":
+                    self.lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+        return wanted
+
     # -------------------------------------------------------------- 5. read back
-    def manifest(self, template: dict, expanded: dict, resolver: Resolver) -> dict:
+    def manifest(self, template: dict, expanded: dict, resolver: Resolver, enabled: dict[tuple[str, str], bool]) -> dict:
         queues = {}
         for logical_id, resource in expanded["Resources"].items():
             if resource["Type"] == "AWS::SQS::Queue" and resolver.is_deployed(resource):
@@ -265,7 +283,7 @@ class Deployment:
                         "queue": self._queue_by_arn(queues, m["EventSourceArn"]),
                         "batch_size": m.get("BatchSize", 10),
                         "report_batch_item_failures": "ReportBatchItemFailures" in m.get("FunctionResponseTypes", []),
-                        "enabled": m.get("State", "Enabled") in ("Enabled", "Creating", "Enabling"),
+                        "enabled": enabled.get((name, m["EventSourceArn"]), True),
                     }
                     for m in mappings
                     if m["EventSourceArn"].startswith("arn:aws:sqs:")
@@ -332,7 +350,8 @@ class Deployment:
         resolver = self.resolver(expanded)
         self.apply_subscriptions(expanded, resolver)
         self.apply_time_to_live(expanded, resolver)
-        manifest = self.manifest(template, expanded, resolver)
+        enabled = self.hand_polling_to_the_dev_runner(expanded, resolver)
+        manifest = self.manifest(template, expanded, resolver, enabled)
         path = Path(self.args.manifest)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(manifest, indent=2) + "\n")
