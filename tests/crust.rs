@@ -1,0 +1,27 @@
+//! Inserting a stage by configuration alone: the same template and the same stage code,
+//! deployed with `CrustStage=enabled`, puts a crust on every pizza.
+
+use std::sync::OnceLock;
+
+use shared::menu;
+use system_tests::{System, shared_system};
+
+static SYSTEM: OnceLock<System> = OnceLock::new();
+
+#[test]
+fn a_crust_stage_between_sauce_and_cheese_puts_a_crust_on_every_pizza() {
+    let system = shared_system(&SYSTEM, "test-crust", &[("Namespace", "test-crust-"), ("CrustStage", "enabled")]);
+    assert!(system.manifest.function("CrustFunction").is_some(), "the crust function is deployed");
+    system.run(async {
+        let order_id = system.place_order(3).await;
+        let order = system.wait_until_ready(&order_id).await;
+        let pizzas = order["pizzas"].as_array().expect("pizzas");
+        assert_eq!(pizzas.len(), 3);
+        for pizza in pizzas {
+            for stage in ["crust", "sauce", "cheese", "meat", "veggies"] {
+                let ingredient = pizza[stage].as_str().unwrap_or_else(|| panic!("no {stage} on {pizza}"));
+                assert!(menu::ingredients_for(stage).is_some_and(|m| m.contains(&ingredient)));
+            }
+        }
+    });
+}

@@ -1,0 +1,76 @@
+//! A tap on a topic: a queue of the test's own, subscribed with raw delivery, to see
+//! exactly what a stage published.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use shared::IncomingEvent;
+
+use crate::PATIENCE;
+
+pub struct Tap {
+    sqs: aws_sdk_sqs::Client,
+    pub url: String,
+    seen: Vec<(IncomingEvent, aws_sdk_sqs::types::Message)>,
+}
+
+impl Tap {
+    pub async fn on(system: &crate::System, topic_logical_id: &str) -> Tap {
+        let name = format!("tap-{}", uuid::Uuid::new_v4().simple());
+        let url =
+            system.sqs.create_queue().queue_name(&name).send().await.expect("tap queue").queue_url.unwrap_or_default();
+        let arn = system
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("tap queue ARN")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_default();
+        system
+            .sns
+            .subscribe()
+            .topic_arn(system.topic(topic_logical_id))
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("tap subscription");
+        Tap { sqs: system.sqs.clone(), url, seen: Vec::new() }
+    }
+
+    /// Waits until the tap has seen an event that satisfies `wanted`; returns it with the
+    /// SQS message it came in (body and attributes as the subscribers got them).
+    pub async fn wait_for(
+        &mut self,
+        wanted: impl Fn(&IncomingEvent) -> bool,
+    ) -> (IncomingEvent, aws_sdk_sqs::types::Message) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(found) = self.seen.iter().find(|(event, _)| wanted(event)) {
+                return found.clone();
+            }
+            assert!(Instant::now() < deadline, "the tap saw no such event within {PATIENCE:?}");
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive from the tap");
+            for message in received.messages.unwrap_or_default() {
+                if let Ok(event) = IncomingEvent::from_json(message.body().unwrap_or_default()) {
+                    self.seen.push((event, message));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
