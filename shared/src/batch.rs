@@ -124,6 +124,21 @@ async fn process_record<H: EventHandler + ?Sized>(handler: &H, record: &SqsMessa
     .await
 }
 
+/// Runs `handler` as a Lambda function behind an SQS event source mapping with
+/// `ReportBatchItemFailures`. Used by every queue-triggered `main.rs`.
+pub async fn run_on_lambda<H: EventHandler + 'static>(
+    handler: H,
+    metrics: Metrics,
+) -> Result<(), lambda_runtime::Error> {
+    let handler = std::sync::Arc::new(handler);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let handler = handler.clone();
+        let metrics = metrics.clone();
+        async move { Ok::<_, std::convert::Infallible>(process_batch(handler.as_ref(), &metrics, event.payload).await) }
+    }))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,19 +204,4 @@ mod tests {
             assert_eq!(event.data["ok"], true);
         }
     }
-}
-
-/// Runs `handler` as a Lambda function behind an SQS event source mapping with
-/// `ReportBatchItemFailures`. Used by every queue-triggered `main.rs`.
-pub async fn run_on_lambda<H: EventHandler + 'static>(
-    handler: H,
-    metrics: Metrics,
-) -> Result<(), lambda_runtime::Error> {
-    let handler = std::sync::Arc::new(handler);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-        let handler = handler.clone();
-        let metrics = metrics.clone();
-        async move { Ok::<_, std::convert::Infallible>(process_batch(handler.as_ref(), &metrics, event.payload).await) }
-    }))
-    .await
 }

@@ -51,6 +51,27 @@ def log(message: str) -> None:
     print(f"deploy: {message}", file=sys.stderr, flush=True)
 
 
+class _NoManagedPolicies:
+    """The template names no AWS managed policy, so expanding it needs no IAM lookup."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def expand_offline(template_path: str, parameters: dict[str, str], out: str) -> None:
+    """Expands the template as the deploy step would, without any AWS call, so that
+    cfn-lint can check what the SAM transform produces (it catches a Ref to a missing
+    resource inside a function's environment only there)."""
+    template = yaml_parse(Path(template_path).read_text())
+    for resource in template["Resources"].values():
+        if resource["Type"] == SERVERLESS_FUNCTION:
+            resource.setdefault("Properties", {})["CodeUri"] = "s3://artifacts/placeholder.zip"
+    pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    expanded = transform(template, {**parameters, **pseudo}, _NoManagedPolicies())
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(expanded, indent=2) + "\n")
+
+
 class Deployment:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -365,7 +386,11 @@ def main() -> None:
     parser.add_argument("--manifest", default=".local/pizza-shop.json")
     parser.add_argument("--artifacts", default="target/lambda", help="where `cargo lambda build` leaves <binary>/bootstrap.zip")
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--expand-only", metavar="OUT", help="only expand the template to OUT, offline, and stop")
     args = parser.parse_args()
+    if args.expand_only:
+        expand_offline(args.template, dict(p.split("=", 1) for p in args.parameter), args.expand_only)
+        return
     if not os.environ.get("AWS_ENDPOINT_URL"):
         raise SystemExit("deploy: AWS_ENDPOINT_URL is not set; this step deploys to an emulator (use `sam deploy` for AWS)")
     Deployment(args).run()

@@ -150,3 +150,16 @@ async fn an_order_that_cannot_be_announced_is_taken_back() {
     let order_id = derived_id(&["order", "k"]);
     assert_eq!(api.orders.find(order_id).await.expect("reads"), None);
 }
+
+/// The sample API Gateway events in `events/apigw`, through lambda_http's own conversion.
+#[tokio::test]
+async fn the_sample_requests_get_the_documented_answers() {
+    let api = api();
+    let sample = |json: &str| lambda_http::request::from_str(json).expect("a valid API Gateway event");
+    let placed = api.call(sample(include_str!("../../../events/apigw/post-order.json"))).await;
+    assert_eq!(placed.status(), StatusCode::ACCEPTED);
+    let too_many = api.call(sample(include_str!("../../../events/apigw/post-order-out-of-range.json"))).await;
+    assert_eq!(too_many.status(), StatusCode::BAD_REQUEST);
+    let unknown = api.call(sample(include_str!("../../../events/apigw/get-order.json"))).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}

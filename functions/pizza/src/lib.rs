@@ -261,3 +261,40 @@ mod tests {
         assert!(matches!(kitchen.handle(&confirmed).await, Err(HandlerError::Rejected(_))));
     }
 }
+
+#[cfg(test)]
+mod fixtures {
+    //! The sample events in `events/`, through the same entry point Lambda calls.
+    use super::*;
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use shared::batch::process_batch;
+    use shared::bus::InMemoryPublisher;
+    use shared::orders::{InMemoryOrders, OrderIntake};
+
+    #[tokio::test]
+    async fn the_sample_order_is_dispatched_and_its_sample_pizza_stored() {
+        let topics = Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) };
+        let kitchen = Kitchen::new(
+            InMemoryOrders::default(),
+            InMemoryPublisher::default(),
+            topics,
+            Metrics::from_env(&Env::default()),
+        );
+        let metrics = Metrics::from_env(&Env::default());
+        let placed: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/sqs/kitchen-order-placed.json")).expect("SQS");
+        let order = IncomingEvent::from_json(placed.records[0].body.as_deref().unwrap_or_default()).expect("envelope");
+        let order_id = order.decode::<OrderPlaced>().expect("OrderPlaced").data.order_id;
+        kitchen.orders.create(&Order::place(order_id, 2)).await.expect("created");
+
+        assert!(process_batch(&kitchen, &metrics, placed).await.batch_item_failures.is_empty());
+        assert_eq!(kitchen.publisher.published().len(), 2);
+
+        let finished: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/sqs/store-ingredient-added.json")).expect("SQS");
+        assert!(process_batch(&kitchen, &metrics, finished).await.batch_item_failures.is_empty());
+        let stored = kitchen.orders.find(order_id).await.expect("reads").expect("exists");
+        assert_eq!(stored.pizzas.len(), 1);
+        assert_eq!(stored.pizzas[0].ingredients.len(), 4);
+    }
+}

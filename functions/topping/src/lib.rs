@@ -171,3 +171,45 @@ mod tests {
         assert_eq!(custom.expect("custom").ingredients, ["tiramisu", "gelato"]);
     }
 }
+
+#[cfg(test)]
+mod fixtures {
+    //! The sample events in `events/`, through the same entry point Lambda calls.
+    use super::*;
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use shared::batch::process_batch;
+    use shared::bus::InMemoryPublisher;
+
+    fn sauce() -> ToppingStage<InMemoryPublisher> {
+        let env: Env = [("STAGE", "sauce")].into_iter().collect();
+        let stage = Stage::from_env(&env).expect("sauce");
+        ToppingStage::new(stage, TopicArn("next".into()), InMemoryPublisher::default(), Metrics::from_env(&env))
+    }
+
+    fn event(json: &str) -> SqsEvent {
+        serde_json::from_str(json).expect("a valid SQS event")
+    }
+
+    #[tokio::test]
+    async fn the_sample_batch_is_processed() {
+        let stage = sauce();
+        let metrics = Metrics::from_env(&Env::default());
+        let response =
+            process_batch(&stage, &metrics, event(include_str!("../../../events/sqs/sauce-pizza-requested.json")))
+                .await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(stage.publisher.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_the_poison_of_the_sample_batch_fails() {
+        let stage = sauce();
+        let metrics = Metrics::from_env(&Env::default());
+        let batch = event(include_str!("../../../events/sqs/sauce-batch-with-poison.json"));
+        let poison = batch.records[1].message_id.clone().expect("an id");
+        let response = process_batch(&stage, &metrics, batch).await;
+        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        assert_eq!(failed, vec![poison]);
+        assert_eq!(stage.publisher.published().len(), 1);
+    }
+}

@@ -1,0 +1,81 @@
+# The verbs of the project. `make run` and `make test` are all the set-up a fresh machine
+# with Rust and Python 3 needs: the first call creates .venv with the pinned tools.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STACK ?= pizza-shop
+
+# One endpoint for every AWS client (SDKs, boto3, the CLI); point it at LocalStack to
+# use that instead of the embedded moto. The dummy credentials are only for emulators.
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_REGION ?= $(AWS_DEFAULT_REGION)
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help run test check fmt clippy lint unit system-test deploy queues schemas build bench emulator-up emulator-down clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: tools/local/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/local/requirements.txt
+	touch $@
+
+run: $(VENV)/.installed ## emulator, stack and every function running; the API on http://127.0.0.1:3000
+	tools/local/run.sh
+
+test: check unit system-test ## everything CI checks: format, lints, unit and system tests
+
+check: fmt clippy lint ## formatting and lints only
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+lint: $(VENV)/.installed ## cfn-lint on the template, and on its SAM expansion with and without the crust stage
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded.json
+	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-crust.json --parameter CrustStage=enabled
+	$(VENV)/bin/cfn-lint .local/expanded.json .local/expanded-crust.json
+
+unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtures, schemas) and the deploy tooling
+	cargo test --workspace --exclude system-tests
+	cd tools/local && ../../$(PYTHON) -m unittest --quiet
+
+system-test: $(VENV)/.installed ## the system against the emulator (started here unless one answers)
+	tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
+
+deploy: $(VENV)/.installed ## deploy the template to the emulator at AWS_ENDPOINT_URL (must be running)
+	$(PYTHON) tools/local/deploy.py --stack-name $(STACK) --manifest .local/$(STACK).json
+
+queues: ## queue and DLQ depths of the running stack
+	cargo run --quiet -p devrunner --bin pizza-dev -- queues --manifest .local/$(STACK).json
+
+schemas: ## publish JSON Schemas of new event types or versions to events/schemas
+	UPDATE_SCHEMAS=1 cargo test --quiet -p shared --test schemas
+
+$(VENV)/.cargo-lambda: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
+	touch $@
+
+build: $(VENV)/.cargo-lambda ## release zips of every function for AWS (cargo lambda, arm64) in target/lambda/
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api -p pizza -p topping
+
+emulator-up: $(VENV)/.installed
+	tools/local/emulator.sh up
+
+emulator-down:
+	tools/local/emulator.sh down
+
+clean:
+	rm -rf .local target

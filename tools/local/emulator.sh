@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Makes sure an AWS emulator answers at $AWS_ENDPOINT_URL.
+#
+#   emulator.sh up     reuse whatever answers there (moto, LocalStack…); otherwise, for a
+#                      local address, start the project's pinned moto there. Prints
+#                      "started" if it started one, "reused" if not.
+#   emulator.sh down   stop the moto that `up` started, if any.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="${VENV:-$root/.venv}"
+state="$root/.local"
+pidfile="$state/emulator.pid"
+endpoint="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+
+answers() {
+  # Any HTTP answer counts: LocalStack and moto answer differently, but both answer.
+  "$venv/bin/python" - "$endpoint" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=2)
+except urllib.error.HTTPError:
+    pass
+except Exception:
+    sys.exit(1)
+PY
+}
+
+up() {
+  if answers; then
+    echo "emulator: using the one at $endpoint" >&2
+    echo reused
+    return
+  fi
+  local hostport host port
+  hostport="${endpoint#*://}"; hostport="${hostport%%/*}"
+  host="${hostport%:*}"; port="${hostport##*:}"
+  case "$host" in
+    127.*|localhost) ;;
+    *) echo "emulator: nothing answers at $endpoint, and it is not a local address to start moto on" >&2; exit 1 ;;
+  esac
+  mkdir -p "$state"
+  # A background job of a script ignores the terminal's Ctrl-C: the emulator stops when
+  # its owner says so (`down`), after the functions have finished their batches.
+  "$venv/bin/moto_server" -H "$host" -p "$port" >"$state/emulator.log" 2>&1 &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 100); do
+    if answers; then
+      echo "emulator: moto started at $endpoint (log: .local/emulator.log)" >&2
+      echo started
+      return
+    fi
+    sleep 0.2
+  done
+  echo "emulator: moto did not answer at $endpoint within 20s; see .local/emulator.log" >&2
+  down
+  exit 1
+}
+
+down() {
+  if [[ -f "$pidfile" ]]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+    echo "emulator: stopped" >&2
+  fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
