@@ -58,7 +58,7 @@ fn concurrent_orders_each_get_their_own_pizzas() {
     let system = system();
     system.run(async {
         let sizes = [1u32, 4, 7, 2, 5];
-        let ids = futures_join(sizes.iter().map(|&n| system.place_order(n))).await;
+        let ids = futures::future::join_all(sizes.iter().map(|&n| system.place_order(n))).await;
         for (order_id, size) in ids.iter().zip(sizes) {
             let order = system.wait_until_ready(order_id).await;
             assert_fully_topped(&order, size as usize);
@@ -82,15 +82,7 @@ fn a_message_delivered_twice_adds_no_pizza() {
             finished.wait_for(|e| e.causation_id.is_some() && e.data["pizza_id"] == json!(pizza_id)).await;
 
         let mut deliveries = system.deliveries();
-        system
-            .sqs
-            .send_message()
-            .queue_url(&system.queue("SauceQueue").url)
-            .set_message_body(message.body.clone())
-            .set_message_attributes(message.message_attributes.clone())
-            .send()
-            .await
-            .expect("redelivery");
+        system.deliver_again("SauceQueue", &message).await;
 
         // The duplicate travels the whole pipeline and reaches the pizza service as the very
         // same event: its id is derived from its cause at every stage.
@@ -116,16 +108,7 @@ fn a_finished_pizza_stored_twice_is_stored_once() {
         let (_, message) = finished.wait_for(|e| e.correlation_id == order_id).await;
 
         let mut deliveries = system.deliveries();
-        let sent = system
-            .sqs
-            .send_message()
-            .queue_url(&system.queue("StoreQueue").url)
-            .set_message_body(message.body.clone())
-            .set_message_attributes(message.message_attributes.clone())
-            .send()
-            .await
-            .expect("redelivery");
-        let message_id = sent.message_id.unwrap_or_default();
+        let message_id = system.deliver_again("StoreQueue", &message).await;
         let handled = wait_for_delivery(&mut deliveries, |d| d.message_id == message_id).await;
         assert!(handled.succeeded, "a duplicate is not an error");
         assert_eq!(system.get_order(&order_id).await.json["pizzas"], before["pizzas"]);
@@ -260,14 +243,4 @@ fn an_operator_can_redrive_a_dead_letter() {
         assert!(!retried.succeeded, "still no such order, so it fails again");
         wait_for_dead_letter(system, store, &body).await;
     });
-}
-
-/// Runs the futures concurrently and returns their outputs in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.collect();
-    let mut outputs = Vec::with_capacity(handles.len());
-    for output in futures::future::join_all(handles).await {
-        outputs.push(output);
-    }
-    outputs
 }

@@ -87,6 +87,21 @@ impl System {
         self.manifest.queues.get(logical_id).unwrap_or_else(|| panic!("no queue {logical_id} in the stack"))
     }
 
+    /// Sends `message` (as a tap received it) to a queue again: what SQS does when it
+    /// delivers a message twice. Returns the new message id.
+    pub async fn deliver_again(&self, queue_logical_id: &str, message: &aws_sdk_sqs::types::Message) -> String {
+        let sent = self
+            .sqs
+            .send_message()
+            .queue_url(&self.queue(queue_logical_id).url)
+            .set_message_body(message.body.clone())
+            .set_message_attributes(message.message_attributes.clone())
+            .send()
+            .await
+            .expect("message sent again");
+        sent.message_id.unwrap_or_default()
+    }
+
     pub async fn post_order(&self, body: &str) -> Reply {
         http_client::send(&self.api, "POST", "/orders", &[("content-type", "application/json")], body).await
     }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
 };
@@ -86,35 +86,37 @@ impl Poller {
 
     async fn invoke(&self, messages: Vec<Message>) {
         debug!(messages = messages.len(), "invoking");
-        let event = self.lambda_event(&messages);
+        let all_ids = || messages.iter().filter_map(|m| m.message_id.clone()).collect::<HashSet<_>>();
+        let event = match self.lambda_event(&messages) {
+            Ok(event) => event,
+            Err(err) => {
+                // Never hand the function less than was received: the batch fails whole
+                // and comes back after its visibility timeout.
+                error!(reason = %err, "could not build the Lambda event; the whole batch fails");
+                return self.settle(&messages, &all_ids()).await;
+            }
+        };
         let handler = self.handler.clone();
         let metrics = self.metrics.clone();
         let invocation = tokio::spawn(async move { process_batch(handler.as_ref(), &metrics, event).await });
         let abort = invocation.abort_handle();
         let failed: HashSet<String> = match tokio::time::timeout(self.timeout, invocation).await {
-            Ok(Ok(response)) => {
-                let ids: HashSet<String> = messages.iter().filter_map(|m| m.message_id.clone()).collect();
-                let failed: HashSet<String> =
-                    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-                if !failed.is_empty() && !self.source.report_batch_item_failures {
-                    ids // without ReportBatchItemFailures, any failure fails the whole batch
-                } else if failed.iter().any(|id| !ids.contains(id)) {
-                    error!("the function reported a failure for a message not in its batch; the whole batch fails");
-                    ids
-                } else {
-                    failed
-                }
-            }
+            Ok(Ok(response)) => failed_messages(all_ids(), &response, self.source.report_batch_item_failures),
             Ok(Err(join)) => {
                 error!(reason = %join, "the function panicked; the whole batch fails");
-                messages.iter().filter_map(|m| m.message_id.clone()).collect()
+                all_ids()
             }
             Err(_) => {
                 abort.abort();
                 error!(timeout_seconds = self.timeout.as_secs(), "the function timed out; the whole batch fails");
-                messages.iter().filter_map(|m| m.message_id.clone()).collect()
+                all_ids()
             }
         };
+        self.settle(&messages, &failed).await;
+    }
+
+    /// Deletes what succeeded, schedules the retry of what failed, reports both.
+    async fn settle(&self, messages: &[Message], failed: &HashSet<String>) {
         let (failures, successes): (Vec<&Message>, Vec<&Message>) =
             messages.iter().partition(|m| m.message_id.as_ref().is_some_and(|id| failed.contains(id)));
         debug!(succeeded = successes.len(), failed = failures.len(), "invocation done");
@@ -187,14 +189,9 @@ impl Poller {
     }
 
     /// The event Lambda would pass: the same JSON shape, so the handler cannot tell.
-    fn lambda_event(&self, messages: &[Message]) -> SqsEvent {
+    fn lambda_event(&self, messages: &[Message]) -> Result<SqsEvent, serde_json::Error> {
         let records: Vec<Value> = messages.iter().map(|m| self.record(m)).collect();
-        // The shape is fixed above; should the crate ever disagree, an empty batch is
-        // handled as nothing to do and the messages come back after their timeout.
-        serde_json::from_value(json!({ "Records": records })).unwrap_or_else(|err| {
-            error!(reason = %err, "could not build the Lambda event");
-            SqsEvent::default()
-        })
+        serde_json::from_value(json!({ "Records": records }))
     }
 
     fn record(&self, message: &Message) -> Value {
@@ -226,10 +223,63 @@ impl Poller {
     }
 }
 
+/// Which messages of a batch failed, by Lambda's rules for a batch response: without
+/// `ReportBatchItemFailures` any failure fails the whole batch, and so does a response that
+/// names a message not in the batch (or an empty id).
+fn failed_messages(batch: HashSet<String>, response: &SqsBatchResponse, report_batch_item_failures: bool) -> HashSet<String> {
+    let reported: HashSet<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    if reported.is_empty() {
+        return reported;
+    }
+    if !report_batch_item_failures {
+        return batch;
+    }
+    if reported.iter().any(|id| !batch.contains(id)) {
+        error!("the function reported a failure for a message not in its batch; the whole batch fails");
+        return batch;
+    }
+    reported
+}
+
 fn receive_count(message: &Message) -> u32 {
     message
         .attributes()
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|count| count.parse().ok())
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[&str]) -> HashSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn response(failed: &[&str]) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for id in failed {
+            response.add_failure(*id);
+        }
+        response
+    }
+
+    #[test]
+    fn only_the_reported_messages_fail() {
+        assert_eq!(failed_messages(ids(&["a", "b", "c"]), &response(&["b"]), true), ids(&["b"]));
+        assert!(failed_messages(ids(&["a", "b"]), &response(&[]), true).is_empty());
+    }
+
+    #[test]
+    fn any_failure_fails_the_batch_without_report_batch_item_failures() {
+        assert_eq!(failed_messages(ids(&["a", "b"]), &response(&["b"]), false), ids(&["a", "b"]));
+        assert!(failed_messages(ids(&["a", "b"]), &response(&[]), false).is_empty());
+    }
+
+    #[test]
+    fn a_failure_outside_the_batch_fails_the_batch() {
+        assert_eq!(failed_messages(ids(&["a", "b"]), &response(&["zzz"]), true), ids(&["a", "b"]));
+        assert_eq!(failed_messages(ids(&["a", "b"]), &response(&[""]), true), ids(&["a", "b"]));
+    }
 }
