@@ -226,7 +226,11 @@ impl Poller {
 /// Which messages of a batch failed, by Lambda's rules for a batch response: without
 /// `ReportBatchItemFailures` any failure fails the whole batch, and so does a response that
 /// names a message not in the batch (or an empty id).
-fn failed_messages(batch: HashSet<String>, response: &SqsBatchResponse, report_batch_item_failures: bool) -> HashSet<String> {
+fn failed_messages(
+    batch: HashSet<String>,
+    response: &SqsBatchResponse,
+    report_batch_item_failures: bool,
+) -> HashSet<String> {
     let reported: HashSet<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     if reported.is_empty() {
         return reported;
