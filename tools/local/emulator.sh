@@ -42,7 +42,8 @@ up() {
   mkdir -p "$state"
   # A background job of a script ignores the terminal's Ctrl-C: the emulator stops when
   # its owner says so (`down`), after the functions have finished their batches.
-  "$venv/bin/moto_server" -H "$host" -p "$port" >"$state/emulator.log" 2>&1 &
+  # moto, with DynamoDB requests made atomic (see emulator_server.py).
+  "$venv/bin/python" "$root/tools/local/emulator_server.py" -H "$host" -p "$port" >"$state/emulator.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 100); do
     if answers; then
