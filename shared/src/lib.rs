@@ -9,11 +9,15 @@ pub mod aws;
 pub mod batch;
 pub mod bus;
 pub mod config;
+pub mod dynamo;
 pub mod envelope;
 pub mod events;
 pub mod http;
+pub mod idempotency;
+pub mod inventory;
 pub mod menu;
 pub mod orders;
+pub mod payments;
 pub mod telemetry;
 
 pub use envelope::{Envelope, Event, IncomingEvent};

@@ -1,6 +1,9 @@
 //! What each kitchen stage can put on a pizza. A new stage is a new entry here and in the
 //! template; no stage's code changes.
 
+/// Every pizza costs the same: its toppings are the kitchen's surprise.
+pub const PIZZA_PRICE_CENTS: u64 = 1250;
+
 pub struct StageMenu {
     pub stage: &'static str,
     pub ingredients: &'static [&'static str],
@@ -13,6 +16,11 @@ pub const MENU: &[StageMenu] = &[
     StageMenu { stage: "meat", ingredients: &["pepperoni", "ham", "chicken", "bacon", "salami"] },
     StageMenu { stage: "veggies", ingredients: &["mushrooms", "peppers", "onions", "olives", "spinach"] },
 ];
+
+/// Every ingredient of every stage: what the inventory stocks.
+pub fn all_ingredients() -> impl Iterator<Item = &'static str> {
+    MENU.iter().flat_map(|entry| entry.ingredients.iter().copied())
+}
 
 /// The ingredients of `stage`, if the menu has that stage.
 pub fn ingredients_for(stage: &str) -> Option<&'static [&'static str]> {

@@ -16,10 +16,15 @@ use std::time::{Duration, Instant};
 
 use devrunner::{Delivery, Manifest, Options, Running};
 use serde_json::Value;
+use shared::inventory::{DynamoInventory, StockRoom};
+use shared::payments::DynamoLedger;
 use tokio::runtime::Runtime;
 use tokio::sync::broadcast;
 
 pub use http_client::Reply;
+
+/// What every ingredient starts with: more than any test uses.
+pub const AMPLE_STOCK: u64 = 100_000;
 
 /// How long a test waits for the system to reach a state before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -34,14 +39,23 @@ pub struct System {
     pub api: String,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub stock: DynamoInventory,
+    pub ledger: DynamoLedger,
     running: Running,
     runtime: Runtime,
 }
 
 impl System {
-    /// Deploys `stack_name` with `parameters` and starts it. Panics with the reason if it
-    /// cannot: a test without its system has nothing to assert.
+    /// Deploys `stack_name` with `parameters`, stocks every ingredient amply and starts it.
+    /// Panics with the reason if it cannot: a test without its system has nothing to assert.
     pub fn start(stack_name: &str, parameters: &[(&str, &str)]) -> System {
+        Self::start_with(stack_name, parameters, false)
+    }
+
+    /// As [`System::start`]; with `chaos`, every message is delivered twice, shuffled
+    /// within its batch.
+    pub fn start_with(stack_name: &str, parameters: &[(&str, &str)], chaos: bool) -> System {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
         assert!(!endpoint.is_empty(), "AWS_ENDPOINT_URL is not set: run the system tests with `make test`");
         let manifest_path = workspace_root().join(".local").join(format!("{stack_name}.json"));
@@ -54,15 +68,24 @@ impl System {
             pollers_per_source: 2,
             // Poison messages reach their DLQ in seconds rather than minutes.
             retry_delay: Some(Duration::from_secs(1)),
+            duplicate_deliveries: chaos,
         };
         let (running, aws) = runtime.block_on(async {
+            let aws = devrunner::sdk_config(&manifest).await;
+            let room = devrunner::ops::stock_room(&manifest, &aws).unwrap_or_else(|e| panic!("{e}"));
+            for ingredient in shared::menu::all_ingredients() {
+                room.set_stock(ingredient, AMPLE_STOCK).await.unwrap_or_else(|e| panic!("stocking {ingredient}: {e}"));
+            }
             let running = devrunner::start(&manifest, &options).await.unwrap_or_else(|e| panic!("dev runner: {e}"));
-            (running, devrunner::sdk_config(&manifest).await)
+            (running, aws)
         });
         let api = format!("http://{}", running.api_addr.expect("the stack has an HTTP API"));
         System {
             sqs: aws_sdk_sqs::Client::new(&aws),
             sns: aws_sdk_sns::Client::new(&aws),
+            stock: devrunner::ops::stock_room(&manifest, &aws).unwrap_or_else(|e| panic!("{e}")),
+            ledger: devrunner::ops::ledger(&manifest, &aws).unwrap_or_else(|e| panic!("{e}")),
+            dynamodb: aws_sdk_dynamodb::Client::new(&aws),
             manifest,
             api,
             running,
@@ -100,6 +123,12 @@ impl System {
             .await
             .expect("message sent again");
         sent.message_id.unwrap_or_default()
+    }
+
+    /// Every ingredient's level, by name.
+    pub async fn stock_levels(&self) -> std::collections::BTreeMap<String, shared::inventory::StockLevel> {
+        let levels = self.stock.levels().await.unwrap_or_else(|e| panic!("stock levels: {e}"));
+        levels.into_iter().map(|level| (level.ingredient.clone(), level)).collect()
     }
 
     pub async fn post_order(&self, body: &str) -> Reply {

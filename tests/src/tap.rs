@@ -43,6 +43,38 @@ impl Tap {
         Tap { sqs: system.sqs.clone(), url, seen: Vec::new() }
     }
 
+    /// How many events satisfying `wanted` the tap has seen, after reading what is there now.
+    pub async fn count(&mut self, wanted: impl Fn(&IncomingEvent) -> bool) -> usize {
+        self.read(1).await;
+        self.seen.iter().filter(|(event, _)| wanted(event)).count()
+    }
+
+    async fn read(&mut self, wait_seconds: i32) {
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(wait_seconds)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive from the tap");
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return;
+            }
+            for message in messages {
+                // Read messages stay in the tap and come back after its visibility timeout.
+                let known = self.seen.iter().any(|(_, seen)| seen.message_id == message.message_id);
+                if let (false, Ok(event)) = (known, IncomingEvent::from_json(message.body().unwrap_or_default())) {
+                    self.seen.push((event, message));
+                }
+            }
+        }
+    }
+
     /// Waits until the tap has seen an event that satisfies `wanted`; returns it with the
     /// SQS message it came in (body and attributes as the subscribers got them).
     pub async fn wait_for(
@@ -55,21 +87,7 @@ impl Tap {
                 return found.clone();
             }
             assert!(Instant::now() < deadline, "the tap saw no such event within {PATIENCE:?}");
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .expect("receive from the tap");
-            for message in received.messages.unwrap_or_default() {
-                if let Ok(event) = IncomingEvent::from_json(message.body().unwrap_or_default()) {
-                    self.seen.push((event, message));
-                }
-            }
+            self.read(1).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

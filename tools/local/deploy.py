@@ -298,7 +298,8 @@ class Deployment:
                 "name": name,
                 "binary": sam.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id),
                 "timeout_seconds": config.get("Timeout", 3),
-                "environment": config.get("Environment", {}).get("Variables", {}),
+                # Lambda's API returns strings; moto keeps a Number parameter's type.
+                "environment": {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                 "event_sources": [
                     {
                         "queue": self._queue_by_arn(queues, m["EventSourceArn"]),

@@ -14,4 +14,5 @@ if [[ "$started" == started ]]; then
   trap 'tools/local/emulator.sh down' EXIT
 fi
 .venv/bin/python tools/local/deploy.py --stack-name "$stack" --manifest "$manifest" ${DEPLOY_PARAMETERS:-}
+cargo run --quiet -p devrunner --bin pizza-dev -- stock seed --manifest "$manifest"
 cargo run --quiet -p devrunner --bin pizza-dev -- run --manifest "$manifest" --http "${HTTP_ADDR:-127.0.0.1:3000}"

@@ -1,5 +1,6 @@
 //! The HTTP API behind API Gateway:
-//! - `POST /orders` `{"pizzas": N}` places an order and announces `OrderPlaced`;
+//! - `POST /orders` `{"pizzas": N, "customer_id": "…", "payment": {"card_token": "…"}}`
+//!   prices the order from the menu, stores it as `PLACED` and announces `OrderPlaced`;
 //! - `GET /orders/{id}` shows the order and its finished pizzas.
 //!
 //! Every answer is JSON, errors included (`{"error": code, "message": text}`).
@@ -54,7 +55,7 @@ impl<O: OrderIntake, P: EventPublisher> OrderApi<O, P> {
         };
         let span = info_span!("order", correlation_id = %order_id);
         async {
-            let order = Order::place(order_id, placement.pizzas);
+            let order = Order::place(order_id, &placement.customer_id, placement.pizzas, placement.amount_cents());
             let created = match self.orders.create(&order).await {
                 Ok(created) => created,
                 Err(err) => return unavailable(err),
@@ -63,7 +64,12 @@ impl<O: OrderIntake, P: EventPublisher> OrderApi<O, P> {
                 order
             } else {
                 match self.orders.find(order_id).await {
-                    Ok(Some(details)) if details.order.pizzas == placement.pizzas => details.order,
+                    Ok(Some(details))
+                        if details.order.pizzas == placement.pizzas
+                            && details.order.customer_id == placement.customer_id =>
+                    {
+                        details.order
+                    }
                     Ok(Some(_)) => {
                         return error_response(
                             StatusCode::UNPROCESSABLE_ENTITY,
@@ -78,7 +84,7 @@ impl<O: OrderIntake, P: EventPublisher> OrderApi<O, P> {
             // Announced again on a retry while still PLACED: the first attempt may have
             // stopped before announcing. The event id is fixed per order, so repeats collapse.
             if current.status == OrderStatus::Placed
-                && let Err(response) = self.announce(&current).await
+                && let Err(response) = self.announce(&current, &placement.card_token).await
             {
                 return response;
             }
@@ -96,9 +102,15 @@ impl<O: OrderIntake, P: EventPublisher> OrderApi<O, P> {
         .await
     }
 
-    async fn announce(&self, order: &Order) -> Result<(), Response> {
+    async fn announce(&self, order: &Order, card_token: &str) -> Result<(), Response> {
         let id = derived_id(&[&order.order_id.to_string(), OrderPlaced::TYPE]);
-        let data = OrderPlaced { order_id: order.order_id, pizzas: order.pizzas };
+        let data = OrderPlaced {
+            order_id: order.order_id,
+            pizzas: order.pizzas,
+            customer_id: order.customer_id.clone(),
+            card_token: card_token.to_owned(),
+            amount_cents: order.amount_cents,
+        };
         let event = Envelope::identified(id, SOURCE, order.order_id.to_string(), data).to_incoming();
         if let Err(err) = self.publisher.publish(&self.orders_topic, &[event]).await {
             error!(reason = %err, "could not announce the order; discarding it");

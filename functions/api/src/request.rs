@@ -2,13 +2,17 @@
 
 use http::header::CONTENT_TYPE;
 use serde_json::Value;
+use shared::events::{DEFAULT_CARD_TOKEN, GUEST_CUSTOMER};
 use shared::http::{Body, Request};
+use shared::menu::PIZZA_PRICE_CENTS;
 
 pub const MAX_PIZZAS: u64 = 50;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaceOrder {
     pub pizzas: u32,
+    pub customer_id: String,
+    pub card_token: String,
     pub idempotency_key: Option<String>,
 }
 
@@ -24,6 +28,12 @@ pub enum RequestError {
     MissingPizzas,
     #[error("\"pizzas\" must be a whole number from 1 to {MAX_PIZZAS}, got {0}")]
     PizzasOutOfRange(String),
+    #[error("\"customer_id\" must be 1 to 64 letters, digits, '-' or '_'")]
+    InvalidCustomer,
+    #[error(
+        "\"payment\" must be an object like {{\"card_token\": \"tok_visa\"}} with a token of 1 to 64 letters, digits or '_'"
+    )]
+    InvalidPayment,
     #[error("the Idempotency-Key header must be 1 to 128 visible ASCII characters")]
     InvalidIdempotencyKey,
 }
@@ -35,6 +45,8 @@ impl RequestError {
             RequestError::UnsupportedContentType(_) => "unsupported_content_type",
             RequestError::InvalidJson(_) | RequestError::NotAnObject => "invalid_body",
             RequestError::MissingPizzas | RequestError::PizzasOutOfRange(_) => "invalid_pizzas",
+            RequestError::InvalidCustomer => "invalid_customer",
+            RequestError::InvalidPayment => "invalid_payment",
             RequestError::InvalidIdempotencyKey => "invalid_idempotency_key",
         }
     }
@@ -58,8 +70,31 @@ impl PlaceOrder {
             .as_u64()
             .filter(|n| (1..=MAX_PIZZAS).contains(n))
             .ok_or_else(|| RequestError::PizzasOutOfRange(pizzas.to_string()))?;
-        Ok(Self { pizzas: pizzas as u32, idempotency_key: idempotency_key(request)? })
+        let customer_id = match object.get("customer_id") {
+            None | Some(Value::Null) => GUEST_CUSTOMER.to_owned(),
+            Some(Value::String(id)) if is_identifier(id, true) => id.clone(),
+            Some(_) => return Err(RequestError::InvalidCustomer),
+        };
+        let card_token = match object.get("payment") {
+            None | Some(Value::Null) => DEFAULT_CARD_TOKEN.to_owned(),
+            Some(payment) => match payment.get("card_token") {
+                Some(Value::String(token)) if is_identifier(token, false) => token.clone(),
+                _ => return Err(RequestError::InvalidPayment),
+            },
+        };
+        Ok(Self { pizzas: pizzas as u32, customer_id, card_token, idempotency_key: idempotency_key(request)? })
     }
+
+    /// The price of the order, from the menu.
+    pub fn amount_cents(&self) -> u64 {
+        u64::from(self.pizzas) * PIZZA_PRICE_CENTS
+    }
+}
+
+/// 1 to 64 ASCII letters, digits and `_` (and `-` where `dash` allows it).
+fn is_identifier(text: &str, dash: bool) -> bool {
+    (1..=64).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || (dash && b == b'-'))
 }
 
 /// JSON is expected. A request without a content type, and curl's default for `-d`

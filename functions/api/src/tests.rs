@@ -44,7 +44,14 @@ async fn placing_an_order_stores_it_announces_it_and_points_to_it() {
     let published: Vec<IncomingEvent> = api.publisher.published().into_iter().map(|(_, e)| e).collect();
     assert_eq!(published.len(), 1);
     let placed = published[0].decode::<OrderPlaced>().expect("OrderPlaced");
-    assert_eq!(placed.data, OrderPlaced { order_id, pizzas: 3 });
+    let expected = OrderPlaced {
+        order_id,
+        pizzas: 3,
+        customer_id: "guest".into(),
+        card_token: "tok_visa".into(),
+        amount_cents: 3 * shared::menu::PIZZA_PRICE_CENTS,
+    };
+    assert_eq!(placed.data, expected);
     assert_eq!(placed.correlation_id, order_id.to_string());
 
     let shown = api.call(request("GET", &format!("/orders/{order_id}"), None, "")).await;
@@ -52,7 +59,21 @@ async fn placing_an_order_stores_it_announces_it_and_points_to_it() {
     let shown = json_of(&shown);
     assert_eq!(shown["status"], "PLACED");
     assert_eq!(shown["pizzas_ordered"], 3);
+    assert_eq!(shown["amount_cents"], 3 * shared::menu::PIZZA_PRICE_CENTS);
+    assert_eq!(shown["charged_cents"], 0);
+    assert_eq!(shown["reason"], Value::Null);
     assert_eq!(shown["pizzas"], json!([]));
+}
+
+#[tokio::test]
+async fn a_customer_and_a_card_travel_with_the_order() {
+    let api = api();
+    let body = r#"{"pizzas": 2, "customer_id": "c-42", "payment": {"card_token": "tok_chargeDeclined"}}"#;
+    let response = api.call(post(body)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let placed = api.publisher.published()[0].1.decode::<OrderPlaced>().expect("OrderPlaced").data;
+    assert_eq!((placed.customer_id.as_str(), placed.card_token.as_str()), ("c-42", "tok_chargeDeclined"));
+    assert_eq!(placed.amount_cents, 2 * shared::menu::PIZZA_PRICE_CENTS);
 }
 
 #[tokio::test]
@@ -76,6 +97,11 @@ async fn a_bad_request_is_a_400_with_a_json_error_and_nothing_is_placed() {
         (Some("application/json"), r#"{"pizzas": -1}"#, "invalid_pizzas"),
         (Some("application/json"), r#"{"pizzas": 2.5}"#, "invalid_pizzas"),
         (Some("application/json"), r#"{"pizzas": "3"}"#, "invalid_pizzas"),
+        (Some("application/json"), r#"{"pizzas": 1, "customer_id": ""}"#, "invalid_customer"),
+        (Some("application/json"), r#"{"pizzas": 1, "customer_id": 42}"#, "invalid_customer"),
+        (Some("application/json"), r#"{"pizzas": 1, "customer_id": "a b"}"#, "invalid_customer"),
+        (Some("application/json"), r#"{"pizzas": 1, "payment": "tok_visa"}"#, "invalid_payment"),
+        (Some("application/json"), r#"{"pizzas": 1, "payment": {}}"#, "invalid_payment"),
         (Some("text/plain"), r#"{"pizzas": 3}"#, "unsupported_content_type"),
         (Some("multipart/form-data; boundary=x"), r#"{"pizzas": 3}"#, "unsupported_content_type"),
     ];

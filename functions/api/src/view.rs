@@ -3,16 +3,23 @@
 use serde_json::{Map, Value, json};
 use shared::orders::{OrderDetails, StoredPizza};
 
-/// `{"order_id", "status", "pizzas_ordered", "pizzas": [{"pizza_id", "sauce", "cheese", …}]}`:
+/// `{"order_id", "status", "reason", "customer_id", "pizzas_ordered", "amount_cents",
+/// "charged_cents", "refunded_cents", "pizzas": [{"pizza_id", "sauce", "cheese", …}]}`:
 /// each pizza lists its ingredients by stage, whatever stages the kitchen has.
 pub fn order(details: &OrderDetails) -> Value {
     let mut pizzas: Vec<&StoredPizza> = details.pizzas.iter().collect();
     pizzas.sort_by_key(|p| p.pizza_id);
+    let order = &details.order;
     json!({
-        "order_id": details.order.order_id,
-        "status": details.order.status.as_str(),
-        "pizzas_ordered": details.order.pizzas,
-        "created_at": details.order.created_at.to_rfc3339(),
+        "order_id": order.order_id,
+        "status": order.status.as_str(),
+        "reason": order.cancel_reason.map(|r| r.as_str()),
+        "customer_id": order.customer_id,
+        "pizzas_ordered": order.pizzas,
+        "amount_cents": order.amount_cents,
+        "charged_cents": order.charged_cents,
+        "refunded_cents": order.refunded_cents,
+        "created_at": order.created_at.to_rfc3339(),
         "pizzas": pizzas.into_iter().map(pizza).collect::<Vec<_>>(),
     })
 }

@@ -5,6 +5,7 @@ use shared::telemetry::{Metrics, init_logging};
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let env = Env::from_process();
-    let stage = topping::ToppingStage::from_env(&env, &shared::aws::sdk_config().await)?;
+    let aws = shared::aws::sdk_config().await;
+    let stage = shared::idempotency::wrap_from_env(topping::ToppingStage::from_env(&env, &aws)?, &env, &aws)?;
     shared::batch::run_on_lambda(stage, Metrics::from_env(&env)).await
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -15,13 +14,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Completion, Order, OrderDetails, OrderIntake, OrderProgress, OrderStatus, PizzaStored, StoreError, StoredPizza,
+    CANCELLABLE, Completion, Order, OrderDetails, OrderIntake, OrderProgress, OrderStatus, PizzaStored, StoredPizza,
     Transition,
 };
-use crate::aws::describe;
-use crate::events::Ingredient;
-
-type Item = HashMap<String, AttributeValue>;
+use crate::dynamo::{
+    Item, StoreError, condition_failed, failed_conditions, get_n, get_n_or_zero, get_s, get_uuid, n, s, unavailable,
+};
+use crate::events::{CancelReason, Ingredient};
 
 const ORDER_SK: &str = "ORDER";
 const PIZZA_SK_PREFIX: &str = "PIZZA#";
@@ -57,8 +56,11 @@ impl DynamoOrders {
         order_id: Uuid,
         update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     ) -> Result<Transition, StoreError> {
-        match update.send().await {
-            Ok(_) => Ok(Transition::Applied),
+        match update.return_values(ReturnValue::AllNew).send().await {
+            Ok(output) => {
+                let item = output.attributes().ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
+                Ok(Transition::Applied(order_from_item(item)?))
+            }
             Err(err) => match err.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let current = failed.item().map(order_from_item).transpose()?;
@@ -77,8 +79,12 @@ impl OrderIntake for DynamoOrders {
         let mut item = Self::key(order.order_id, ORDER_SK.into());
         item.insert("order_id".into(), s(order.order_id.to_string()));
         item.insert("status".into(), s(order.status.as_str()));
+        item.insert("customer_id".into(), s(order.customer_id.clone()));
         item.insert("pizzas".into(), n(order.pizzas));
         item.insert("pizzas_ready".into(), n(order.pizzas_ready));
+        item.insert("amount_cents".into(), n(order.amount_cents));
+        item.insert("charged_cents".into(), n(order.charged_cents));
+        item.insert("refunded_cents".into(), n(order.refunded_cents));
         item.insert("created_at".into(), s(order.created_at.to_rfc3339()));
         item.insert("updated_at".into(), s(order.created_at.to_rfc3339()));
         let result = self
@@ -89,13 +95,7 @@ impl OrderIntake for DynamoOrders {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = err.into_service_error();
-                if err.is_conditional_check_failed_exception() { Ok(false) } else { Err(unavailable(&err)) }
-            }
-        }
+        result.map(|_| true).or_else(condition_failed)
     }
 
     async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError> {
@@ -140,13 +140,7 @@ impl OrderIntake for DynamoOrders {
             .expression_attribute_values(":placed", s(OrderStatus::Placed.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let err = err.into_service_error();
-                if err.is_conditional_check_failed_exception() { Ok(()) } else { Err(unavailable(&err)) }
-            }
-        }
+        result.map(|_| ()).or_else(|err| condition_failed(err).map(|_| ()))
     }
 }
 
@@ -161,6 +155,48 @@ impl OrderProgress for DynamoOrders {
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":now", s(Utc::now().to_rfc3339()));
         self.run_transition(order_id, update).await
+    }
+
+    async fn mark_paid(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError> {
+        let update = self
+            .conditional_update(order_id)
+            .update_expression("SET #status = :paid, charged_cents = :charged, updated_at = :now")
+            .condition_expression("#status = :placed")
+            .expression_attribute_values(":placed", s(OrderStatus::Placed.as_str()))
+            .expression_attribute_values(":paid", s(OrderStatus::Paid.as_str()))
+            .expression_attribute_values(":charged", n(charged_cents))
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()));
+        self.run_transition(order_id, update).await
+    }
+
+    async fn cancel(&self, order_id: Uuid, reason: CancelReason) -> Result<Transition, StoreError> {
+        let [a, b, c] = CANCELLABLE.map(|status| s(status.as_str()));
+        let update = self
+            .conditional_update(order_id)
+            .update_expression("SET #status = :cancelled, cancel_reason = :reason, updated_at = :now")
+            .condition_expression("#status IN (:a, :b, :c)")
+            .expression_attribute_values(":a", a)
+            .expression_attribute_values(":b", b)
+            .expression_attribute_values(":c", c)
+            .expression_attribute_values(":cancelled", s(OrderStatus::Cancelled.as_str()))
+            .expression_attribute_values(":reason", s(reason.as_str()))
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()));
+        self.run_transition(order_id, update).await
+    }
+
+    async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(order_id, ORDER_SK.into())))
+            .update_expression("SET refunded_cents = :refunded, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":refunded", n(refunded_cents))
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| condition_failed(err).map(|_| ()))
     }
 
     async fn store_pizza(&self, order_id: Uuid, pizza: &StoredPizza) -> Result<PizzaStored, StoreError> {
@@ -184,7 +220,7 @@ impl OrderProgress for DynamoOrders {
             .update_expression("ADD pizzas_ready :one SET updated_at = :now")
             .condition_expression("#status = :cooking")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":one", n(1u32))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -197,23 +233,17 @@ impl OrderProgress for DynamoOrders {
             .transact_items(TransactWriteItem::builder().update(count).build())
             .send()
             .await;
-        let err = match result {
+        let failed = match result {
             Ok(_) => return Ok(PizzaStored::Stored),
-            Err(err) => err.into_service_error(),
+            Err(err) => failed_conditions(err.into_service_error())?,
         };
-        let TransactWriteItemsError::TransactionCanceledException(cancelled) = &err else {
-            return Err(unavailable(&err));
-        };
-        let reasons = cancelled.cancellation_reasons();
-        let condition_failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if condition_failed(0) {
-            Ok(PizzaStored::Duplicate)
-        } else if condition_failed(1) {
-            let current = reasons.get(1).and_then(|r| r.item()).map(order_from_item).transpose()?;
-            Ok(PizzaStored::OrderNotCooking { current })
-        } else {
-            // Conflicts with a concurrent transaction on the same order: retried by the caller.
-            Err(unavailable(&err))
+        match failed.as_slice() {
+            [Some(_), _] => Ok(PizzaStored::Duplicate),
+            [None, Some(order)] => {
+                let current = if order.is_empty() { None } else { Some(order_from_item(order)?) };
+                Ok(PizzaStored::OrderNotCooking { current })
+            }
+            _ => Err(StoreError::Unavailable("transaction cancelled for no stated reason".into())),
         }
     }
 
@@ -246,43 +276,25 @@ impl OrderProgress for DynamoOrders {
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: u32) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn unavailable(err: &(dyn std::error::Error + 'static)) -> StoreError {
-    StoreError::Unavailable(describe(err))
-}
-
-fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {name}")))
-}
-
-fn get_n(item: &Item, name: &str) -> Result<u32, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("missing number attribute {name}")))
-}
-
-fn get_uuid(item: &Item, name: &str) -> Result<Uuid, StoreError> {
-    get_s(item, name)?.parse().map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
-}
-
 fn order_from_item(item: &Item) -> Result<Order, StoreError> {
     let status = get_s(item, "status")?;
+    let cancel_reason = match item.get("cancel_reason").and_then(|v| v.as_s().ok()) {
+        Some(reason) => Some(
+            CancelReason::parse(reason)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown cancel reason {reason}")))?,
+        ),
+        None => None,
+    };
     Ok(Order {
         order_id: get_uuid(item, "order_id")?,
         status: OrderStatus::parse(status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        cancel_reason,
+        customer_id: item.get("customer_id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
         pizzas: get_n(item, "pizzas")?,
         pizzas_ready: get_n(item, "pizzas_ready")?,
+        amount_cents: get_n_or_zero(item, "amount_cents")?,
+        charged_cents: get_n_or_zero(item, "charged_cents")?,
+        refunded_cents: get_n_or_zero(item, "refunded_cents")?,
         created_at: DateTime::parse_from_rfc3339(get_s(item, "created_at")?)
             .map_err(|e| StoreError::Corrupt(format!("created_at: {e}")))?
             .with_timezone(&Utc),

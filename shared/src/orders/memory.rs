@@ -7,9 +7,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::events::CancelReason;
+
 use super::{
-    Completion, Order, OrderDetails, OrderIntake, OrderProgress, OrderStatus, PizzaStored, StoreError, StoredPizza,
-    Transition,
+    CANCELLABLE, Completion, Order, OrderDetails, OrderIntake, OrderProgress, OrderStatus, PizzaStored, StoreError,
+    StoredPizza, Transition,
 };
 
 #[derive(Default)]
@@ -21,6 +23,24 @@ impl InMemoryOrders {
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<Uuid, OrderDetails>) -> T) -> Result<T, StoreError> {
         let mut orders = self.orders.lock().map_err(|_| StoreError::Unavailable("poisoned lock".into()))?;
         Ok(f(&mut orders))
+    }
+}
+
+impl InMemoryOrders {
+    /// Applies `update` if `expected` holds, like a conditional write.
+    fn change(
+        &self,
+        order_id: Uuid,
+        expected: impl FnOnce(&Order) -> bool,
+        update: impl FnOnce(&mut Order),
+    ) -> Result<Transition, StoreError> {
+        self.with(|orders| match orders.get_mut(&order_id) {
+            Some(details) if expected(&details.order) => {
+                update(&mut details.order);
+                Transition::Applied(details.order.clone())
+            }
+            other => Transition::Rejected { current: other.map(|d| d.order.clone()) },
+        })
     }
 }
 
@@ -52,12 +72,36 @@ impl OrderIntake for InMemoryOrders {
 #[async_trait]
 impl OrderProgress for InMemoryOrders {
     async fn transition(&self, order_id: Uuid, from: OrderStatus, to: OrderStatus) -> Result<Transition, StoreError> {
-        self.with(|orders| match orders.get_mut(&order_id) {
-            Some(details) if details.order.status == from => {
-                details.order.status = to;
-                Transition::Applied
+        self.change(order_id, |order| order.status == from, |order| order.status = to)
+    }
+
+    async fn mark_paid(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError> {
+        self.change(
+            order_id,
+            |order| order.status == OrderStatus::Placed,
+            |order| {
+                order.status = OrderStatus::Paid;
+                order.charged_cents = charged_cents;
+            },
+        )
+    }
+
+    async fn cancel(&self, order_id: Uuid, reason: CancelReason) -> Result<Transition, StoreError> {
+        self.change(
+            order_id,
+            |order| CANCELLABLE.contains(&order.status),
+            |order| {
+                order.status = OrderStatus::Cancelled;
+                order.cancel_reason = Some(reason);
+            },
+        )
+    }
+
+    async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError> {
+        self.with(|orders| {
+            if let Some(details) = orders.get_mut(&order_id) {
+                details.order.refunded_cents = refunded_cents;
             }
-            other => Transition::Rejected { current: other.map(|d| d.order.clone()) },
         })
     }
 

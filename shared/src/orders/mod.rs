@@ -13,12 +13,13 @@ use uuid::Uuid;
 pub use dynamo::DynamoOrders;
 pub use memory::InMemoryOrders;
 
-use crate::events::Ingredient;
+use crate::events::{CancelReason, Ingredient};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Placed,
+    Paid,
     Cooking,
     Ready,
     Cancelled,
@@ -28,6 +29,7 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Placed => "PLACED",
+            OrderStatus::Paid => "PAID",
             OrderStatus::Cooking => "COOKING",
             OrderStatus::Ready => "READY",
             OrderStatus::Cancelled => "CANCELLED",
@@ -35,7 +37,7 @@ impl OrderStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Placed, Self::Cooking, Self::Ready, Self::Cancelled].into_iter().find(|s| s.as_str() == text)
+        [Self::Placed, Self::Paid, Self::Cooking, Self::Ready, Self::Cancelled].into_iter().find(|s| s.as_str() == text)
     }
 
     /// A final status never changes again.
@@ -48,18 +50,39 @@ impl OrderStatus {
 pub struct Order {
     pub order_id: Uuid,
     pub status: OrderStatus,
+    /// Why a cancelled order was cancelled.
+    pub cancel_reason: Option<CancelReason>,
+    pub customer_id: String,
     /// How many pizzas were ordered.
     pub pizzas: u32,
     /// How many of them are stored so far.
     pub pizzas_ready: u32,
+    /// The price, from the menu.
+    pub amount_cents: u64,
+    pub charged_cents: u64,
+    pub refunded_cents: u64,
     pub created_at: DateTime<Utc>,
 }
 
 impl Order {
-    pub fn place(order_id: Uuid, pizzas: u32) -> Self {
-        Self { order_id, status: OrderStatus::Placed, pizzas, pizzas_ready: 0, created_at: Utc::now() }
+    pub fn place(order_id: Uuid, customer_id: impl Into<String>, pizzas: u32, amount_cents: u64) -> Self {
+        Self {
+            order_id,
+            status: OrderStatus::Placed,
+            cancel_reason: None,
+            customer_id: customer_id.into(),
+            pizzas,
+            pizzas_ready: 0,
+            amount_cents,
+            charged_cents: 0,
+            refunded_cents: 0,
+            created_at: Utc::now(),
+        }
     }
 }
+
+/// The statuses an order can be cancelled from: any before it is ready.
+pub const CANCELLABLE: [OrderStatus; 3] = [OrderStatus::Placed, OrderStatus::Paid, OrderStatus::Cooking];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPizza {
@@ -76,11 +99,10 @@ pub struct OrderDetails {
 /// The outcome of a conditional status change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    Applied,
+    /// The change was made; the order as it is now.
+    Applied(Order),
     /// The order was not in the expected state; `current` is what it was (None: no order).
-    Rejected {
-        current: Option<Order>,
-    },
+    Rejected { current: Option<Order> },
 }
 
 /// The outcome of trying to complete an order.
@@ -105,13 +127,7 @@ pub enum PizzaStored {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("order store unavailable: {0}")]
-    Unavailable(String),
-    #[error("order store holds an unreadable item: {0}")]
-    Corrupt(String),
-}
+pub use crate::dynamo::StoreError;
 
 /// What the API needs: take orders in and show them.
 #[async_trait]
@@ -123,10 +139,16 @@ pub trait OrderIntake: Send + Sync {
     async fn discard_placed(&self, order_id: Uuid) -> Result<(), StoreError>;
 }
 
-/// What the kitchen needs: move orders along and store their pizzas.
+/// What the order service and the kitchen need: move orders along and store their pizzas.
 #[async_trait]
 pub trait OrderProgress: Send + Sync {
     async fn transition(&self, order_id: Uuid, from: OrderStatus, to: OrderStatus) -> Result<Transition, StoreError>;
+    /// `PLACED → PAID`, recording what was charged.
+    async fn mark_paid(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError>;
+    /// Any status in [`CANCELLABLE`] → `CANCELLED`, with the reason.
+    async fn cancel(&self, order_id: Uuid, reason: CancelReason) -> Result<Transition, StoreError>;
+    /// Records the refund of a cancelled order's charge (the same refund, however often).
+    async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError>;
     /// Stores a finished pizza and counts it on its order, atomically and at most once.
     async fn store_pizza(&self, order_id: Uuid, pizza: &StoredPizza) -> Result<PizzaStored, StoreError>;
     /// Moves a cooking order to `READY` if every pizza of it is stored.

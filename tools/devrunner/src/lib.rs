@@ -33,11 +33,19 @@ pub struct Options {
     pub pollers_per_source: usize,
     /// Retry failed messages after this delay rather than the queue's visibility timeout.
     pub retry_delay: Option<Duration>,
+    /// Chaos: hand every message to its function twice, shuffled within its batch, as an
+    /// at-least-once queue may.
+    pub duplicate_deliveries: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)), pollers_per_source: 2, retry_delay: None }
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            pollers_per_source: 2,
+            retry_delay: None,
+            duplicate_deliveries: false,
+        }
     }
 }
 
@@ -115,6 +123,7 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
                             region: manifest.region.clone(),
                             sqs: sqs.clone(),
                             retry_delay: options.retry_delay,
+                            duplicate_deliveries: options.duplicate_deliveries,
                             deliveries: deliveries.clone(),
                         };
                         tasks.push(tokio::spawn(poller.run(shutdown_signal.clone())));

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use devrunner::{Manifest, Options, ops};
+use shared::inventory::StockRoom;
 
 const USAGE: &str = "\
 usage: pizza-dev <command> [options]
@@ -15,10 +16,17 @@ commands:
       --http ADDR         where the API listens (default 127.0.0.1:3000)
       --pollers N         pollers per queue (default 2)
       --retry-delay SECS  retry failed messages after SECS instead of the queue's visibility timeout
+      --chaos             deliver every message twice, shuffled within its batch
   queues                show each queue's depth and its dead-letter queue's
   dlq show QUEUE        print the messages in QUEUE's dead-letter queue (QUEUE: logical id or name)
       --limit N           at most N messages (default 10)
   dlq redrive QUEUE     move every message of QUEUE's dead-letter queue back to QUEUE
+  stock                 show each ingredient's available and reserved units
+  stock seed            stock every ingredient that has no stock yet
+      --units N           with N units (default 1000)
+  stock set INGREDIENT N
+                        set an ingredient's available units
+  limit CUSTOMER CENTS  set a customer's credit limit
 
 every command takes --manifest PATH (default .local/pizza-shop.json, written by `make deploy`)";
 
@@ -29,6 +37,8 @@ struct Args {
     pollers: usize,
     retry_delay: Option<Duration>,
     limit: usize,
+    units: u64,
+    chaos: bool,
 }
 
 fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -40,6 +50,8 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
         pollers: defaults.pollers_per_source,
         retry_delay: None,
         limit: 10,
+        units: 1000,
+        chaos: false,
     };
     while let Some(word) = raw.next() {
         let mut value = |name: &str| raw.next().ok_or_else(|| format!("{name} needs a value"));
@@ -52,6 +64,8 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
                 args.retry_delay = Some(Duration::from_secs(seconds));
             }
             "--limit" => args.limit = value("--limit")?.parse().map_err(|e| format!("--limit: {e}"))?,
+            "--units" => args.units = value("--units")?.parse().map_err(|e| format!("--units: {e}"))?,
+            "--chaos" => args.chaos = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => args.words.push(word),
@@ -95,13 +109,37 @@ async fn run(args: Args) -> Result<(), String> {
             println!("moved {moved} message(s) back to {}", queue.name());
             Ok(())
         }
+        ["stock"] => show_stock(&manifest).await,
+        ["stock", "seed"] => {
+            let room =
+                ops::stock_room(&manifest, &devrunner::sdk_config(&manifest).await).map_err(|e| e.to_string())?;
+            let seeded = ops::seed_stock(&room, args.units).await.map_err(|e| e.to_string())?;
+            eprintln!("pizza-dev: stocked {seeded} ingredient(s) with {} units; the others keep theirs", args.units);
+            Ok(())
+        }
+        ["stock", "set", ingredient, units] => {
+            let units: u64 = units.parse().map_err(|e| format!("units: {e}"))?;
+            let room =
+                ops::stock_room(&manifest, &devrunner::sdk_config(&manifest).await).map_err(|e| e.to_string())?;
+            room.set_stock(ingredient, units).await.map_err(|e| e.to_string())
+        }
+        ["limit", customer, cents] => {
+            let cents: u64 = cents.parse().map_err(|e| format!("cents: {e}"))?;
+            let ledger = ops::ledger(&manifest, &devrunner::sdk_config(&manifest).await).map_err(|e| e.to_string())?;
+            ops::set_credit_limit(&ledger, customer, cents).await.map_err(|e| e.to_string())
+        }
         _ => Err(format!("unknown command {:?}\n{USAGE}", words.join(" "))),
     }
 }
 
 async fn serve(manifest: &Manifest, args: &Args) -> Result<(), String> {
     shared::telemetry::init_logging();
-    let options = Options { http_addr: args.http, pollers_per_source: args.pollers, retry_delay: args.retry_delay };
+    let options = Options {
+        http_addr: args.http,
+        pollers_per_source: args.pollers,
+        retry_delay: args.retry_delay,
+        duplicate_deliveries: args.chaos,
+    };
     let running = devrunner::start(manifest, &options).await.map_err(|e| e.to_string())?;
     eprintln!("pizza-dev: stack {} on {}", manifest.stack_name, endpoint(manifest));
     if let Some(addr) = running.api_addr {
@@ -152,6 +190,15 @@ async fn queues(manifest: &Manifest) -> Result<(), String> {
             None => "-".into(),
         };
         println!("{:24} {:>8} {:>9} {:>6}", queue.name(), depth.visible, depth.in_flight, dlq);
+    }
+    Ok(())
+}
+
+async fn show_stock(manifest: &Manifest) -> Result<(), String> {
+    let room = ops::stock_room(manifest, &devrunner::sdk_config(manifest).await).map_err(|e| e.to_string())?;
+    println!("{:16} {:>10} {:>9}", "ingredient", "available", "reserved");
+    for level in room.levels().await.map_err(|e| e.to_string())? {
+        println!("{:16} {:>10} {:>9}", level.ingredient, level.available, level.reserved);
     }
     Ok(())
 }

@@ -5,6 +5,9 @@
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
+use shared::inventory::{DynamoInventory, StockRoom};
+use shared::payments::{DynamoLedger, PaymentLedger};
+
 use crate::manifest::{Manifest, Queue};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,8 +16,12 @@ pub enum OpsError {
     UnknownQueue(String),
     #[error("queue {0} has no dead-letter queue")]
     NoDeadLetterQueue(String),
+    #[error("the stack has no table {0}")]
+    NoTable(&'static str),
     #[error("{0}")]
     Sqs(String),
+    #[error(transparent)]
+    Store(#[from] shared::dynamo::StoreError),
 }
 
 fn sqs_error(err: impl std::error::Error + 'static) -> OpsError {
@@ -137,4 +144,35 @@ pub async fn redrive(sqs: &Client, queue: &Queue) -> Result<usize, OpsError> {
             moved += 1;
         }
     }
+}
+
+fn table<'m>(manifest: &'m Manifest, logical_id: &'static str) -> Result<&'m str, OpsError> {
+    manifest.tables.get(logical_id).map(String::as_str).ok_or(OpsError::NoTable(logical_id))
+}
+
+/// The stack's stock room (its `InventoryTable`).
+pub fn stock_room(manifest: &Manifest, aws: &aws_config::SdkConfig) -> Result<DynamoInventory, OpsError> {
+    Ok(DynamoInventory::new(aws, table(manifest, "InventoryTable")?))
+}
+
+/// The stack's payment ledger (its `PaymentsTable`).
+pub fn ledger(manifest: &Manifest, aws: &aws_config::SdkConfig) -> Result<DynamoLedger, OpsError> {
+    Ok(DynamoLedger::new(aws, table(manifest, "PaymentsTable")?))
+}
+
+/// Stocks every menu ingredient that has no stock yet with `units`; returns how many it
+/// stocked. Stock already set (by an operator, or sold) is left alone, so it is safe to
+/// run at every start.
+pub async fn seed_stock(room: &impl StockRoom, units: u64) -> Result<usize, OpsError> {
+    let stocked: std::collections::HashSet<String> = room.levels().await?.into_iter().map(|l| l.ingredient).collect();
+    let mut seeded = 0;
+    for ingredient in shared::menu::all_ingredients().filter(|i| !stocked.contains(*i)) {
+        room.set_stock(ingredient, units).await?;
+        seeded += 1;
+    }
+    Ok(seeded)
+}
+
+pub async fn set_credit_limit(ledger: &impl PaymentLedger, customer_id: &str, cents: u64) -> Result<(), OpsError> {
+    Ok(ledger.set_credit_limit(customer_id, cents).await?)
 }

@@ -43,6 +43,8 @@ pub struct Poller {
     /// Makes a failed message visible again after this delay instead of the queue's
     /// visibility timeout (a local convenience; Lambda waits the full timeout).
     pub retry_delay: Option<Duration>,
+    /// Chaos: every record twice, in random order (see `Options::duplicate_deliveries`).
+    pub duplicate_deliveries: bool,
     pub deliveries: broadcast::Sender<Delivery>,
 }
 
@@ -190,7 +192,15 @@ impl Poller {
 
     /// The event Lambda would pass: the same JSON shape, so the handler cannot tell.
     fn lambda_event(&self, messages: &[Message]) -> Result<SqsEvent, serde_json::Error> {
-        let records: Vec<Value> = messages.iter().map(|m| self.record(m)).collect();
+        let mut records: Vec<Value> = messages.iter().map(|m| self.record(m)).collect();
+        if self.duplicate_deliveries {
+            records.extend(records.clone());
+            // A random order: sort by a fresh random key per record.
+            let mut keyed: Vec<(u128, Value)> =
+                records.into_iter().map(|r| (uuid::Uuid::new_v4().as_u128(), r)).collect();
+            keyed.sort_by_key(|(key, _)| *key);
+            records = keyed.into_iter().map(|(_, r)| r).collect();
+        }
         serde_json::from_value(json!({ "Records": records }))
     }
 

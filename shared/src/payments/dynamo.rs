@@ -1,0 +1,166 @@
+//! The ledger in DynamoDB: `pk = PAYMENT#<order>, sk = PAYMENT` per payment and
+//! `pk = CUSTOMER#<id>, sk = LIMIT` per customer credit limit.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use uuid::Uuid;
+
+use super::{Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
+use crate::dynamo::{Item, StoreError, get_n, get_s, get_uuid, n, s, unavailable};
+use crate::events::DeclineReason;
+
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self { client: Client::new(config), table: table.into() }
+    }
+
+    fn payment_key(order_id: Uuid) -> Item {
+        HashMap::from([("pk".into(), s(format!("PAYMENT#{order_id}"))), ("sk".into(), s("PAYMENT"))])
+    }
+
+    fn limit_key(customer_id: &str) -> Item {
+        HashMap::from([("pk".into(), s(format!("CUSTOMER#{customer_id}"))), ("sk".into(), s("LIMIT"))])
+    }
+}
+
+#[async_trait]
+impl PaymentLedger for DynamoLedger {
+    async fn record(&self, payment: &Payment) -> Result<Recorded, StoreError> {
+        let mut item = Self::payment_key(payment.order_id);
+        item.insert("order_id".into(), s(payment.order_id.to_string()));
+        item.insert("customer_id".into(), s(payment.customer_id.clone()));
+        item.insert("amount_cents".into(), n(payment.amount_cents));
+        item.insert("status".into(), s(payment.status.as_str()));
+        if let Some(reason) = payment.decline_reason {
+            item.insert("decline_reason".into(), s(decline_reason_text(reason)));
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New(payment.clone())),
+            Err(err) => match err.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed) => {
+                    let item = failed.item().ok_or_else(|| StoreError::Corrupt("no old payment returned".into()))?;
+                    Ok(Recorded::Existing(payment_from_item(item)?))
+                }
+                other => Err(unavailable(&other)),
+            },
+        }
+    }
+
+    async fn refund(&self, order_id: Uuid) -> Result<Refund, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::payment_key(order_id)))
+            .update_expression("SET #status = :refunded")
+            .condition_expression("#status = :charged")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":charged", s(PaymentStatus::Charged.as_str()))
+            .expression_attribute_values(":refunded", s(PaymentStatus::Refunded.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes().ok_or_else(|| StoreError::Corrupt("no payment returned".into()))?;
+                Ok(Refund::Refunded(payment_from_item(item)?))
+            }
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => match failed.item() {
+                    Some(item) => {
+                        let payment = payment_from_item(item)?;
+                        Ok(if payment.status == PaymentStatus::Refunded {
+                            Refund::AlreadyRefunded(payment)
+                        } else {
+                            Refund::NothingCharged(Some(payment))
+                        })
+                    }
+                    None => Ok(Refund::NothingCharged(None)),
+                },
+                other => Err(unavailable(&other)),
+            },
+        }
+    }
+
+    async fn find(&self, order_id: Uuid) -> Result<Option<Payment>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::payment_key(order_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        output.item().map(payment_from_item).transpose()
+    }
+
+    async fn credit_limit(&self, customer_id: &str) -> Result<Option<u64>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::limit_key(customer_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        output.item().map(|item| get_n(item, "credit_limit_cents")).transpose()
+    }
+
+    async fn set_credit_limit(&self, customer_id: &str, limit_cents: u64) -> Result<(), StoreError> {
+        let mut item = Self::limit_key(customer_id);
+        item.insert("credit_limit_cents".into(), n(limit_cents));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+}
+
+fn decline_reason_text(reason: DeclineReason) -> &'static str {
+    match reason {
+        DeclineReason::CardDeclined => "card_declined",
+        DeclineReason::OverLimit => "over_limit",
+    }
+}
+
+fn payment_from_item(item: &Item) -> Result<Payment, StoreError> {
+    let status = get_s(item, "status")?;
+    let decline_reason = match item.get("decline_reason").and_then(|v| v.as_s().ok()).map(String::as_str) {
+        Some("card_declined") => Some(DeclineReason::CardDeclined),
+        Some("over_limit") => Some(DeclineReason::OverLimit),
+        Some(other) => return Err(StoreError::Corrupt(format!("unknown decline reason {other}"))),
+        None => None,
+    };
+    Ok(Payment {
+        order_id: get_uuid(item, "order_id")?,
+        customer_id: get_s(item, "customer_id")?.to_owned(),
+        amount_cents: get_n(item, "amount_cents")?,
+        status: PaymentStatus::parse(status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        decline_reason,
+    })
+}
