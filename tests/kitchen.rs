@@ -74,7 +74,6 @@ fn a_message_delivered_twice_adds_no_pizza() {
         let mut sauced = Tap::on(system, "PizzaWithSauceTopic").await;
         let order_id = system.place_order(2).await;
         let before = system.wait_until_ready(&order_id).await;
-        let stock_before = system.stock_levels().await;
 
         // Deliver one pizza's original request to the sauce stage again, exactly as SNS did.
         let (request, message) = requested.wait_for(|e| e.correlation_id == order_id).await;
@@ -94,7 +93,8 @@ fn a_message_delivered_twice_adds_no_pizza() {
         let after = system.get_order(&order_id).await.json;
         assert_eq!(after["status"], "READY");
         assert_eq!(after["pizzas"], before["pizzas"], "same two pizzas, same toppings");
-        assert_eq!(system.stock_levels().await, stock_before, "no second reservation");
+        // (Stock is shared by the concurrent tests of this file; tests/saga.rs checks that
+        // duplicates take no stock, one test at a time.)
     });
 }
 
