@@ -90,3 +90,44 @@ where
     let err = err.into_service_error();
     if err.code() == Some("ConditionalCheckFailedException") { Ok(false) } else { Err(unavailable(&err)) }
 }
+
+/// Runs a transaction: `None` if it committed, else why it was cancelled (see
+/// [`failed_conditions`]).
+pub async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+) -> Result<Option<Vec<Option<Item>>>, StoreError> {
+    match client.transact_write_items().set_transact_items(Some(items)).send().await {
+        Ok(_) => Ok(None),
+        Err(err) => failed_conditions(err.into_service_error()).map(Some),
+    }
+}
+
+/// Runs a conditional update: `Ok(new item)` if it applied, `Err(old item)` if its
+/// condition failed (`None`: there was no item).
+pub async fn update_or_old(
+    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<Result<Item, Option<Item>>, StoreError> {
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+    let result = update
+        .return_values(ReturnValue::AllNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match result {
+        Ok(output) => {
+            output.attributes.map(Ok).ok_or_else(|| StoreError::Corrupt("the update returned nothing".into()))
+        }
+        Err(err) => match err.into_service_error() {
+            UpdateItemError::ConditionalCheckFailedException(failed) => Ok(Err(failed.item)),
+            other => Err(unavailable(&other)),
+        },
+    }
+}
+
+/// Writes an item unconditionally.
+pub async fn put(client: &aws_sdk_dynamodb::Client, table: &str, item: Item) -> Result<(), StoreError> {
+    client.put_item().table_name(table).set_item(Some(item)).send().await.map_err(|e| unavailable(&e))?;
+    Ok(())
+}

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use uuid::Uuid;
 
 use super::{Inventory, Reservation, StockLevel, StockRoom};
-use crate::dynamo::{Item, StoreError, failed_conditions, get_n, get_s, n, s, unavailable};
+use crate::dynamo::{Item, StoreError, get_n, get_s, n, put, s, transact, unavailable};
 
 const RESERVATION_PREFIX: &str = "RES#";
 const STOCK_PREFIX: &str = "STOCK#";
@@ -57,19 +57,14 @@ impl DynamoInventory {
             .expression_attribute_values(":one", n(1u32))
             .build()
             .map_err(|e| unavailable(&e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().update(give_back).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => match failed_conditions(err.into_service_error())?.first() {
-                Some(Some(_)) => Ok(false),
-                _ => Err(StoreError::Unavailable("release cancelled for no stated reason".into())),
-            },
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(give_back).build(),
+        ];
+        match transact(&self.client, items).await? {
+            None => Ok(true),
+            Some(failed) if matches!(failed.first(), Some(Some(_))) => Ok(false),
+            Some(_) => Err(StoreError::Unavailable("release cancelled for no stated reason".into())),
         }
     }
 }
@@ -108,17 +103,13 @@ impl Inventory for DynamoInventory {
             .expression_attribute_values(":one", n(1u32))
             .build()
             .map_err(|e| unavailable(&e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(open).build())
-            .transact_items(TransactWriteItem::builder().put(hold).build())
-            .transact_items(TransactWriteItem::builder().update(take).build())
-            .send()
-            .await;
-        let failed = match result {
-            Ok(_) => return Ok(Reservation::Reserved),
-            Err(err) => failed_conditions(err.into_service_error())?,
+        let items = vec![
+            TransactWriteItem::builder().condition_check(open).build(),
+            TransactWriteItem::builder().put(hold).build(),
+            TransactWriteItem::builder().update(take).build(),
+        ];
+        let Some(failed) = transact(&self.client, items).await? else {
+            return Ok(Reservation::Reserved);
         };
         match failed.as_slice() {
             [Some(_), ..] => Ok(Reservation::OrderCancelled),
@@ -135,13 +126,7 @@ impl Inventory for DynamoInventory {
         // below sees every reservation there will ever be.
         let mut closed = Self::cancelled_key(order_id);
         closed.insert("order_id".into(), s(order_id.to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(closed))
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
+        put(&self.client, &self.table, closed).await?;
 
         let mut released = 0;
         let mut start_key = None;
@@ -177,14 +162,7 @@ impl StockRoom for DynamoInventory {
         let mut item = Self::stock_key(ingredient);
         item.insert("ingredient".into(), s(ingredient));
         item.insert("available".into(), n(units));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(())
+        put(&self.client, &self.table, item).await
     }
 
     async fn levels(&self) -> Result<Vec<StockLevel>, StoreError> {

@@ -6,10 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -18,7 +15,8 @@ use super::{
     Transition,
 };
 use crate::dynamo::{
-    Item, StoreError, condition_failed, failed_conditions, get_n, get_n_or_zero, get_s, get_uuid, n, s, unavailable,
+    Item, StoreError, condition_failed, get_n, get_n_or_zero, get_s, get_uuid, n, s, transact, unavailable,
+    update_or_old,
 };
 use crate::events::{CancelReason, Ingredient};
 
@@ -56,19 +54,13 @@ impl DynamoOrders {
         order_id: Uuid,
         update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     ) -> Result<Transition, StoreError> {
-        match update.return_values(ReturnValue::AllNew).send().await {
-            Ok(output) => {
-                let item = output.attributes().ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
-                Ok(Transition::Applied(order_from_item(item)?))
+        match update_or_old(update).await? {
+            Ok(order) => Ok(Transition::Applied(order_from_item(&order)?)),
+            Err(current) => {
+                let current = current.as_ref().map(order_from_item).transpose()?;
+                tracing::debug!(%order_id, ?current, "order transition rejected");
+                Ok(Transition::Rejected { current })
             }
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    let current = failed.item().map(order_from_item).transpose()?;
-                    tracing::debug!(%order_id, ?current, "order transition rejected");
-                    Ok(Transition::Rejected { current })
-                }
-                other => Err(unavailable(&other)),
-            },
         }
     }
 }
@@ -226,16 +218,10 @@ impl OrderProgress for DynamoOrders {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| unavailable(&e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        let failed = match result {
-            Ok(_) => return Ok(PizzaStored::Stored),
-            Err(err) => failed_conditions(err.into_service_error())?,
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(count).build()];
+        let Some(failed) = transact(&self.client, items).await? else {
+            return Ok(PizzaStored::Stored);
         };
         match failed.as_slice() {
             [Some(_), _] => Ok(PizzaStored::Duplicate),
@@ -248,29 +234,18 @@ impl OrderProgress for DynamoOrders {
     }
 
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError> {
-        let result = self
+        let update = self
             .conditional_update(order_id)
             .update_expression("SET #status = :ready, updated_at = :now")
             .condition_expression("#status = :cooking AND pizzas_ready = pizzas")
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
             .expression_attribute_values(":ready", s(OrderStatus::Ready.as_str()))
-            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let item = output.attributes().ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
-                Ok(Completion::Completed(order_from_item(item)?))
-            }
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    match failed.item().map(order_from_item).transpose()? {
-                        Some(order) if order.status == OrderStatus::Ready => Ok(Completion::AlreadyReady(order)),
-                        current => Ok(Completion::NotComplete(current)),
-                    }
-                }
-                other => Err(unavailable(&other)),
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()));
+        match update_or_old(update).await? {
+            Ok(order) => Ok(Completion::Completed(order_from_item(&order)?)),
+            Err(current) => match current.as_ref().map(order_from_item).transpose()? {
+                Some(order) if order.status == OrderStatus::Ready => Ok(Completion::AlreadyReady(order)),
+                current => Ok(Completion::NotComplete(current)),
             },
         }
     }

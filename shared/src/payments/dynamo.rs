@@ -5,12 +5,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use uuid::Uuid;
 
 use super::{Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
-use crate::dynamo::{Item, StoreError, get_n, get_s, get_uuid, n, s, unavailable};
+use crate::dynamo::{Item, StoreError, get_n, get_s, get_uuid, n, put, s, unavailable, update_or_old};
 use crate::events::DeclineReason;
 
 pub struct DynamoLedger {
@@ -65,7 +64,7 @@ impl PaymentLedger for DynamoLedger {
     }
 
     async fn refund(&self, order_id: Uuid) -> Result<Refund, StoreError> {
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -74,30 +73,18 @@ impl PaymentLedger for DynamoLedger {
             .condition_expression("#status = :charged")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":charged", s(PaymentStatus::Charged.as_str()))
-            .expression_attribute_values(":refunded", s(PaymentStatus::Refunded.as_str()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let item = output.attributes().ok_or_else(|| StoreError::Corrupt("no payment returned".into()))?;
-                Ok(Refund::Refunded(payment_from_item(item)?))
+            .expression_attribute_values(":refunded", s(PaymentStatus::Refunded.as_str()));
+        match update_or_old(update).await? {
+            Ok(refunded) => Ok(Refund::Refunded(payment_from_item(&refunded)?)),
+            Err(None) => Ok(Refund::NothingCharged(None)),
+            Err(Some(old)) => {
+                let payment = payment_from_item(&old)?;
+                Ok(if payment.status == PaymentStatus::Refunded {
+                    Refund::AlreadyRefunded(payment)
+                } else {
+                    Refund::NothingCharged(Some(payment))
+                })
             }
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => match failed.item() {
-                    Some(item) => {
-                        let payment = payment_from_item(item)?;
-                        Ok(if payment.status == PaymentStatus::Refunded {
-                            Refund::AlreadyRefunded(payment)
-                        } else {
-                            Refund::NothingCharged(Some(payment))
-                        })
-                    }
-                    None => Ok(Refund::NothingCharged(None)),
-                },
-                other => Err(unavailable(&other)),
-            },
         }
     }
 
@@ -130,14 +117,7 @@ impl PaymentLedger for DynamoLedger {
     async fn set_credit_limit(&self, customer_id: &str, limit_cents: u64) -> Result<(), StoreError> {
         let mut item = Self::limit_key(customer_id);
         item.insert("credit_limit_cents".into(), n(limit_cents));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(())
+        put(&self.client, &self.table, item).await
     }
 }
 
