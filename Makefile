@@ -69,7 +69,7 @@ $(VENV)/.cargo-lambda: $(VENV)/.installed
 
 build: $(VENV)/.cargo-lambda ## release zips of every function for AWS (cargo lambda, arm64) in target/lambda/
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api -p pizza -p topping
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api -p payment -p pizza -p topping -p inventory
 
 emulator-up: $(VENV)/.installed
 	tools/local/emulator.sh up
