@@ -71,6 +71,11 @@ build: $(VENV)/.cargo-lambda ## release zips of every function for AWS (cargo la
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api -p payment -p pizza -p topping -p inventory
 
+bench: $(VENV)/.installed ## figures: handler cost per message, AWS requests per pizza, local latency (docs/benchmarks.md)
+	cargo build --quiet --profile bench-local -p devrunner --bin pizza-bench
+	tools/local/with-emulator.sh bash -c '$(PYTHON) tools/local/deploy.py --stack-name bench --manifest .local/bench.json --parameter Namespace=bench- \
+	  && cargo run --quiet --profile bench-local -p devrunner --bin pizza-bench -- --manifest .local/bench.json'
+
 emulator-up: $(VENV)/.installed
 	tools/local/emulator.sh up
 

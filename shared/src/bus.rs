@@ -31,6 +31,14 @@ pub trait EventPublisher: Send + Sync {
     async fn publish(&self, topic: &TopicArn, events: &[IncomingEvent]) -> Result<(), PublishError>;
 }
 
+/// A shared publisher is a publisher: lets a caller keep a handle on an in-memory bus.
+#[async_trait]
+impl<T: EventPublisher + ?Sized> EventPublisher for std::sync::Arc<T> {
+    async fn publish(&self, topic: &TopicArn, events: &[IncomingEvent]) -> Result<(), PublishError> {
+        self.as_ref().publish(topic, events).await
+    }
+}
+
 /// SNS allows at most ten messages per PublishBatch.
 const SNS_BATCH_LIMIT: usize = 10;
 

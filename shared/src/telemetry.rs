@@ -53,6 +53,8 @@ impl Unit {
 pub struct Metrics {
     namespace: String,
     service: String,
+    /// `POWERTOOLS_METRICS_DISABLED=true` silences them, as in Powertools.
+    disabled: bool,
 }
 
 impl Metrics {
@@ -60,11 +62,12 @@ impl Metrics {
         Self {
             namespace: env.get("POWERTOOLS_METRICS_NAMESPACE").unwrap_or("PizzaShop").to_owned(),
             service: env.service_name().to_owned(),
+            disabled: env.get("POWERTOOLS_METRICS_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         }
     }
 
     pub fn emit(&self, metrics: &[(&str, f64, Unit)]) {
-        if metrics.is_empty() {
+        if metrics.is_empty() || self.disabled {
             return;
         }
         println!("{}", self.document(metrics, now_millis()));

@@ -69,6 +69,7 @@ impl System {
             // Poison messages reach their DLQ in seconds rather than minutes.
             retry_delay: Some(Duration::from_secs(1)),
             duplicate_deliveries: chaos,
+            extra_environment: Vec::new(),
         };
         let (running, aws) = runtime.block_on(async {
             let aws = devrunner::sdk_config(&manifest).await;

@@ -36,6 +36,9 @@ pub struct Options {
     /// Chaos: hand every message to its function twice, shuffled within its batch, as an
     /// at-least-once queue may.
     pub duplicate_deliveries: bool,
+    /// Set in every function's environment, over what the stack says (as
+    /// `sam local --env-vars` does): `LOG_LEVEL=debug`, say.
+    pub extra_environment: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             pollers_per_source: 2,
             retry_delay: None,
             duplicate_deliveries: false,
+            extra_environment: Vec::new(),
         }
     }
 }
@@ -100,7 +104,12 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
     let mut routes = Vec::new();
 
     for function in &manifest.functions {
-        let env: Env = function.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let env: Env = function
+            .environment
+            .iter()
+            .chain(options.extra_environment.iter().map(|(k, v)| (k, v)))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         match registry::build(&function.logical_id, &function.binary, &env, &aws)? {
             Handler::Http(handler) => {
                 for route in manifest.routes.iter().filter(|r| r.function == function.logical_id) {

@@ -17,6 +17,7 @@ commands:
       --pollers N         pollers per queue (default 2)
       --retry-delay SECS  retry failed messages after SECS instead of the queue's visibility timeout
       --chaos             deliver every message twice, shuffled within its batch
+      --env KEY=VALUE     set KEY in every function's environment (repeatable)
   queues                show each queue's depth and its dead-letter queue's
   dlq show QUEUE        print the messages in QUEUE's dead-letter queue (QUEUE: logical id or name)
       --limit N           at most N messages (default 10)
@@ -39,6 +40,7 @@ struct Args {
     limit: usize,
     units: u64,
     chaos: bool,
+    environment: Vec<(String, String)>,
 }
 
 fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -52,6 +54,7 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
         limit: 10,
         units: 1000,
         chaos: false,
+        environment: Vec::new(),
     };
     while let Some(word) = raw.next() {
         let mut value = |name: &str| raw.next().ok_or_else(|| format!("{name} needs a value"));
@@ -66,6 +69,11 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             "--limit" => args.limit = value("--limit")?.parse().map_err(|e| format!("--limit: {e}"))?,
             "--units" => args.units = value("--units")?.parse().map_err(|e| format!("--units: {e}"))?,
             "--chaos" => args.chaos = true,
+            "--env" => {
+                let pair = value("--env")?;
+                let (key, value) = pair.split_once('=').ok_or_else(|| format!("--env {pair}: expected KEY=VALUE"))?;
+                args.environment.push((key.to_owned(), value.to_owned()));
+            }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => args.words.push(word),
@@ -139,6 +147,7 @@ async fn serve(manifest: &Manifest, args: &Args) -> Result<(), String> {
         pollers_per_source: args.pollers,
         retry_delay: args.retry_delay,
         duplicate_deliveries: args.chaos,
+        extra_environment: args.environment.clone(),
     };
     let running = devrunner::start(manifest, &options).await.map_err(|e| e.to_string())?;
     eprintln!("pizza-dev: stack {} on {}", manifest.stack_name, endpoint(manifest));
