@@ -18,6 +18,11 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The key of an item in a table keyed by `pk` and `sk`.
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+}
+
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }

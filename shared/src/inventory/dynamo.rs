@@ -3,7 +3,7 @@
 //! - `pk = ORDER#<order>, sk = RES#<pizza>#<stage>`: a reservation of one unit of `ingredient`;
 //! - `pk = ORDER#<order>, sk = CANCELLED`: the order takes no more reservations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use uuid::Uuid;
 
 use super::{Inventory, Reservation, StockLevel, StockRoom};
-use crate::dynamo::{Item, StoreError, get_n, get_s, n, put, s, transact, unavailable};
+use crate::dynamo::{Item, StoreError, get_n, get_s, key, n, put, s, transact, unavailable};
 
 const RESERVATION_PREFIX: &str = "RES#";
 const STOCK_PREFIX: &str = "STOCK#";
@@ -28,22 +28,18 @@ impl DynamoInventory {
         Self { client: Client::new(config), table: table.into() }
     }
 
-    fn key(pk: String, sk: String) -> Item {
-        HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
-    }
-
     fn stock_key(ingredient: &str) -> Item {
-        Self::key(format!("{STOCK_PREFIX}{ingredient}"), "STOCK".into())
+        key(format!("{STOCK_PREFIX}{ingredient}"), "STOCK")
     }
 
     fn cancelled_key(order_id: Uuid) -> Item {
-        Self::key(format!("ORDER#{order_id}"), "CANCELLED".into())
+        key(format!("ORDER#{order_id}"), "CANCELLED")
     }
 
     /// Gives back one reservation; `false` if another release got there first.
     async fn release(&self, reservation: &Item) -> Result<bool, StoreError> {
         let ingredient = get_s(reservation, "ingredient")?;
-        let key = Self::key(get_s(reservation, "pk")?.to_owned(), get_s(reservation, "sk")?.to_owned());
+        let key = key(get_s(reservation, "pk")?.to_owned(), get_s(reservation, "sk")?.to_owned());
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key))
@@ -84,7 +80,7 @@ impl Inventory for DynamoInventory {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| unavailable(&e))?;
-        let mut item = Self::key(format!("ORDER#{order_id}"), format!("{RESERVATION_PREFIX}{pizza_id}#{stage}"));
+        let mut item = key(format!("ORDER#{order_id}"), format!("{RESERVATION_PREFIX}{pizza_id}#{stage}"));
         item.insert("ingredient".into(), s(ingredient));
         item.insert("stage".into(), s(stage));
         item.insert("pizza_id".into(), s(pizza_id.to_string()));

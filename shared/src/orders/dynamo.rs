@@ -15,7 +15,7 @@ use super::{
     Transition,
 };
 use crate::dynamo::{
-    Item, StoreError, condition_failed, get_n, get_n_or_zero, get_s, get_uuid, n, s, transact, unavailable,
+    Item, StoreError, condition_failed, get_n, get_n_or_zero, get_s, get_uuid, key, n, s, transact, unavailable,
     update_or_old,
 };
 use crate::events::{CancelReason, Ingredient};
@@ -34,7 +34,7 @@ impl DynamoOrders {
     }
 
     fn key(order_id: Uuid, sk: String) -> Item {
-        HashMap::from([("pk".into(), s(format!("ORDER#{order_id}"))), ("sk".into(), s(sk))])
+        key(format!("ORDER#{order_id}"), sk)
     }
 
     fn conditional_update(

@@ -1,15 +1,13 @@
 //! The ledger in DynamoDB: `pk = PAYMENT#<order>, sk = PAYMENT` per payment and
 //! `pk = CUSTOMER#<id>, sk = LIMIT` per customer credit limit.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use uuid::Uuid;
 
 use super::{Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
-use crate::dynamo::{Item, StoreError, get_n, get_s, get_uuid, n, put, s, unavailable, update_or_old};
+use crate::dynamo::{Item, StoreError, get_n, get_s, get_uuid, key, n, put, s, unavailable, update_or_old};
 use crate::events::DeclineReason;
 
 pub struct DynamoLedger {
@@ -23,11 +21,11 @@ impl DynamoLedger {
     }
 
     fn payment_key(order_id: Uuid) -> Item {
-        HashMap::from([("pk".into(), s(format!("PAYMENT#{order_id}"))), ("sk".into(), s("PAYMENT"))])
+        key(format!("PAYMENT#{order_id}"), "PAYMENT")
     }
 
     fn limit_key(customer_id: &str) -> Item {
-        HashMap::from([("pk".into(), s(format!("CUSTOMER#{customer_id}"))), ("sk".into(), s("LIMIT"))])
+        key(format!("CUSTOMER#{customer_id}"), "LIMIT")
     }
 }
 
