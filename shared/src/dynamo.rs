@@ -131,6 +131,23 @@ pub async fn update_or_old(
     }
 }
 
+/// Runs a conditional put: `Ok(())` if it wrote, `Err(old item)` if its condition failed
+/// (empty if there was no item).
+pub async fn put_or_old(
+    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+) -> Result<Result<(), Item>, StoreError> {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+    let result = put.return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld).send().await;
+    match result {
+        Ok(_) => Ok(Ok(())),
+        Err(err) => match err.into_service_error() {
+            PutItemError::ConditionalCheckFailedException(failed) => Ok(Err(failed.item.unwrap_or_default())),
+            other => Err(unavailable(&other)),
+        },
+    }
+}
+
 /// Writes an item unconditionally.
 pub async fn put(client: &aws_sdk_dynamodb::Client, table: &str, item: Item) -> Result<(), StoreError> {
     client.put_item().table_name(table).set_item(Some(item)).send().await.map_err(|e| unavailable(&e))?;

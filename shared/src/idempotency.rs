@@ -15,13 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use uuid::Uuid;
 
 use crate::batch::{EventHandler, HandlerError};
 use crate::config::{ConfigError, Env};
-use crate::dynamo::{StoreError, condition_failed, get_s, n, s, unavailable};
+use crate::dynamo::{StoreError, condition_failed, get_s, n, put_or_old, s, unavailable};
 use crate::envelope::IncomingEvent;
 
 const HASH_NAMESPACE: Uuid = Uuid::from_u128(0x9d3c_51a7_0e42_4b8f_a1c6_27d5_e8f0_3b91);
@@ -167,7 +165,7 @@ impl ProcessedEvents for DynamoProcessedEvents {
         keep_for: Duration,
     ) -> Result<Claim, StoreError> {
         let now = epoch_seconds(Duration::ZERO);
-        let result = self
+        let claim = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -182,23 +180,12 @@ impl ProcessedEvents for DynamoProcessedEvents {
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(err) => match err.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(failed) => {
-                    let item = failed.item().cloned().unwrap_or_default();
-                    match get_s(&item, "status") {
-                        Ok("COMPLETED") => {
-                            Ok(Claim::Completed { payload_hash: get_s(&item, "payload_hash")?.to_owned() })
-                        }
-                        _ => Ok(Claim::InProgress),
-                    }
-                }
-                other => Err(unavailable(&other)),
+            .expression_attribute_values(":in_progress", s("IN_PROGRESS"));
+        match put_or_old(claim).await? {
+            Ok(()) => Ok(Claim::Claimed),
+            Err(existing) => match get_s(&existing, "status") {
+                Ok("COMPLETED") => Ok(Claim::Completed { payload_hash: get_s(&existing, "payload_hash")?.to_owned() }),
+                _ => Ok(Claim::InProgress),
             },
         }
     }

@@ -15,8 +15,8 @@ use super::{
     Transition,
 };
 use crate::dynamo::{
-    Item, StoreError, condition_failed, get_n, get_n_or_zero, get_s, get_uuid, key, n, s, transact, unavailable,
-    update_or_old,
+    Item, StoreError, condition_failed, get_n, get_n_or_zero, get_s, get_uuid, key, n, put_or_old, s, transact,
+    unavailable, update_or_old,
 };
 use crate::events::{CancelReason, Ingredient};
 
@@ -79,15 +79,13 @@ impl OrderIntake for DynamoOrders {
         item.insert("refunded_cents".into(), n(order.refunded_cents));
         item.insert("created_at".into(), s(order.created_at.to_rfc3339()));
         item.insert("updated_at".into(), s(order.created_at.to_rfc3339()));
-        let result = self
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        result.map(|_| true).or_else(condition_failed)
+            .condition_expression("attribute_not_exists(pk)");
+        Ok(put_or_old(put).await?.is_ok())
     }
 
     async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError> {

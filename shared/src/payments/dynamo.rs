@@ -3,11 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use uuid::Uuid;
 
 use super::{Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
-use crate::dynamo::{Item, StoreError, get_n, get_s, get_uuid, key, n, put, s, unavailable, update_or_old};
+use crate::dynamo::{Item, StoreError, get_n, get_s, get_uuid, key, n, put, put_or_old, s, unavailable, update_or_old};
 use crate::events::DeclineReason;
 
 pub struct DynamoLedger {
@@ -40,24 +39,15 @@ impl PaymentLedger for DynamoLedger {
         if let Some(reason) = payment.decline_reason {
             item.insert("decline_reason".into(), s(decline_reason_text(reason)));
         }
-        let result = self
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::New(payment.clone())),
-            Err(err) => match err.into_service_error() {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed) => {
-                    let item = failed.item().ok_or_else(|| StoreError::Corrupt("no old payment returned".into()))?;
-                    Ok(Recorded::Existing(payment_from_item(item)?))
-                }
-                other => Err(unavailable(&other)),
-            },
+            .condition_expression("attribute_not_exists(pk)");
+        match put_or_old(put).await? {
+            Ok(()) => Ok(Recorded::New(payment.clone())),
+            Err(existing) => Ok(Recorded::Existing(payment_from_item(&existing)?)),
         }
     }
 
