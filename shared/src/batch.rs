@@ -29,6 +29,20 @@ impl From<DecodeError> for HandlerError {
     }
 }
 
+/// A store that does not answer may answer on the retry.
+impl From<crate::dynamo::StoreError> for HandlerError {
+    fn from(err: crate::dynamo::StoreError) -> Self {
+        HandlerError::Failed(err.to_string())
+    }
+}
+
+/// A bus that does not take an event may take it on the retry.
+impl From<crate::bus::PublishError> for HandlerError {
+    fn from(err: crate::bus::PublishError) -> Self {
+        HandlerError::Failed(err.to_string())
+    }
+}
+
 #[async_trait]
 pub trait EventHandler: Send + Sync {
     async fn handle(&self, event: &IncomingEvent) -> Result<(), HandlerError>;

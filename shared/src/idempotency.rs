@@ -104,11 +104,7 @@ impl<H: EventHandler, S: ProcessedEvents> EventHandler for Idempotent<H, S> {
     async fn handle(&self, event: &IncomingEvent) -> Result<(), HandlerError> {
         let key = format!("{}#{}", self.consumer, event.id);
         let hash = payload_hash(event);
-        let claim = self
-            .records
-            .begin(&key, &hash, self.in_progress_for, self.keep_for)
-            .await
-            .map_err(|e| HandlerError::Failed(e.to_string()))?;
+        let claim = self.records.begin(&key, &hash, self.in_progress_for, self.keep_for).await?;
         match claim {
             Claim::Claimed => {}
             Claim::Completed { payload_hash } if payload_hash == hash => {
@@ -126,7 +122,7 @@ impl<H: EventHandler, S: ProcessedEvents> EventHandler for Idempotent<H, S> {
             }
         }
         match self.inner.handle(event).await {
-            Ok(()) => self.records.complete(&key).await.map_err(|e| HandlerError::Failed(e.to_string())),
+            Ok(()) => Ok(self.records.complete(&key).await?),
             Err(err) => {
                 if let Err(abandon) = self.records.abandon(&key).await {
                     // The claim then expires after `in_progress_for`, and the retry proceeds.

@@ -34,7 +34,7 @@ impl<I: Inventory> EventHandler for Restocker<I> {
             return Err(HandlerError::Rejected(format!("the inventory service does not handle {}", event.event_type)));
         }
         let order_id = event.decode::<OrderCancelled>()?.data.order_id;
-        let released = self.inventory.release_order(order_id).await.map_err(|e| HandlerError::Failed(e.to_string()))?;
+        let released = self.inventory.release_order(order_id).await?;
         tracing::info!(%order_id, released, "reservations released");
         self.metrics.emit(&[("UnitsReleased", f64::from(released), Unit::Count)]);
         Ok(())

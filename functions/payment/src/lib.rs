@@ -59,10 +59,6 @@ impl PaymentService<DynamoLedger, SnsPublisher> {
     }
 }
 
-fn failed(err: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Failed(err.to_string())
-}
-
 impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
     pub fn new(ledger: L, publisher: P, payments_topic: TopicArn, default_limit_cents: u64, metrics: Metrics) -> Self {
         Self { ledger, publisher, payments_topic, default_limit_cents, metrics }
@@ -70,8 +66,7 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
 
     async fn charge(&self, event: &Envelope<OrderPlaced>) -> Result<(), HandlerError> {
         let placed = &event.data;
-        let limit =
-            self.ledger.credit_limit(&placed.customer_id).await.map_err(failed)?.unwrap_or(self.default_limit_cents);
+        let limit = self.ledger.credit_limit(&placed.customer_id).await?.unwrap_or(self.default_limit_cents);
         let outcome = authorize(&placed.card_token, placed.amount_cents, limit);
         let payment = Payment {
             order_id: placed.order_id,
@@ -80,7 +75,7 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
             status: if outcome.is_ok() { PaymentStatus::Charged } else { PaymentStatus::Declined },
             decline_reason: outcome.err(),
         };
-        let payment = match self.ledger.record(&payment).await.map_err(failed)? {
+        let payment = match self.ledger.record(&payment).await? {
             Recorded::New(payment) => {
                 info!(order_id = %payment.order_id, status = payment.status.as_str(), amount_cents = payment.amount_cents,
                     "payment recorded");
@@ -119,12 +114,12 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
             // Refunded or voided: the order is cancelled, there is nothing to announce.
             _ => return Ok(()),
         };
-        self.publisher.publish(&self.payments_topic, &[event]).await.map_err(failed)
+        self.publisher.publish(&self.payments_topic, &[event]).await.map_err(HandlerError::from)
     }
 
     async fn refund(&self, event: &Envelope<OrderCancelled>) -> Result<(), HandlerError> {
         let order_id = event.data.order_id;
-        let refunded = match self.ledger.refund(order_id).await.map_err(failed)? {
+        let refunded = match self.ledger.refund(order_id).await? {
             Refund::Refunded(payment) => {
                 info!(%order_id, amount_cents = payment.amount_cents, "charge refunded");
                 self.metrics.emit(&[("PaymentsRefunded", 1.0, Unit::Count)]);
@@ -150,13 +145,13 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
             status: PaymentStatus::Voided,
             decline_reason: None,
         };
-        match self.ledger.record(&void).await.map_err(failed)? {
+        match self.ledger.record(&void).await? {
             Recorded::New(_) => {
                 info!(%order_id, "cancelled before it was charged; payment voided");
                 Ok(())
             }
             // The charge landed in between: refund it after all.
-            Recorded::Existing(_) => match self.ledger.refund(order_id).await.map_err(failed)? {
+            Recorded::Existing(_) => match self.ledger.refund(order_id).await? {
                 Refund::Refunded(payment) | Refund::AlreadyRefunded(payment) => {
                     self.announce_refund(event.id, &payment).await
                 }
@@ -168,7 +163,7 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
     async fn announce_refund(&self, cause: Uuid, payment: &Payment) -> Result<(), HandlerError> {
         let data = PaymentRefunded { order_id: payment.order_id, amount_cents: payment.amount_cents };
         let event = outgoing(payment.order_id, cause, data);
-        self.publisher.publish(&self.payments_topic, &[event]).await.map_err(failed)
+        self.publisher.publish(&self.payments_topic, &[event]).await.map_err(HandlerError::from)
     }
 }
 

@@ -53,10 +53,6 @@ impl Kitchen<DynamoOrders, SnsPublisher> {
     }
 }
 
-fn failed(err: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Failed(err.to_string())
-}
-
 /// The id of the `index`-th pizza of an order: fixed, so a redelivered `OrderPlaced`
 /// requests the same pizzas again rather than new ones.
 pub fn pizza_id(order_id: Uuid, index: u32) -> Uuid {
@@ -70,7 +66,7 @@ impl<O: OrderProgress, P: EventPublisher> Kitchen<O, P> {
 
     async fn start_cooking(&self, event: &Envelope<PaymentProcessed>) -> Result<(), HandlerError> {
         let PaymentProcessed { order_id, amount_cents, .. } = event.data;
-        let order = match self.orders.mark_paid(order_id, amount_cents).await.map_err(failed)? {
+        let order = match self.orders.mark_paid(order_id, amount_cents).await? {
             Transition::Applied(order) => order,
             // Paid or cooking already: a redelivery, or we stopped halfway last time.
             Transition::Rejected { current: Some(order) }
@@ -87,7 +83,7 @@ impl<O: OrderProgress, P: EventPublisher> Kitchen<O, P> {
             }
         };
         if order.status == OrderStatus::Paid {
-            match self.orders.transition(order_id, OrderStatus::Paid, OrderStatus::Cooking).await.map_err(failed)? {
+            match self.orders.transition(order_id, OrderStatus::Paid, OrderStatus::Cooking).await? {
                 Transition::Applied(_) => {}
                 Transition::Rejected { current: Some(Order { status: OrderStatus::Cooking, .. }) } => {}
                 Transition::Rejected { current } => {
@@ -103,7 +99,7 @@ impl<O: OrderProgress, P: EventPublisher> Kitchen<O, P> {
                 Envelope::caused_by(event, SOURCE, &index.to_string(), data).to_incoming()
             })
             .collect();
-        self.publisher.publish(&self.topics.pizza, &requests).await.map_err(failed)?;
+        self.publisher.publish(&self.topics.pizza, &requests).await?;
         info!(%order_id, pizzas = order.pizzas, "order is cooking");
         self.metrics.emit(&[("PizzasRequested", f64::from(order.pizzas), Unit::Count)]);
         Ok(())
@@ -111,7 +107,7 @@ impl<O: OrderProgress, P: EventPublisher> Kitchen<O, P> {
 
     /// Cancels the order and announces it, so that every service undoes its part.
     async fn cancel(&self, event: &IncomingEvent, order_id: Uuid, reason: CancelReason) -> Result<(), HandlerError> {
-        let reason = match self.orders.cancel(order_id, reason).await.map_err(failed)? {
+        let reason = match self.orders.cancel(order_id, reason).await? {
             Transition::Applied(_) => {
                 info!(%order_id, reason = reason.as_str(), "order cancelled");
                 self.metrics.emit(&[("OrdersCancelled", 1.0, Unit::Count)]);
@@ -133,13 +129,13 @@ impl<O: OrderProgress, P: EventPublisher> Kitchen<O, P> {
         let id = derived_id(&[&order_id.to_string(), OrderCancelled::TYPE]);
         let mut cancelled = Envelope::identified(id, SOURCE, order_id.to_string(), OrderCancelled { order_id, reason });
         cancelled.causation_id = Some(event.id);
-        self.publisher.publish(&self.topics.orders, &[cancelled.to_incoming()]).await.map_err(failed)
+        self.publisher.publish(&self.topics.orders, &[cancelled.to_incoming()]).await.map_err(HandlerError::from)
     }
 
     async fn store(&self, event: &Envelope<IngredientAdded>) -> Result<(), HandlerError> {
         let IngredientAdded { order_id, pizza_id, ingredients, .. } = &event.data;
         let pizza = StoredPizza { pizza_id: *pizza_id, ingredients: ingredients.clone() };
-        match self.orders.store_pizza(*order_id, &pizza).await.map_err(failed)? {
+        match self.orders.store_pizza(*order_id, &pizza).await? {
             PizzaStored::Stored => {
                 info!(%order_id, %pizza_id, "pizza stored");
                 self.metrics.emit(&[("PizzasStored", 1.0, Unit::Count)]);
@@ -161,7 +157,7 @@ impl<O: OrderProgress, P: EventPublisher> Kitchen<O, P> {
     /// the order is found `READY`, so a crash between the two is repaired by the retry; its
     /// id is fixed per order, so repeats collapse.
     async fn complete(&self, event: &Envelope<IngredientAdded>, order_id: Uuid) -> Result<(), HandlerError> {
-        let order = match self.orders.complete_if_all_stored(order_id).await.map_err(failed)? {
+        let order = match self.orders.complete_if_all_stored(order_id).await? {
             Completion::Completed(order) => {
                 info!(%order_id, pizzas = order.pizzas, "order ready");
                 self.metrics.emit(&[("OrdersCompleted", 1.0, Unit::Count)]);
@@ -174,7 +170,7 @@ impl<O: OrderProgress, P: EventPublisher> Kitchen<O, P> {
         let data = OrderConfirmed { order_id, pizzas: order.pizzas };
         let mut confirmed = Envelope::identified(id, SOURCE, order_id.to_string(), data);
         confirmed.causation_id = Some(event.id);
-        self.publisher.publish(&self.topics.orders, &[confirmed.to_incoming()]).await.map_err(failed)
+        self.publisher.publish(&self.topics.orders, &[confirmed.to_incoming()]).await.map_err(HandlerError::from)
     }
 }
 
@@ -191,7 +187,7 @@ impl<O: OrderProgress, P: EventPublisher> EventHandler for Kitchen<O, P> {
             self.cancel(event, order_id, CancelReason::OutOfStock).await
         } else if event.is::<PaymentRefunded>() {
             let PaymentRefunded { order_id, amount_cents } = event.decode()?.data;
-            self.orders.record_refund(order_id, amount_cents).await.map_err(failed)
+            self.orders.record_refund(order_id, amount_cents).await.map_err(HandlerError::from)
         } else if event.is::<IngredientAdded>() {
             self.store(&event.decode()?).await
         } else {

@@ -99,7 +99,7 @@ impl<P: EventPublisher, I: Inventory> ToppingStage<P, I> {
         ingredient: &str,
     ) -> Result<(), HandlerError> {
         let added = Envelope::caused_by(event, &self.stage.name, &self.stage.name, self.stage.add(pizza, ingredient));
-        self.publisher.publish(&self.topics.output, &[added.to_incoming()]).await.map_err(failed)?;
+        self.publisher.publish(&self.topics.output, &[added.to_incoming()]).await?;
         tracing::info!(pizza_id = %pizza.pizza_id, ingredient, "ingredient added");
         self.metrics.emit(&[("IngredientsAdded", 1.0, Unit::Count)]);
         Ok(())
@@ -109,15 +109,11 @@ impl<P: EventPublisher, I: Inventory> ToppingStage<P, I> {
         let data =
             InventoryFailed { order_id: pizza.order_id, pizza_id: pizza.pizza_id, stage: self.stage.name.clone() };
         let failed_event = Envelope::caused_by(event, &self.stage.name, "out-of-stock", data);
-        self.publisher.publish(&self.topics.inventory, &[failed_event.to_incoming()]).await.map_err(failed)?;
+        self.publisher.publish(&self.topics.inventory, &[failed_event.to_incoming()]).await?;
         tracing::warn!(pizza_id = %pizza.pizza_id, stage = %self.stage.name, "out of every ingredient of the stage");
         self.metrics.emit(&[("OutOfStock", 1.0, Unit::Count)]);
         Ok(())
     }
-}
-
-fn failed(err: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Failed(err.to_string())
 }
 
 #[async_trait]
@@ -125,11 +121,8 @@ impl<P: EventPublisher, I: Inventory> EventHandler for ToppingStage<P, I> {
     async fn handle(&self, event: &IncomingEvent) -> Result<(), HandlerError> {
         let pizza = PizzaInProgress::from_event(event)?;
         for candidate in self.stage.candidates(&pizza)? {
-            let reservation = self
-                .inventory
-                .reserve(pizza.order_id, pizza.pizza_id, &self.stage.name, candidate)
-                .await
-                .map_err(failed)?;
+            let reservation =
+                self.inventory.reserve(pizza.order_id, pizza.pizza_id, &self.stage.name, candidate).await?;
             match reservation {
                 Reservation::Reserved => return self.pass_on(event, &pizza, candidate).await,
                 // A redelivery: pass on what was reserved the first time.
