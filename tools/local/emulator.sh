@@ -60,7 +60,16 @@ up() {
 
 down() {
   if [[ -f "$pidfile" ]]; then
-    kill "$(cat "$pidfile")" 2>/dev/null || true
+    local pid
+    pid="$(cat "$pidfile")"
+    kill "$pid" 2>/dev/null || true
+    # moto finishes its open long polls first; wait (up to 20 s), so that a run right
+    # after this one does not find a dying emulator still answering and reuse it.
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
     echo "emulator: stopped" >&2
   fi
