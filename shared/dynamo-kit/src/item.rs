@@ -1,0 +1,47 @@
+//! Building and reading items.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The key of an item in a table keyed by `pk` and `sk`.
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl Into<u64>) -> AttributeValue {
+    AttributeValue::N(value.into().to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    opt_s(item, name).ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {name}")))
+}
+
+pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("missing number attribute {name}")))
+}
+
+/// A number added after the first items were written: absent means zero.
+pub fn get_n_or_zero(item: &Item, name: &str) -> Result<u64, StoreError> {
+    if item.contains_key(name) { get_n(item, name) } else { Ok(0) }
+}
+
+pub fn get_uuid(item: &Item, name: &str) -> Result<Uuid, StoreError> {
+    get_s(item, name)?.parse().map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}

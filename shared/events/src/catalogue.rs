@@ -1,0 +1,223 @@
+//! The event catalogue: every payload that travels on the bus, with its type and current
+//! version. `events/schemas/` holds the JSON Schema of each published version, generated
+//! from these types (see [`crate::registry`]).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::envelope::{DecodeError, Event};
+use crate::menu;
+use crate::names::variant_name;
+
+/// Who orders when the client does not say.
+pub const GUEST_CUSTOMER: &str = "guest";
+/// The card used when the client gives none: one the simulated provider always accepts.
+pub const DEFAULT_CARD_TOKEN: &str = "tok_visa";
+
+/// A client placed an order for `pizzas` random pizzas, to be paid with `card_token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderPlaced {
+    pub order_id: Uuid,
+    pub pizzas: u32,
+    pub customer_id: String,
+    pub card_token: String,
+    /// The price of the order, from the menu.
+    pub amount_cents: u64,
+}
+
+impl Event for OrderPlaced {
+    const TYPE: &'static str = "OrderPlaced";
+    /// v1 had neither customer nor payment: orders were free and anonymous.
+    const VERSION: u32 = 2;
+
+    fn upcast(from_version: u32, mut data: Value) -> Result<Value, DecodeError> {
+        if from_version != 1 {
+            return Err(DecodeError::UnsupportedVersion {
+                event_type: Self::TYPE.into(),
+                version: from_version,
+                supported: Self::VERSION,
+            });
+        }
+        let pizzas = data.get("pizzas").and_then(Value::as_u64).unwrap_or_default();
+        data["customer_id"] = GUEST_CUSTOMER.into();
+        data["card_token"] = DEFAULT_CARD_TOKEN.into();
+        data["amount_cents"] = (pizzas * menu::PIZZA_PRICE_CENTS).into();
+        Ok(data)
+    }
+}
+
+/// The customer was charged for the order, once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PaymentProcessed {
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub amount_cents: u64,
+}
+
+impl Event for PaymentProcessed {
+    const TYPE: &'static str = "PaymentProcessed";
+    const VERSION: u32 = 1;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    /// The provider refused the card.
+    CardDeclined,
+    /// The amount is over the customer's credit limit.
+    OverLimit,
+}
+
+impl DeclineReason {
+    pub fn as_str(self) -> &'static str {
+        variant_name(&self)
+    }
+}
+
+/// The charge was declined; nothing was charged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PaymentFailed {
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub amount_cents: u64,
+    pub reason: DeclineReason,
+}
+
+impl Event for PaymentFailed {
+    const TYPE: &'static str = "PaymentFailed";
+    const VERSION: u32 = 1;
+}
+
+/// The charge of a cancelled order was refunded, once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PaymentRefunded {
+    pub order_id: Uuid,
+    pub amount_cents: u64,
+}
+
+impl Event for PaymentRefunded {
+    const TYPE: &'static str = "PaymentRefunded";
+    const VERSION: u32 = 1;
+}
+
+/// A kitchen stage found no ingredient of its menu in stock for a pizza.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InventoryFailed {
+    pub order_id: Uuid,
+    pub pizza_id: Uuid,
+    pub stage: String,
+}
+
+impl Event for InventoryFailed {
+    const TYPE: &'static str = "InventoryFailed";
+    const VERSION: u32 = 1;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    PaymentDeclined,
+    OutOfStock,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        variant_name(&self)
+    }
+}
+
+/// The order is cancelled: every service undoes its part (refund, release of stock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderCancelled {
+    pub order_id: Uuid,
+    pub reason: CancelReason,
+}
+
+impl Event for OrderCancelled {
+    const TYPE: &'static str = "OrderCancelled";
+    const VERSION: u32 = 1;
+}
+
+/// The kitchen started one pizza of an order; the first topping stage picks it up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PizzaRequested {
+    pub order_id: Uuid,
+    pub pizza_id: Uuid,
+}
+
+impl Event for PizzaRequested {
+    const TYPE: &'static str = "PizzaRequested";
+    const VERSION: u32 = 1;
+}
+
+/// One ingredient on a pizza, and the stage that put it there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ingredient {
+    pub stage: String,
+    pub name: String,
+}
+
+/// A topping stage added its ingredient. Every stage publishes this same event, so a new
+/// stage can be inserted anywhere without another stage knowing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IngredientAdded {
+    pub order_id: Uuid,
+    pub pizza_id: Uuid,
+    /// The stage that published this event.
+    pub stage: String,
+    /// Every ingredient on the pizza so far, in the order they were added.
+    pub ingredients: Vec<Ingredient>,
+}
+
+impl Event for IngredientAdded {
+    const TYPE: &'static str = "IngredientAdded";
+    const VERSION: u32 = 1;
+}
+
+/// Every pizza of the order is stored; the order is ready.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderConfirmed {
+    pub order_id: Uuid,
+    pub pizzas: u32,
+}
+
+impl Event for OrderConfirmed {
+    const TYPE: &'static str = "OrderConfirmed";
+    const VERSION: u32 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::WireEvent;
+    use crate::names::parse_variant;
+
+    #[test]
+    fn an_order_placed_before_payments_existed_is_a_free_guest_order() {
+        let order_id = Uuid::new_v4();
+        let v1 = WireEvent::from_json(
+            &serde_json::json!({
+                "id": Uuid::new_v4(), "type": "OrderPlaced", "version": 1, "occurred_at": "2026-11-01T10:00:00Z",
+                "source": "api", "correlation_id": order_id.to_string(), "causation_id": null,
+                "data": {"order_id": order_id, "pizzas": 2}
+            })
+            .to_string(),
+        )
+        .expect("an envelope");
+        let placed = v1.decode::<OrderPlaced>().expect("upcast").data;
+        assert_eq!(placed.customer_id, GUEST_CUSTOMER);
+        assert_eq!(placed.card_token, DEFAULT_CARD_TOKEN);
+        assert_eq!(placed.amount_cents, 2 * menu::PIZZA_PRICE_CENTS);
+    }
+
+    #[test]
+    fn reasons_are_spelled_as_on_the_wire() {
+        assert_eq!(CancelReason::OutOfStock.as_str(), "out_of_stock");
+        assert_eq!(DeclineReason::OverLimit.as_str(), "over_limit");
+        assert_eq!(parse_variant::<CancelReason>("payment_declined"), Some(CancelReason::PaymentDeclined));
+        let json = serde_json::to_value(CancelReason::OutOfStock).expect("serialises");
+        assert_eq!(json, CancelReason::OutOfStock.as_str());
+    }
+}

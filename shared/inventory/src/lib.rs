@@ -1,0 +1,98 @@
+//! Stock per ingredient, and the reservations that take it.
+//!
+//! A kitchen stage reserves one ingredient per pizza, a whole batch at once: the
+//! reservations and the stock they take are one transaction, which also checks that the
+//! orders are still open. Stock never goes below zero; a pizza reserved once keeps its
+//! ingredient however often it is delivered. Releasing an order first closes it, so no
+//! reservation can follow, then gives back everything it holds in the mirror transaction.
+//! Both are safe to repeat and to race: no unit is ever taken twice or given back twice.
+
+mod allocation;
+mod dynamo;
+mod memory;
+
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+
+use async_trait::async_trait;
+use dynamo_kit::StoreError;
+use uuid::Uuid;
+
+pub use allocation::allocate;
+pub use dynamo::DynamoInventory;
+pub use memory::InMemoryInventory;
+
+/// A pizza that needs one ingredient of a stage, and the ingredients it would take, in
+/// order of preference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationRequest {
+    pub order_id: Uuid,
+    pub pizza_id: Uuid,
+    pub candidates: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// One unit of this ingredient is now held for the pizza at this stage.
+    Reserved(String),
+    /// The pizza held a unit at this stage already (a redelivery): of this ingredient.
+    AlreadyReserved(String),
+    /// None of the candidates is in stock.
+    OutOfStock,
+    /// The order is closed (cancelled): nothing more is reserved for it.
+    OrderClosed,
+}
+
+impl Reservation {
+    /// The ingredient the pizza holds, if it holds one.
+    pub fn ingredient(&self) -> Option<&str> {
+        match self {
+            Reservation::Reserved(name) | Reservation::AlreadyReserved(name) => Some(name),
+            Reservation::OutOfStock | Reservation::OrderClosed => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockLevel {
+    pub ingredient: String,
+    /// Signed, so that an oversold ingredient would show as such rather than hide.
+    pub available: i64,
+    /// Units held by reservations (of orders not released).
+    pub reserved: u64,
+}
+
+/// What a kitchen stage needs.
+#[async_trait]
+pub trait Pantry: Send + Sync {
+    /// Reserves one ingredient of `stage` for each request, taking the first candidate in
+    /// stock; one outcome per request, in order.
+    async fn reserve(&self, stage: &str, requests: &[ReservationRequest]) -> Result<Vec<Reservation>, StoreError>;
+}
+
+/// What the inventory service needs.
+#[async_trait]
+pub trait Restock: Send + Sync {
+    /// Closes the order to new reservations and gives back all it holds; returns how many
+    /// units this call gave back.
+    async fn release_order(&self, order_id: Uuid) -> Result<u32, StoreError>;
+}
+
+/// What an operator (and an audit) needs.
+#[async_trait]
+pub trait StockRoom: Send + Sync {
+    async fn set_stock(&self, ingredient: &str, units: u64) -> Result<(), StoreError>;
+    /// Every stocked ingredient, by name.
+    async fn levels(&self) -> Result<Vec<StockLevel>, StoreError>;
+    /// Every reservation still held: (order, pizza, stage, ingredient).
+    async fn reservations(&self) -> Result<Vec<Held>, StoreError>;
+}
+
+/// A unit held for one pizza at one stage.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Held {
+    pub order_id: Uuid,
+    pub pizza_id: Uuid,
+    pub stage: String,
+    pub ingredient: String,
+}

@@ -1,0 +1,341 @@
+//! An SQS-triggered function, as Lambda's event source mapping runs it with
+//! `ReportBatchItemFailures`.
+//!
+//! A handler gets the whole batch at once, so it can do its storage work in a few batched
+//! requests, and returns for each event the events it produces instead of publishing them.
+//! The kit then publishes the whole batch's events together (PublishBatch, ten per call
+//! and topic) and acknowledges a record only once its events are out: a record whose
+//! handling or publishing failed goes back in the batch response and is retried (and
+//! dead-lettered after the queue's `maxReceiveCount`), while its batch mates are not.
+//! Redelivering a record publishes the very same events again: handlers derive event ids
+//! from their cause and find their earlier writes by natural key.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use pizza_events::WireEvent;
+use tracing::{Instrument, Span, debug, error, info_span, warn};
+use uuid::Uuid;
+
+use crate::bus::{EventBus, Outgoing};
+use crate::config::{ConfigError, Env};
+use crate::error::RecordError;
+use crate::faults::{FaultPoint, Faults};
+use crate::telemetry::{Metrics, Unit};
+use crate::trace::{AWS_TRACE_HEADER, TRACEPARENT, TraceContext};
+
+/// An event of the batch, decoded, with the trace it continues and the span its log lines
+/// belong to (enter it with `inbound.span.in_scope(|| …)` to log about this event).
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub event: WireEvent,
+    pub trace: TraceContext,
+    pub span: Span,
+}
+
+impl Inbound {
+    /// An inbound event outside any invocation (tests, benchmarks), with a trace of its own.
+    pub fn detached(event: WireEvent) -> Self {
+        let trace = TraceContext::start(event.id);
+        Self { span: record_span(&event, &trace), event, trace }
+    }
+}
+
+/// What a handler makes of one event: the events to publish, or why it failed.
+pub type RecordOutcome = Result<Vec<Outgoing>, RecordError>;
+
+#[async_trait]
+pub trait BatchHandler: Send + Sync {
+    /// Handles every event of a batch (each id once) and returns one outcome per event, in
+    /// the same order.
+    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome>;
+}
+
+/// What Lambda tells an invocation about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub request_id: String,
+    pub xray_trace_id: Option<String>,
+}
+
+impl From<&lambda_runtime::Context> for Invocation {
+    fn from(context: &lambda_runtime::Context) -> Self {
+        Self { request_id: context.request_id.clone(), xray_trace_id: context.xray_trace_id.clone() }
+    }
+}
+
+/// A queue consumer: a batch handler with the bus it publishes to, its metrics and faults.
+pub struct SqsFunction<H, B> {
+    handler: H,
+    bus: B,
+    metrics: Metrics,
+    faults: Faults,
+    warm: AtomicBool,
+}
+
+impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
+    pub fn new(handler: H, bus: B, metrics: Metrics, faults: Faults) -> Self {
+        Self { handler, bus, metrics, faults, warm: AtomicBool::new(false) }
+    }
+
+    /// With the metrics and faults the environment configures.
+    pub fn from_env(handler: H, bus: B, env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self::new(handler, bus, Metrics::from_env(env), Faults::from_env(env)?))
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    pub fn bus(&self) -> &B {
+        &self.bus
+    }
+
+    /// Handles one invocation's batch and says which records failed.
+    pub async fn process(&self, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
+        let span = info_span!("invocation", request_id = %invocation.request_id);
+        self.process_in_span(event, invocation).instrument(span).await
+    }
+
+    async fn process_in_span(&self, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
+        let started = Instant::now();
+        let cold_start = !self.warm.swap(true, Ordering::Relaxed);
+        let records = event.records;
+
+        // Decode; a record that is not an event fails alone. The same event twice in one
+        // batch (an at-least-once queue may do that) is handled once.
+        let mut unique: Vec<Inbound> = Vec::new();
+        let mut index_of: HashMap<Uuid, usize> = HashMap::new();
+        let mut slot: Vec<Result<usize, RecordError>> = Vec::with_capacity(records.len());
+        for record in &records {
+            slot.push(match read_record(record) {
+                Ok(inbound) => Ok(*index_of.entry(inbound.event.id).or_insert_with(|| {
+                    unique.push(inbound);
+                    unique.len() - 1
+                })),
+                Err(err) => Err(err),
+            });
+        }
+
+        self.faults.at(FaultPoint::BeforeWrite, &invocation.request_id);
+        let outcomes = if unique.is_empty() { Vec::new() } else { self.handler.handle_batch(&unique).await };
+        let outcomes = if outcomes.len() == unique.len() {
+            outcomes
+        } else {
+            error!(
+                expected = unique.len(),
+                got = outcomes.len(),
+                "the handler answered for the wrong number of events"
+            );
+            unique.iter().map(|_| Err(RecordError::transient("the handler lost track of its batch"))).collect()
+        };
+        self.faults.at(FaultPoint::AfterWrite, &invocation.request_id);
+
+        let outcomes = self.publish(&unique, outcomes).await;
+        let mut response = SqsBatchResponse::default();
+        let mut failed = 0;
+        for (record, slot) in records.iter().zip(&slot) {
+            let result = match slot {
+                Ok(index) => outcomes[*index].as_ref().map(|published| *published).map_err(|e| e.shared()),
+                Err(err) => Err(err.shared()),
+            };
+            if let Err(err) = result {
+                let span = slot.as_ref().map(|i| unique[*i].span.clone()).unwrap_or_else(|_| Span::current());
+                span.in_scope(|| log_failure(record, &err));
+                response.add_failure(record.message_id.clone().unwrap_or_default());
+                failed += 1;
+            }
+        }
+        for (inbound, outcome) in unique.iter().zip(&outcomes) {
+            if let Ok(published) = outcome {
+                inbound.span.in_scope(|| debug!(published, "event handled"));
+            }
+        }
+        let published: usize = outcomes.iter().filter_map(|o| o.as_ref().ok()).sum();
+        self.metrics.emit(&[
+            ("MessagesProcessed", (records.len() - failed) as f64, Unit::Count),
+            ("MessagesFailed", failed as f64, Unit::Count),
+            ("EventsPublished", published as f64, Unit::Count),
+            ("HandlerDuration", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds),
+            ("ColdStart", if cold_start { 1.0 } else { 0.0 }, Unit::Count),
+        ]);
+        response
+    }
+
+    /// Publishes every successful record's events, each continuing its cause's trace; a
+    /// record whose events did not all go out fails. Returns how many each published.
+    async fn publish(&self, batch: &[Inbound], outcomes: Vec<RecordOutcome>) -> Vec<Result<usize, RecordError>> {
+        let mut publications = Vec::new();
+        for (inbound, outcome) in batch.iter().zip(&outcomes) {
+            for event in outcome.iter().flatten() {
+                let trace = event.trace.unwrap_or_else(|| inbound.trace.child_for(event.event.id));
+                publications.push(Outgoing { trace: Some(trace), ..event.clone() });
+            }
+        }
+        let report = if publications.is_empty() { Default::default() } else { self.bus.publish(&publications).await };
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                let events = outcome?;
+                match events.iter().find_map(|e| report.failed.get(&e.event.id)) {
+                    Some(reason) => Err(RecordError::transient(format!("its events were not all published: {reason}"))),
+                    None => Ok(events.len()),
+                }
+            })
+            .collect()
+    }
+}
+
+fn read_record(record: &SqsMessage) -> Result<Inbound, RecordError> {
+    let event = WireEvent::from_json(record.body.as_deref().unwrap_or_default())?;
+    let traceparent = record.message_attributes.get(TRACEPARENT).and_then(|a| a.string_value.as_deref());
+    let trace = traceparent
+        .and_then(TraceContext::from_traceparent)
+        .or_else(|| record.attributes.get(AWS_TRACE_HEADER).and_then(|h| TraceContext::from_xray(h)))
+        .unwrap_or_else(|| TraceContext::start(event.id));
+    Ok(Inbound { span: record_span(&event, &trace), event, trace })
+}
+
+fn record_span(event: &WireEvent, trace: &TraceContext) -> Span {
+    info_span!(
+        "record",
+        correlation_id = %event.correlation_id,
+        trace_id = %trace.trace_id(),
+        event_id = %event.id,
+        event_type = %event.event_type,
+    )
+}
+
+fn log_failure(record: &SqsMessage, err: &RecordError) {
+    let message_id = record.message_id.as_deref().unwrap_or_default();
+    let receive_count = record.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?");
+    if err.is_transient() {
+        warn!(message_id, receive_count, reason = %err, "message failed; it will be retried");
+    } else {
+        error!(message_id, receive_count, reason = %err, "poison message: it is retried, then moved to the dead-letter queue");
+    }
+}
+
+/// Runs a queue consumer on the Lambda Runtime API until the process ends.
+pub async fn run<H, B>(function: SqsFunction<H, B>) -> Result<(), lambda_runtime::Error>
+where
+    H: BatchHandler + 'static,
+    B: EventBus + 'static,
+{
+    let function = Arc::new(function);
+    let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let function = function.clone();
+        async move { Ok::<_, Infallible>(function.process(event.payload, &Invocation::from(&event.context)).await) }
+    });
+    lambda_runtime::Runtime::new(service).run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{InMemoryBus, TopicArn};
+    use pizza_events::Envelope;
+    use pizza_events::catalogue::{OrderConfirmed, PizzaRequested};
+    use serde_json::{Value, json};
+
+    /// Passes each pizza on to `next`, except pizzas of the order it refuses.
+    struct Relay {
+        refuse: Option<Uuid>,
+    }
+
+    #[async_trait]
+    impl BatchHandler for Relay {
+        async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+            batch
+                .iter()
+                .map(|inbound| {
+                    let request = inbound.event.decode::<PizzaRequested>()?;
+                    if Some(request.data.order_id) == self.refuse {
+                        return Err(RecordError::permanent("refused"));
+                    }
+                    let data = OrderConfirmed { order_id: request.data.order_id, pizzas: 1 };
+                    let next = Envelope::caused_by(&request, "relay", "next", data).to_wire();
+                    Ok(vec![Outgoing::new(&TopicArn("next".into()), next)])
+                })
+                .collect()
+        }
+    }
+
+    fn request(order_id: Uuid) -> WireEvent {
+        Envelope::new("test", order_id.to_string(), PizzaRequested { order_id, pizza_id: Uuid::new_v4() }).to_wire()
+    }
+
+    fn batch(bodies: &[String], traceparent: Option<&str>) -> SqsEvent {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let mut attributes = json!({});
+                if let Some(tp) = traceparent {
+                    attributes = json!({"traceparent": {"stringValue": tp, "dataType": "String"}});
+                }
+                json!({"messageId": format!("m{i}"), "body": body, "attributes": {}, "messageAttributes": attributes})
+            })
+            .collect();
+        serde_json::from_value(json!({"Records": records})).expect("valid SQS event")
+    }
+
+    fn function(refuse: Option<Uuid>) -> SqsFunction<Relay, Arc<InMemoryBus>> {
+        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+        SqsFunction::from_env(Relay { refuse }, Arc::new(InMemoryBus::default()), &env).expect("valid")
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_malformed_and_the_failed_records_are_reported() {
+        let refused = Uuid::new_v4();
+        let bodies = [
+            request(Uuid::new_v4()).to_json(),
+            "{not json".to_owned(),
+            request(refused).to_json(),
+            request(Uuid::new_v4()).to_json(),
+        ];
+        let function = function(Some(refused));
+        let response = function.process(batch(&bodies, None), &Invocation::default()).await;
+        assert_eq!(failed(&response), vec!["m1", "m2"]);
+        assert_eq!(function.bus.events_on("next").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_record_whose_events_are_not_published_fails_and_nothing_else_does() {
+        let function = function(None);
+        function.bus.refuse("next");
+        let response =
+            function.process(batch(&[request(Uuid::new_v4()).to_json()], None), &Invocation::default()).await;
+        assert_eq!(failed(&response), vec!["m0"]);
+    }
+
+    #[tokio::test]
+    async fn the_same_event_twice_in_a_batch_is_handled_once_and_acknowledged_twice() {
+        let event = request(Uuid::new_v4()).to_json();
+        let function = function(None);
+        let response = function.process(batch(&[event.clone(), event], None), &Invocation::default()).await;
+        assert!(failed(&response).is_empty());
+        assert_eq!(function.bus.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn published_events_continue_the_trace_of_their_cause() {
+        let cause = TraceContext::start(Uuid::new_v4());
+        let function = function(None);
+        let body = request(Uuid::new_v4()).to_json();
+        function.process(batch(&[body], Some(&cause.traceparent())), &Invocation::default()).await;
+        let published = function.bus.published();
+        let trace = published[0].trace.expect("a trace");
+        assert_eq!(trace.trace_id, cause.trace_id);
+        assert_eq!(trace, cause.child_for(published[0].event.id), "derived from the event, so a repeat is the same");
+    }
+}

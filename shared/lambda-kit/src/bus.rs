@@ -1,0 +1,245 @@
+//! The event bus port and its adapters: SNS for real, memory for tests.
+//!
+//! Handlers never publish: they return what they produce as [`Outgoing`] events, and the
+//! batch layer publishes a whole batch's events together (see [`crate::batch`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use pizza_events::WireEvent;
+use uuid::Uuid;
+
+use crate::trace::{TRACEPARENT, TraceContext};
+
+/// Where events go. Functions get topic ARNs from their environment, never by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicArn(pub String);
+
+impl std::fmt::Display for TopicArn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An event on its way out, and the topic it goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub topic: TopicArn,
+    pub event: WireEvent,
+    /// The trace the event continues; the batch layer fills it in from the event's cause.
+    pub trace: Option<TraceContext>,
+}
+
+impl Outgoing {
+    pub fn new(topic: &TopicArn, event: WireEvent) -> Self {
+        Self { topic: topic.clone(), event, trace: None }
+    }
+
+    /// The SNS message attributes: subscriptions filter on `type` without reading the body,
+    /// and `traceparent` carries the trace to the next hop.
+    pub fn attributes(&self) -> Vec<(&'static str, &'static str, String)> {
+        let mut attributes = vec![
+            ("type", "String", self.event.event_type.clone()),
+            ("version", "Number", self.event.version.to_string()),
+            ("correlation_id", "String", self.event.correlation_id.clone()),
+        ];
+        if let Some(trace) = &self.trace {
+            attributes.push((TRACEPARENT, "String", trace.traceparent()));
+        }
+        attributes
+    }
+}
+
+/// What a publish call could not publish: event id → why.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PublishReport {
+    pub failed: HashMap<Uuid, String>,
+}
+
+impl PublishReport {
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes every event (an event id twice is published once) and reports those that
+    /// were not accepted. Whatever failed may still have been delivered, which is safe:
+    /// consumers are idempotent and the caller publishes the same events again.
+    async fn publish(&self, events: &[Outgoing]) -> PublishReport;
+}
+
+/// A shared bus is a bus: lets a test keep a handle on an in-memory one.
+#[async_trait]
+impl<T: EventBus + ?Sized> EventBus for std::sync::Arc<T> {
+    async fn publish(&self, events: &[Outgoing]) -> PublishReport {
+        self.as_ref().publish(events).await
+    }
+}
+
+/// SNS takes at most ten messages per PublishBatch.
+pub const SNS_BATCH_LIMIT: usize = 10;
+
+/// The events of one call, one of each id, grouped by topic in the order first seen.
+pub fn by_topic(events: &[Outgoing]) -> Vec<(&TopicArn, Vec<&Outgoing>)> {
+    let mut seen = HashSet::new();
+    let mut groups: Vec<(&TopicArn, Vec<&Outgoing>)> = Vec::new();
+    for event in events.iter().filter(|e| seen.insert(e.event.id)) {
+        match groups.iter_mut().find(|(topic, _)| *topic == &event.topic) {
+            Some((_, group)) => group.push(event),
+            None => groups.push((&event.topic, vec![event])),
+        }
+    }
+    groups
+}
+
+pub struct SnsBus {
+    client: aws_sdk_sns::Client,
+}
+
+impl SnsBus {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_sns::Client::new(config) }
+    }
+
+    fn entry(event: &Outgoing) -> Result<PublishBatchRequestEntry, String> {
+        let body = serde_json::to_string(&event.event).map_err(|e| e.to_string())?;
+        let mut entry = PublishBatchRequestEntry::builder().id(event.event.id.simple().to_string()).message(body);
+        for (name, data_type, value) in event.attributes() {
+            let value = MessageAttributeValue::builder().data_type(data_type).string_value(value).build();
+            entry = entry.message_attributes(name, value.map_err(|e| e.to_string())?);
+        }
+        entry.build().map_err(|e| e.to_string())
+    }
+
+    async fn publish_chunk(&self, topic: &TopicArn, chunk: &[&Outgoing], report: &mut PublishReport) {
+        let mut fail_all = |reason: String| {
+            for event in chunk {
+                report.failed.insert(event.event.id, reason.clone());
+            }
+        };
+        let entries = match chunk.iter().map(|e| Self::entry(e)).collect::<Result<Vec<_>, _>>() {
+            Ok(entries) => entries,
+            Err(reason) => return fail_all(reason),
+        };
+        let sent =
+            self.client.publish_batch().topic_arn(&topic.0).set_publish_batch_request_entries(Some(entries)).send();
+        match sent.await {
+            Ok(output) => {
+                for failure in output.failed() {
+                    let reason = format!("{}: {}", failure.code(), failure.message().unwrap_or_default());
+                    if let Some(event) = chunk.iter().find(|e| e.event.id.simple().to_string() == failure.id()) {
+                        report.failed.insert(event.event.id, reason);
+                    }
+                }
+            }
+            Err(err) => fail_all(format!("could not publish to {topic}: {}", crate::describe(&err))),
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for SnsBus {
+    async fn publish(&self, events: &[Outgoing]) -> PublishReport {
+        let mut report = PublishReport::default();
+        for (topic, group) in by_topic(events) {
+            for chunk in group.chunks(SNS_BATCH_LIMIT) {
+                self.publish_chunk(topic, chunk, &mut report).await;
+            }
+        }
+        report
+    }
+}
+
+/// Keeps what was published, for tests; can be told to refuse a topic.
+#[derive(Default)]
+pub struct InMemoryBus {
+    published: Mutex<Vec<Outgoing>>,
+    refused: Mutex<HashSet<TopicArn>>,
+}
+
+impl InMemoryBus {
+    pub fn published(&self) -> Vec<Outgoing> {
+        self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The events published to `topic`, in order.
+    pub fn events_on(&self, topic: &str) -> Vec<WireEvent> {
+        self.published().into_iter().filter(|o| o.topic.0 == topic).map(|o| o.event).collect()
+    }
+
+    /// From now on, publishing to `topic` fails.
+    pub fn refuse(&self, topic: &str) {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.insert(TopicArn(topic.to_owned()));
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for InMemoryBus {
+    async fn publish(&self, events: &[Outgoing]) -> PublishReport {
+        let refused = self.refused.lock().map(|r| r.clone()).unwrap_or_default();
+        let mut report = PublishReport::default();
+        let Ok(mut published) = self.published.lock() else {
+            report.failed.extend(events.iter().map(|e| (e.event.id, "poisoned lock".to_owned())));
+            return report;
+        };
+        for (topic, group) in by_topic(events) {
+            for event in group {
+                if refused.contains(topic) {
+                    report.failed.insert(event.event.id, format!("{topic} refuses events"));
+                } else {
+                    published.push(event.clone());
+                }
+            }
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pizza_events::Envelope;
+    use pizza_events::catalogue::OrderConfirmed;
+
+    fn outgoing(topic: &str) -> Outgoing {
+        let order_id = Uuid::new_v4();
+        Outgoing::new(
+            &TopicArn(topic.into()),
+            Envelope::new("test", order_id.to_string(), OrderConfirmed { order_id, pizzas: 1 }).to_wire(),
+        )
+    }
+
+    #[test]
+    fn events_are_grouped_by_topic_and_an_id_is_published_once() {
+        let (a, b, c) = (outgoing("t1"), outgoing("t2"), outgoing("t1"));
+        let events = [a.clone(), b, c.clone(), a.clone()];
+        let groups = by_topic(&events);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].1.iter().map(|e| e.event.id).collect::<Vec<_>>(), vec![a.event.id, c.event.id]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_topic_reports_its_events_as_failed() {
+        let bus = InMemoryBus::default();
+        bus.refuse("down");
+        let (up, down) = (outgoing("up"), outgoing("down"));
+        let report = bus.publish(&[up.clone(), down.clone()]).await;
+        assert_eq!(report.failed.keys().collect::<Vec<_>>(), vec![&down.event.id]);
+        assert_eq!(bus.events_on("up"), vec![up.event]);
+    }
+
+    #[test]
+    fn the_trace_rides_in_the_attributes() {
+        let mut event = outgoing("t");
+        assert!(event.attributes().iter().all(|(name, _, _)| *name != TRACEPARENT));
+        event.trace = Some(TraceContext::start(Uuid::new_v4()));
+        let traceparent = event.attributes().into_iter().find(|(name, _, _)| *name == TRACEPARENT);
+        assert_eq!(traceparent.map(|(_, _, v)| v), event.trace.map(|t| t.traceparent()));
+    }
+}

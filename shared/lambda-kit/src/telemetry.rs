@@ -1,0 +1,222 @@
+//! Structured JSON logs and CloudWatch embedded-metric-format (EMF) metrics.
+//!
+//! Every log line is one JSON object with the fields of every span it happened in,
+//! flattened to the top level next to its own: a line about an event carries
+//! `request_id`, `trace_id` and `correlation_id`, so `jq 'select(.correlation_id == "…")'`
+//! follows an order through every function, and `trace_id` ties it to the timeline.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::config::Env;
+
+/// Installs the JSON log subscriber once per process; the level comes from `LOG_LEVEL`
+/// (as in Powertools), defaulting to `info`. Later calls are no-ops.
+pub fn init_logging(env: &Env) {
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(env.get("LOG_LEVEL").unwrap_or("info").to_ascii_lowercase())
+        // The SDK's own chatter is rarely what an operator is looking for.
+        .add_directive("aws_smithy_runtime=warn".parse().expect("static directive"))
+        .add_directive("aws_config=warn".parse().expect("static directive"))
+        .add_directive("lambda_runtime=warn".parse().expect("static directive"));
+    let _ = tracing_subscriber::fmt()
+        .fmt_fields(JsonFields::new())
+        .event_format(JsonLines { service: env.service_name().to_owned() })
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// One JSON object per event: time, level, service, every span field (outermost first,
+/// inner spans win) and the event's own fields, `message` included.
+pub struct JsonLines {
+    pub service: String,
+}
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let mut line = Map::new();
+        line.insert("timestamp".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into());
+        line.insert("level".into(), event.metadata().level().as_str().into());
+        line.insert("service".into(), self.service.clone().into());
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                let Some(fields) = extensions.get::<FormattedFields<N>>() else { continue };
+                if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields.as_str()) {
+                    line.extend(fields);
+                }
+            }
+        }
+        event.record(&mut JsonVisitor(&mut line));
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.insert(field.name().into(), crate::describe(value).into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().into(), format!("{value:?}").into());
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// Writes metrics as EMF lines on stdout, where CloudWatch Logs turns them into metrics
+/// with no API call. One line per flush, every metric with the `service` dimension.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    namespace: String,
+    service: String,
+    /// `POWERTOOLS_METRICS_DISABLED=true` silences them, as in Powertools.
+    disabled: bool,
+}
+
+impl Metrics {
+    pub fn from_env(env: &Env) -> Self {
+        Self {
+            namespace: env.get("POWERTOOLS_METRICS_NAMESPACE").unwrap_or("PizzaShop").to_owned(),
+            service: env.service_name().to_owned(),
+            disabled: env.get("POWERTOOLS_METRICS_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        }
+    }
+
+    pub fn emit(&self, metrics: &[(&str, f64, Unit)]) {
+        if metrics.is_empty() || self.disabled {
+            return;
+        }
+        println!("{}", self.document(metrics, now_millis()));
+    }
+
+    fn document(&self, metrics: &[(&str, f64, Unit)], timestamp_ms: u128) -> Value {
+        let definitions: Vec<Value> =
+            metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect();
+        let mut doc = Map::new();
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [["service"]],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        doc.insert("service".into(), self.service.clone().into());
+        for (name, value, _) in metrics {
+            doc.insert((*name).into(), json!(value));
+        }
+        Value::Object(doc)
+    }
+}
+
+fn now_millis() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn an_emf_document_declares_each_metric_and_carries_its_value() {
+        let env: Env = [("POWERTOOLS_SERVICE_NAME", "sauce")].into_iter().collect();
+        let doc = Metrics::from_env(&env).document(&[("Processed", 3.0, Unit::Count)], 1_700_000_000_000);
+        assert_eq!(doc["service"], "sauce");
+        assert_eq!(doc["Processed"], 3.0);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "PizzaShop");
+        assert_eq!(directive["Dimensions"], json!([["service"]]));
+        assert_eq!(directive["Metrics"], json!([{"Name": "Processed", "Unit": "Count"}]));
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_carries_the_fields_of_every_span_it_is_in() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines { service: "sauce".into() })
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let invocation = tracing::info_span!("invocation", request_id = "r-1");
+            let _outer = invocation.enter();
+            // Created inside the invocation, as the batch layer creates a record's span.
+            let record = tracing::info_span!("record", correlation_id = "order-9", trace_id = "abc");
+            let _inner = record.enter();
+            tracing::info!(pizzas = 2, "order is cooking");
+        });
+        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+        let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!(line["message"], "order is cooking");
+        assert_eq!(line["service"], "sauce");
+        assert_eq!(line["request_id"], "r-1");
+        assert_eq!(line["correlation_id"], "order-9");
+        assert_eq!(line["trace_id"], "abc");
+        assert_eq!(line["pizzas"], 2);
+        assert_eq!(line["level"], "INFO");
+    }
+}

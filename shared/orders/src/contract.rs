@@ -1,0 +1,155 @@
+//! The behaviour every adapter of the order ports must have. The same suites run against
+//! the in-memory adapter (unit tests) and the DynamoDB adapter on the emulator (system
+//! tests), so the fakes the functions' tests rely on behave like the real store.
+//! Every suite makes its own orders, so it can run on a table others use.
+
+use lambda_kit::{Outgoing, TopicArn};
+use pizza_events::Envelope;
+use pizza_events::catalogue::{CancelReason, Ingredient, OrderPlaced};
+use uuid::Uuid;
+
+use crate::{
+    Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderStatus, PizzaStored, Placement, StoredPizza,
+    Transition,
+};
+
+fn announcement(order: &Order) -> Outgoing {
+    let data = OrderPlaced {
+        order_id: order.order_id,
+        pizzas: order.pizzas,
+        customer_id: order.customer_id.clone(),
+        card_token: "tok_visa".into(),
+        amount_cents: order.amount_cents,
+    };
+    let event = Envelope::identified(Uuid::new_v4(), "contract", order.order_id.to_string(), data).to_wire();
+    Outgoing::new(&TopicArn("arn:aws:sns:us-east-1:123456789012:orders".into()), event)
+}
+
+async fn placed(store: &impl OrderDesk, pizzas: u32) -> Order {
+    let order = Order::place(Uuid::new_v4(), "c-contract", pizzas, u64::from(pizzas) * 1250, "fp-contract");
+    assert_eq!(store.place(&order, &announcement(&order)).await.expect("placed"), Placement::Placed);
+    order
+}
+
+fn pizza(order: &Order) -> FinishedPizza {
+    let ingredients = vec![
+        Ingredient { stage: "sauce".into(), name: "pesto".into() },
+        Ingredient { stage: "cheese".into(), name: "vegan".into() },
+    ];
+    FinishedPizza { order_id: order.order_id, pizza: StoredPizza { pizza_id: Uuid::new_v4(), ingredients } }
+}
+
+fn status_of(transition: &Transition) -> Option<OrderStatus> {
+    match transition {
+        Transition::Applied(order) => Some(order.status),
+        Transition::Rejected { current } => current.as_ref().map(|o| o.status),
+    }
+}
+
+/// `OrderDesk`: an order is placed once; placing it again finds it and writes nothing.
+pub async fn order_desk(store: &impl OrderDesk) {
+    let order = placed(store, 3).await;
+    let mut retry = order.clone();
+    retry.pizzas = 5;
+    match store.place(&retry, &announcement(&retry)).await.expect("answers") {
+        Placement::Exists(existing) => {
+            assert_eq!(existing.pizzas, 3, "the first order stands");
+            assert_eq!(existing.payment_fingerprint, "fp-contract");
+            assert!(existing.same_request_as(&order));
+        }
+        other => panic!("placing an existing order again must find it, got {other:?}"),
+    }
+    let details = store.find(order.order_id).await.expect("reads").expect("found");
+    assert_eq!(details.order.status, OrderStatus::Placed);
+    assert_eq!(
+        (details.order.pizzas, details.order.amount_cents, details.order.customer_id.as_str()),
+        (3, 3750, "c-contract")
+    );
+    assert!(details.pizzas.is_empty());
+    assert_eq!(store.find(Uuid::new_v4()).await.expect("reads"), None);
+}
+
+/// `OrderBook` moves: forward only, by the status each move leaves.
+pub async fn order_moves(store: &(impl OrderDesk + OrderBook)) {
+    let order = placed(store, 2).await;
+    let cooking = store.start_cooking(order.order_id, 2500).await.expect("moves");
+    assert!(matches!(&cooking, Transition::Applied(o) if o.status == OrderStatus::Cooking && o.charged_cents == 2500));
+    let again = store.start_cooking(order.order_id, 2500).await.expect("answers");
+    assert!(matches!(again, Transition::Rejected { .. }), "{again:?}");
+    assert_eq!(status_of(&again), Some(OrderStatus::Cooking));
+
+    let cancelled = store.cancel(order.order_id, CancelReason::OutOfStock).await.expect("moves");
+    assert!(matches!(&cancelled, Transition::Applied(o) if o.cancel_reason == Some(CancelReason::OutOfStock)));
+    let twice = store.cancel(order.order_id, CancelReason::PaymentDeclined).await.expect("answers");
+    assert!(
+        matches!(&twice, Transition::Rejected { current: Some(o) } if o.cancel_reason == Some(CancelReason::OutOfStock))
+    );
+    assert!(matches!(store.start_cooking(order.order_id, 1).await.expect("answers"), Transition::Rejected { .. }));
+
+    store.record_refund(order.order_id, 2500).await.expect("recorded");
+    store.record_refund(order.order_id, 2500).await.expect("recorded again");
+    assert_eq!(store.find(order.order_id).await.expect("reads").expect("found").order.refunded_cents, 2500);
+
+    let stranger = Uuid::new_v4();
+    assert_eq!(store.start_cooking(stranger, 1).await.expect("answers"), Transition::Rejected { current: None });
+    assert_eq!(
+        store.cancel(stranger, CancelReason::OutOfStock).await.expect("answers"),
+        Transition::Rejected { current: None }
+    );
+    store.record_refund(stranger, 1).await.expect("a refund for no order changes nothing");
+    assert_eq!(store.find(stranger).await.expect("reads"), None);
+}
+
+/// `OrderBook` storage: each pizza once, counted once, only while its order cooks; the
+/// last one lets the order complete.
+pub async fn pizza_storage(store: &(impl OrderDesk + OrderBook)) {
+    let order = placed(store, 2).await;
+    let early = pizza(&order);
+    assert_eq!(
+        store.store_pizzas(std::slice::from_ref(&early)).await.expect("answers"),
+        vec![PizzaStored::OrderNotCooking { current: Some(order_with_status(store, &order).await) }],
+        "a placed order does not take pizzas yet"
+    );
+    store.start_cooking(order.order_id, 2500).await.expect("cooking");
+    let (first, second) = (pizza(&order), pizza(&order));
+    let stray = FinishedPizza { order_id: Uuid::new_v4(), ..pizza(&order) };
+    let outcomes = store.store_pizzas(&[first.clone(), first.clone(), stray]).await.expect("stores");
+    assert_eq!(
+        outcomes,
+        vec![PizzaStored::Stored, PizzaStored::Duplicate, PizzaStored::OrderNotCooking { current: None }]
+    );
+    assert!(matches!(
+        store.complete_if_all_stored(order.order_id).await.expect("answers"),
+        Completion::NotComplete(Some(_))
+    ));
+
+    let outcomes = store.store_pizzas(&[second.clone(), first.clone()]).await.expect("stores");
+    assert_eq!(outcomes, vec![PizzaStored::Stored, PizzaStored::Duplicate]);
+    match store.complete_if_all_stored(order.order_id).await.expect("answers") {
+        Completion::Completed(ready) => assert_eq!((ready.status, ready.pizzas_ready), (OrderStatus::Ready, 2)),
+        other => panic!("the last pizza completes the order, got {other:?}"),
+    }
+    assert!(matches!(
+        store.complete_if_all_stored(order.order_id).await.expect("answers"),
+        Completion::AlreadyReady(_)
+    ));
+    let late = store.store_pizzas(&[pizza(&order)]).await.expect("answers");
+    assert!(matches!(&late[0], PizzaStored::OrderNotCooking { current: Some(o) } if o.status == OrderStatus::Ready));
+    assert!(matches!(
+        store.cancel(order.order_id, CancelReason::OutOfStock).await.expect("answers"),
+        Transition::Rejected { .. }
+    ));
+
+    let details = store.find(order.order_id).await.expect("reads").expect("found");
+    let mut ids: Vec<Uuid> = details.pizzas.iter().map(|p| p.pizza_id).collect();
+    ids.sort();
+    let mut expected = vec![first.pizza.pizza_id, second.pizza.pizza_id];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert_eq!(details.pizzas[0].ingredients, first.pizza.ingredients);
+    assert_eq!(details.order.pizzas_ready, 2);
+}
+
+async fn order_with_status(store: &impl OrderDesk, order: &Order) -> Order {
+    store.find(order.order_id).await.expect("reads").expect("found").order
+}

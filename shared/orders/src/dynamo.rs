@@ -1,0 +1,427 @@
+//! Orders in DynamoDB, one item collection per order: `pk = ORDER#<id>`, `sk = ORDER` for
+//! the order and `sk = PIZZA#<pizza id>` per stored pizza, so one strongly consistent query
+//! reads an order with all its pizzas. New orders' announcements go to the outbox table in
+//! the same transaction.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use dynamo_kit::item::{Item, get_n, get_n_or_zero, get_s, get_uuid, key, n, opt_s, s};
+use dynamo_kit::write::{Cancelled, transact, update_or_old};
+use dynamo_kit::{StoreError, built, classify, outbox};
+use lambda_kit::Outgoing;
+use pizza_events::catalogue::{CancelReason, Ingredient};
+use pizza_events::names::parse_variant;
+use uuid::Uuid;
+
+use crate::{
+    CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
+    Placement, StoredPizza, Transition,
+};
+
+const ORDER_SK: &str = "ORDER";
+const PIZZA_SK_PREFIX: &str = "PIZZA#";
+/// TransactWriteItems takes at most 100 actions.
+const MAX_ACTIONS: usize = 100;
+
+pub struct DynamoOrders {
+    client: Client,
+    table: String,
+    /// Where new orders' announcements go; only the API writes there.
+    outbox_table: Option<String>,
+}
+
+impl DynamoOrders {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self { client: Client::new(config), table: table.into(), outbox_table: None }
+    }
+
+    /// The same store, announcing new orders through the outbox table `outbox_table`.
+    pub fn with_outbox(mut self, outbox_table: impl Into<String>) -> Self {
+        self.outbox_table = Some(outbox_table.into());
+        self
+    }
+
+    fn order_key(order_id: Uuid) -> Item {
+        key(format!("ORDER#{order_id}"), ORDER_SK)
+    }
+
+    fn pizza_key(order_id: Uuid, pizza_id: Uuid) -> Item {
+        key(format!("ORDER#{order_id}"), format!("{PIZZA_SK_PREFIX}{pizza_id}"))
+    }
+
+    fn guarded_update(&self, order_id: Uuid) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
+    }
+
+    async fn run_transition(&self, order_id: Uuid, update: UpdateItemFluentBuilder) -> Result<Transition, StoreError> {
+        match update_or_old(update).await? {
+            Ok(order) => Ok(Transition::Applied(order_from_item(&order)?)),
+            Err(current) => {
+                let current = current.as_ref().map(order_from_item).transpose()?;
+                tracing::debug!(%order_id, ?current, "order transition rejected");
+                Ok(Transition::Rejected { current })
+            }
+        }
+    }
+
+    /// One transaction for the pizzas of `orders` (an order's pizzas all go in the same one):
+    /// settles what it can in `outcomes` and returns the pizzas to try again.
+    async fn store_chunk<'p>(
+        &self,
+        orders: &[(Uuid, Pending<'p>)],
+        outcomes: &mut [Option<PizzaStored>],
+    ) -> Result<Pending<'p>, StoreError> {
+        let now = Utc::now().to_rfc3339();
+        let mut actions = Vec::new();
+        // Which pizza (or, for None, which order's count) each action stands for.
+        let mut owners: Vec<(usize, Option<usize>)> = Vec::new();
+        for (order_index, (order_id, pizzas)) in orders.iter().enumerate() {
+            let count = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::order_key(*order_id)))
+                .update_expression("ADD pizzas_ready :stored SET updated_at = :now")
+                .condition_expression("#status = :cooking")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":stored", n(pizzas.len() as u64))
+                .expression_attribute_values(":now", s(now.clone()))
+                .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            actions.push(TransactWriteItem::builder().update(built(count.build())?).build());
+            owners.push((order_index, None));
+            for (index, finished) in pizzas {
+                let mut item = Self::pizza_key(*order_id, finished.pizza.pizza_id);
+                item.insert("pizza_id".into(), s(finished.pizza.pizza_id.to_string()));
+                item.insert("ingredients".into(), ingredients_to_value(&finished.pizza.ingredients));
+                item.insert("stored_at".into(), s(now.clone()));
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                actions.push(TransactWriteItem::builder().put(built(put.build())?).build());
+                owners.push((order_index, Some(*index)));
+            }
+        }
+        let reasons = match transact(&self.client, actions).await? {
+            Ok(()) => {
+                for (_, pizzas) in orders {
+                    for (index, _) in pizzas {
+                        outcomes[*index] = Some(PizzaStored::Stored);
+                    }
+                }
+                return Ok(Vec::new());
+            }
+            Err(reasons) => reasons,
+        };
+        let mut settled_orders = HashMap::new();
+        for ((order_index, pizza), reason) in owners.iter().zip(&reasons) {
+            let Cancelled::ConditionFailed(old) = reason else { continue };
+            match pizza {
+                None => {
+                    let current = if old.is_empty() { None } else { Some(order_from_item(old)?) };
+                    settled_orders.insert(*order_index, current);
+                }
+                Some(index) => outcomes[*index] = Some(PizzaStored::Duplicate),
+            }
+        }
+        let mut retry = Vec::new();
+        for (order_index, (_, pizzas)) in orders.iter().enumerate() {
+            for (index, finished) in pizzas {
+                match settled_orders.get(&order_index) {
+                    Some(current) if outcomes[*index].is_none() => {
+                        outcomes[*index] = Some(PizzaStored::OrderNotCooking { current: current.clone() })
+                    }
+                    _ if outcomes[*index].is_none() => retry.push((*index, *finished)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(retry)
+    }
+}
+
+#[async_trait]
+impl OrderDesk for DynamoOrders {
+    async fn place(&self, order: &Order, announcement: &Outgoing) -> Result<Placement, StoreError> {
+        let outbox_table = self
+            .outbox_table
+            .as_deref()
+            .ok_or_else(|| StoreError::Refused("this order store has no outbox table to announce orders in".into()))?;
+        let mut item = Self::order_key(order.order_id);
+        item.extend(order_to_attributes(order));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let actions = vec![
+            TransactWriteItem::builder().put(built(put.build())?).build(),
+            TransactWriteItem::builder().put(outbox::put_entry(outbox_table, announcement)?).build(),
+        ];
+        match transact(&self.client, actions).await? {
+            Ok(()) => Ok(Placement::Placed),
+            Err(reasons) => match reasons.first() {
+                Some(Cancelled::ConditionFailed(existing)) if !existing.is_empty() => {
+                    Ok(Placement::Exists(order_from_item(existing)?))
+                }
+                // The order is new but its announcement is not: an event id reused for
+                // another order, which derived ids make impossible short of a bug.
+                _ => Err(StoreError::Refused("the order's announcement exists already without the order".into())),
+            },
+        }
+    }
+
+    async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError> {
+        let mut order = None;
+        let mut pizzas = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("ORDER#{order_id}")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                match opt_s(item, "sk") {
+                    Some(ORDER_SK) => order = Some(order_from_item(item)?),
+                    Some(sk) if sk.starts_with(PIZZA_SK_PREFIX) => pizzas.push(pizza_from_item(item)?),
+                    _ => {}
+                }
+            }
+            start_key = page.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(order.map(|order| OrderDetails { order, pizzas }))
+    }
+}
+
+#[async_trait]
+impl OrderBook for DynamoOrders {
+    async fn start_cooking(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError> {
+        let update = self
+            .guarded_update(order_id)
+            .update_expression("SET #status = :cooking, charged_cents = :charged, updated_at = :now")
+            .condition_expression("#status = :placed")
+            .expression_attribute_values(":placed", s(OrderStatus::Placed.as_str()))
+            .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
+            .expression_attribute_values(":charged", n(charged_cents));
+        self.run_transition(order_id, update).await
+    }
+
+    async fn cancel(&self, order_id: Uuid, reason: CancelReason) -> Result<Transition, StoreError> {
+        let [placed, cooking] = CANCELLABLE.map(|status| s(status.as_str()));
+        let update = self
+            .guarded_update(order_id)
+            .update_expression("SET #status = :cancelled, cancel_reason = :reason, updated_at = :now")
+            .condition_expression("#status IN (:placed, :cooking)")
+            .expression_attribute_values(":placed", placed)
+            .expression_attribute_values(":cooking", cooking)
+            .expression_attribute_values(":cancelled", s(OrderStatus::Cancelled.as_str()))
+            .expression_attribute_values(":reason", s(reason.as_str()));
+        self.run_transition(order_id, update).await
+    }
+
+    async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError> {
+        let update = self
+            .guarded_update(order_id)
+            .update_expression("SET refunded_cents = :refunded, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":refunded", n(refunded_cents));
+        // A refund for no known order has nothing to be recorded on.
+        update_or_old(update).await.map(|_| ())
+    }
+
+    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<Vec<PizzaStored>, StoreError> {
+        let mut outcomes: Vec<Option<PizzaStored>> = vec![None; pizzas.len()];
+        // The same pizza twice in one call: the second is a duplicate of the first (and one
+        // transaction may not name an item twice).
+        let mut seen = std::collections::HashSet::new();
+        let mut pending = Vec::new();
+        for (index, finished) in pizzas.iter().enumerate() {
+            if seen.insert(finished.pizza.pizza_id) {
+                pending.push((index, finished));
+            } else {
+                outcomes[index] = Some(PizzaStored::Duplicate);
+            }
+        }
+        while !pending.is_empty() {
+            let mut next = Vec::new();
+            for chunk in chunk_by_order(&pending) {
+                next.extend(self.store_chunk(&chunk, &mut outcomes).await?);
+            }
+            if next.len() == pending.len() {
+                return Err(StoreError::unavailable("storing the pizzas made no progress"));
+            }
+            pending = next;
+        }
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(PizzaStored::Duplicate)).collect())
+    }
+
+    async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError> {
+        let update = self
+            .guarded_update(order_id)
+            .update_expression("SET #status = :ready, updated_at = :now")
+            .condition_expression("#status = :cooking AND pizzas_ready = pizzas")
+            .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
+            .expression_attribute_values(":ready", s(OrderStatus::Ready.as_str()));
+        match update_or_old(update).await? {
+            Ok(order) => Ok(Completion::Completed(order_from_item(&order)?)),
+            Err(current) => match current.as_ref().map(order_from_item).transpose()? {
+                Some(order) if order.status == OrderStatus::Ready => Ok(Completion::AlreadyReady(order)),
+                current => Ok(Completion::NotComplete(current)),
+            },
+        }
+    }
+}
+
+/// Pizzas waiting to be stored, with their place in the caller's list.
+type Pending<'p> = Vec<(usize, &'p FinishedPizza)>;
+
+/// Groups pizzas by order, in order of first appearance, into chunks that fit one
+/// transaction (an order's count and all its pizzas).
+fn chunk_by_order<'p>(pending: &[(usize, &'p FinishedPizza)]) -> Vec<Vec<(Uuid, Pending<'p>)>> {
+    let mut orders: Vec<(Uuid, Pending<'p>)> = Vec::new();
+    for (index, finished) in pending {
+        match orders.iter_mut().find(|(id, _)| *id == finished.order_id) {
+            Some((_, pizzas)) => pizzas.push((*index, *finished)),
+            None => orders.push((finished.order_id, vec![(*index, *finished)])),
+        }
+    }
+    let mut chunks: Vec<Vec<_>> = vec![Vec::new()];
+    let mut actions = 0;
+    for (order_id, pizzas) in orders {
+        // An order with more pizzas than one transaction holds is split across chunks.
+        for part in pizzas.chunks(MAX_ACTIONS - 1) {
+            if actions + part.len() + 1 > MAX_ACTIONS {
+                chunks.push(Vec::new());
+                actions = 0;
+            }
+            actions += part.len() + 1;
+            if let Some(chunk) = chunks.last_mut() {
+                chunk.push((order_id, part.to_vec()));
+            }
+        }
+    }
+    chunks.retain(|chunk| !chunk.is_empty());
+    chunks
+}
+
+fn order_to_attributes(order: &Order) -> Item {
+    let mut item = Item::new();
+    item.insert("order_id".into(), s(order.order_id.to_string()));
+    item.insert("status".into(), s(order.status.as_str()));
+    item.insert("customer_id".into(), s(order.customer_id.clone()));
+    item.insert("pizzas".into(), n(order.pizzas));
+    item.insert("pizzas_ready".into(), n(order.pizzas_ready));
+    item.insert("amount_cents".into(), n(order.amount_cents));
+    item.insert("charged_cents".into(), n(order.charged_cents));
+    item.insert("refunded_cents".into(), n(order.refunded_cents));
+    item.insert("payment_fingerprint".into(), s(order.payment_fingerprint.clone()));
+    item.insert("created_at".into(), s(order.created_at.to_rfc3339()));
+    item.insert("updated_at".into(), s(order.created_at.to_rfc3339()));
+    if let Some(reason) = order.cancel_reason {
+        item.insert("cancel_reason".into(), s(reason.as_str()));
+    }
+    item
+}
+
+fn order_from_item(item: &Item) -> Result<Order, StoreError> {
+    let status = get_s(item, "status")?;
+    let cancel_reason = match opt_s(item, "cancel_reason") {
+        Some(reason) => {
+            Some(parse_variant(reason).ok_or_else(|| StoreError::Corrupt(format!("unknown cancel reason {reason}")))?)
+        }
+        None => None,
+    };
+    Ok(Order {
+        order_id: get_uuid(item, "order_id")?,
+        status: OrderStatus::parse(status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        cancel_reason,
+        customer_id: get_s(item, "customer_id")?.to_owned(),
+        pizzas: get_n(item, "pizzas")?,
+        pizzas_ready: get_n(item, "pizzas_ready")?,
+        amount_cents: get_n_or_zero(item, "amount_cents")?,
+        charged_cents: get_n_or_zero(item, "charged_cents")?,
+        refunded_cents: get_n_or_zero(item, "refunded_cents")?,
+        payment_fingerprint: opt_s(item, "payment_fingerprint").unwrap_or_default().to_owned(),
+        created_at: DateTime::parse_from_rfc3339(get_s(item, "created_at")?)
+            .map_err(|e| StoreError::Corrupt(format!("created_at: {e}")))?
+            .with_timezone(&Utc),
+    })
+}
+
+fn pizza_from_item(item: &Item) -> Result<StoredPizza, StoreError> {
+    let ingredients = item
+        .get("ingredients")
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| StoreError::Corrupt("missing ingredients".into()))?
+        .iter()
+        .map(ingredient_from_value)
+        .collect::<Result<_, _>>()?;
+    Ok(StoredPizza { pizza_id: get_uuid(item, "pizza_id")?, ingredients })
+}
+
+fn ingredients_to_value(ingredients: &[Ingredient]) -> AttributeValue {
+    AttributeValue::L(
+        ingredients
+            .iter()
+            .map(|ingredient| {
+                AttributeValue::M(HashMap::from([
+                    ("stage".into(), s(ingredient.stage.clone())),
+                    ("name".into(), s(ingredient.name.clone())),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+fn ingredient_from_value(value: &AttributeValue) -> Result<Ingredient, StoreError> {
+    let map = value.as_m().map_err(|_| StoreError::Corrupt("ingredient is not a map".into()))?;
+    Ok(Ingredient { stage: get_s(map, "stage")?.to_owned(), name: get_s(map, "name")?.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(order_id: Uuid) -> FinishedPizza {
+        FinishedPizza { order_id, pizza: StoredPizza { pizza_id: Uuid::new_v4(), ingredients: vec![] } }
+    }
+
+    #[test]
+    fn an_orders_pizzas_share_a_transaction_and_none_exceeds_its_limit() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let pizzas = [finished(a), finished(b), finished(a)];
+        let pending: Vec<_> = pizzas.iter().enumerate().collect();
+        let chunks = chunk_by_order(&pending);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].iter().map(|(id, p)| (*id, p.len())).collect::<Vec<_>>(), vec![(a, 2), (b, 1)]);
+
+        let many: Vec<FinishedPizza> = (0..150).map(|i| finished(if i % 2 == 0 { a } else { b })).collect();
+        let pending: Vec<_> = many.iter().enumerate().collect();
+        let chunks = chunk_by_order(&pending);
+        for chunk in &chunks {
+            let actions: usize = chunk.iter().map(|(_, p)| p.len() + 1).sum();
+            assert!(actions <= MAX_ACTIONS, "{actions} actions");
+        }
+        assert_eq!(chunks.iter().flatten().map(|(_, p)| p.len()).sum::<usize>(), 150);
+    }
+}

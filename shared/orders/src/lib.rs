@@ -1,0 +1,212 @@
+//! The order: its state machine and the ports through which the API and the order service
+//! read and move it.
+//!
+//! The status only moves forward (`PLACED → COOKING → READY`, or `→ CANCELLED` with a
+//! reason); every move is a conditional write on the status it leaves, so a late, repeated
+//! or reordered event cannot move an order back. Paying and starting to cook are one move:
+//! the kitchen starts the moment the payment is in.
+
+mod dynamo;
+mod memory;
+
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dynamo_kit::StoreError;
+use lambda_kit::Outgoing;
+use pizza_events::catalogue::{CancelReason, Ingredient};
+use pizza_events::names::{parse_variant, variant_name};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use dynamo::DynamoOrders;
+pub use memory::InMemoryOrders;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Placed,
+    Cooking,
+    Ready,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        variant_name(&self)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_variant(text)
+    }
+
+    /// A final status never changes again.
+    pub fn is_final(self) -> bool {
+        matches!(self, OrderStatus::Ready | OrderStatus::Cancelled)
+    }
+}
+
+/// The statuses an order can be cancelled from: any before it is ready.
+pub const CANCELLABLE: [OrderStatus; 2] = [OrderStatus::Placed, OrderStatus::Cooking];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub order_id: Uuid,
+    pub status: OrderStatus,
+    /// Why a cancelled order was cancelled.
+    pub cancel_reason: Option<CancelReason>,
+    pub customer_id: String,
+    /// How many pizzas were ordered.
+    pub pizzas: u32,
+    /// How many of them are stored so far.
+    pub pizzas_ready: u32,
+    /// The price, from the menu.
+    pub amount_cents: u64,
+    pub charged_cents: u64,
+    pub refunded_cents: u64,
+    /// A one-way fingerprint of the card token the order is paid with: a retried request
+    /// must name the same card, and the token itself is not stored.
+    pub payment_fingerprint: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Order {
+    pub fn place(
+        order_id: Uuid,
+        customer_id: impl Into<String>,
+        pizzas: u32,
+        amount_cents: u64,
+        payment_fingerprint: impl Into<String>,
+    ) -> Self {
+        Self {
+            order_id,
+            status: OrderStatus::Placed,
+            cancel_reason: None,
+            customer_id: customer_id.into(),
+            pizzas,
+            pizzas_ready: 0,
+            amount_cents,
+            charged_cents: 0,
+            refunded_cents: 0,
+            payment_fingerprint: payment_fingerprint.into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    /// Whether `other` asks for the same order: a retried request with the same key must.
+    pub fn same_request_as(&self, other: &Order) -> bool {
+        self.pizzas == other.pizzas
+            && self.customer_id == other.customer_id
+            && self.payment_fingerprint == other.payment_fingerprint
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPizza {
+    pub pizza_id: Uuid,
+    pub ingredients: Vec<Ingredient>,
+}
+
+/// A pizza that left the last kitchen stage, for its order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedPizza {
+    pub order_id: Uuid,
+    pub pizza: StoredPizza,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderDetails {
+    pub order: Order,
+    pub pizzas: Vec<StoredPizza>,
+}
+
+/// The outcome of placing an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    /// The order and its announcement are stored.
+    Placed,
+    /// An order with this id exists already; nothing was written.
+    Exists(Order),
+}
+
+/// The outcome of a conditional status change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// The change was made; the order as it is now.
+    Applied(Order),
+    /// The order was not in the expected state; `current` is what it was (None: no order).
+    Rejected { current: Option<Order> },
+}
+
+/// The outcome of trying to complete an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// This call moved the order to `READY`.
+    Completed(Order),
+    /// The order was `READY` already.
+    AlreadyReady(Order),
+    /// Pizzas are still missing, or the order is not cooking (None: no order).
+    NotComplete(Option<Order>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PizzaStored {
+    Stored,
+    /// This pizza was stored before: nothing changed.
+    Duplicate,
+    /// The order is not cooking (unknown, cancelled or complete): nothing changed.
+    OrderNotCooking {
+        current: Option<Order>,
+    },
+}
+
+/// What the API needs: take orders in, with the event that announces them, and show them.
+#[async_trait]
+pub trait OrderDesk: Send + Sync {
+    /// Stores a new order together with its announcement, atomically (the announcement goes
+    /// to the outbox, whose relay publishes it). If an order with this id exists, writes
+    /// nothing and returns it.
+    async fn place(&self, order: &Order, announcement: &Outgoing) -> Result<Placement, StoreError>;
+    async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError>;
+}
+
+/// What the order service needs: move orders along and store their pizzas.
+#[async_trait]
+pub trait OrderBook: Send + Sync {
+    /// `PLACED → COOKING`, recording what was charged.
+    async fn start_cooking(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError>;
+    /// Any status in [`CANCELLABLE`] → `CANCELLED`, with the reason.
+    async fn cancel(&self, order_id: Uuid, reason: CancelReason) -> Result<Transition, StoreError>;
+    /// Records the refund of a cancelled order's charge (the same refund, however often).
+    async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError>;
+    /// Stores finished pizzas and counts each on its order, atomically and at most once;
+    /// one outcome per pizza, in order.
+    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<Vec<PizzaStored>, StoreError>;
+    /// Moves a cooking order to `READY` if every pizza of it is stored.
+    async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_spelled_as_stored() {
+        for status in [OrderStatus::Placed, OrderStatus::Cooking, OrderStatus::Ready, OrderStatus::Cancelled] {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(OrderStatus::Cooking.as_str(), "COOKING");
+        assert_eq!(OrderStatus::parse("PAID"), None);
+    }
+
+    #[test]
+    fn a_retry_must_ask_for_the_same_order_with_the_same_card() {
+        let id = Uuid::new_v4();
+        let first = Order::place(id, "c-1", 2, 2500, "fp-a");
+        assert!(first.same_request_as(&Order::place(id, "c-1", 2, 2500, "fp-a")));
+        assert!(!first.same_request_as(&Order::place(id, "c-1", 3, 3750, "fp-a")));
+        assert!(!first.same_request_as(&Order::place(id, "c-1", 2, 2500, "fp-b")));
+    }
+}

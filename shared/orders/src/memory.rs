@@ -1,0 +1,162 @@
+//! Orders in memory, with the DynamoDB adapter's conditional semantics (the contract suite
+//! holds both to the same behaviour), for fast tests of the functions' logic.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use dynamo_kit::StoreError;
+use lambda_kit::Outgoing;
+use pizza_events::catalogue::CancelReason;
+use uuid::Uuid;
+
+use crate::{
+    CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
+    Placement, Transition,
+};
+
+#[derive(Default)]
+pub struct InMemoryOrders {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    orders: HashMap<Uuid, OrderDetails>,
+    /// The outbox: announcements of placed orders, in order.
+    announced: Vec<Outgoing>,
+}
+
+impl InMemoryOrders {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, StoreError> {
+        let mut state = self.state.lock().map_err(|_| StoreError::unavailable("poisoned lock"))?;
+        Ok(f(&mut state))
+    }
+
+    /// What the outbox holds: every announcement of a placed order.
+    pub fn announced(&self) -> Vec<Outgoing> {
+        self.with(|state| state.announced.clone()).unwrap_or_default()
+    }
+
+    /// Applies `update` if `expected` holds, like a conditional write.
+    fn change(
+        &self,
+        order_id: Uuid,
+        expected: impl FnOnce(&Order) -> bool,
+        update: impl FnOnce(&mut Order),
+    ) -> Result<Transition, StoreError> {
+        self.with(|state| match state.orders.get_mut(&order_id) {
+            Some(details) if expected(&details.order) => {
+                update(&mut details.order);
+                Transition::Applied(details.order.clone())
+            }
+            other => Transition::Rejected { current: other.map(|d| d.order.clone()) },
+        })
+    }
+}
+
+#[async_trait]
+impl OrderDesk for InMemoryOrders {
+    async fn place(&self, order: &Order, announcement: &Outgoing) -> Result<Placement, StoreError> {
+        self.with(|state| {
+            if let Some(existing) = state.orders.get(&order.order_id) {
+                return Placement::Exists(existing.order.clone());
+            }
+            state.orders.insert(order.order_id, OrderDetails { order: order.clone(), pizzas: Vec::new() });
+            state.announced.push(announcement.clone());
+            Placement::Placed
+        })
+    }
+
+    async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError> {
+        self.with(|state| state.orders.get(&order_id).cloned())
+    }
+}
+
+#[async_trait]
+impl OrderBook for InMemoryOrders {
+    async fn start_cooking(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError> {
+        self.change(
+            order_id,
+            |order| order.status == OrderStatus::Placed,
+            |order| {
+                order.status = OrderStatus::Cooking;
+                order.charged_cents = charged_cents;
+            },
+        )
+    }
+
+    async fn cancel(&self, order_id: Uuid, reason: CancelReason) -> Result<Transition, StoreError> {
+        self.change(
+            order_id,
+            |order| CANCELLABLE.contains(&order.status),
+            |order| {
+                order.status = OrderStatus::Cancelled;
+                order.cancel_reason = Some(reason);
+            },
+        )
+    }
+
+    async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError> {
+        self.with(|state| {
+            if let Some(details) = state.orders.get_mut(&order_id) {
+                details.order.refunded_cents = refunded_cents;
+            }
+        })
+    }
+
+    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<Vec<PizzaStored>, StoreError> {
+        self.with(|state| {
+            let mut seen = HashSet::new();
+            pizzas
+                .iter()
+                .map(|finished| {
+                    let first = seen.insert(finished.pizza.pizza_id);
+                    match state.orders.get_mut(&finished.order_id) {
+                        Some(details) if details.pizzas.iter().any(|p| p.pizza_id == finished.pizza.pizza_id) => {
+                            PizzaStored::Duplicate
+                        }
+                        _ if !first => PizzaStored::Duplicate,
+                        Some(details) if details.order.status == OrderStatus::Cooking => {
+                            details.pizzas.push(finished.pizza.clone());
+                            details.order.pizzas_ready += 1;
+                            PizzaStored::Stored
+                        }
+                        other => PizzaStored::OrderNotCooking { current: other.map(|d| d.order.clone()) },
+                    }
+                })
+                .collect()
+        })
+    }
+
+    async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError> {
+        self.with(|state| match state.orders.get_mut(&order_id) {
+            Some(details)
+                if details.order.status == OrderStatus::Cooking
+                    && details.order.pizzas_ready == details.order.pizzas =>
+            {
+                details.order.status = OrderStatus::Ready;
+                Completion::Completed(details.order.clone())
+            }
+            Some(details) if details.order.status == OrderStatus::Ready => {
+                Completion::AlreadyReady(details.order.clone())
+            }
+            other => Completion::NotComplete(other.map(|d| d.order.clone())),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract;
+
+    #[tokio::test]
+    async fn the_in_memory_orders_keep_the_contract() {
+        let store = InMemoryOrders::default();
+        contract::order_desk(&store).await;
+        contract::order_moves(&store).await;
+        contract::pizza_storage(&store).await;
+        assert!(!store.announced().is_empty(), "placed orders are announced");
+    }
+}
