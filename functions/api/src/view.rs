@@ -1,7 +1,7 @@
 //! The JSON shape of an order for clients.
 
+use orders::{OrderDetails, StoredPizza};
 use serde_json::{Map, Value, json};
-use shared::orders::{OrderDetails, StoredPizza};
 
 /// `{"order_id", "status", "reason", "customer_id", "pizzas_ordered", "amount_cents",
 /// "charged_cents", "refunded_cents", "pizzas": [{"pizza_id", "sauce", "cheese", …}]}`:

@@ -3,15 +3,14 @@
 //! the kitchen stages, in the same transaction that takes the stock.)
 
 use async_trait::async_trait;
-use shared::batch::{EventHandler, HandlerError};
-use shared::config::{ConfigError, Env};
-use shared::envelope::IncomingEvent;
-use shared::events::OrderCancelled;
-use shared::inventory::{DynamoInventory, Inventory};
-use shared::telemetry::{Metrics, Unit};
+use futures::future::join_all;
+use inventory::{DynamoInventory, Restock};
+use lambda_kit::telemetry::{Metrics, Unit};
+use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome};
+use pizza_events::catalogue::OrderCancelled;
 
-pub struct Restocker<I> {
-    inventory: I,
+pub struct Restocker<R> {
+    inventory: R,
     metrics: Metrics,
 }
 
@@ -21,52 +20,31 @@ impl Restocker<DynamoInventory> {
     }
 }
 
-impl<I: Inventory> Restocker<I> {
-    pub fn new(inventory: I, metrics: Metrics) -> Self {
+impl<R: Restock> Restocker<R> {
+    pub fn new(inventory: R, metrics: Metrics) -> Self {
         Self { inventory, metrics }
+    }
+
+    pub fn inventory(&self) -> &R {
+        &self.inventory
+    }
+
+    async fn release(&self, inbound: &Inbound) -> RecordOutcome {
+        if !inbound.event.is::<OrderCancelled>() {
+            let event_type = &inbound.event.event_type;
+            return Err(RecordError::permanent(format!("the inventory service does not handle {event_type}")));
+        }
+        let order_id = inbound.event.decode::<OrderCancelled>()?.data.order_id;
+        let released = self.inventory.release_order(order_id).await?;
+        inbound.span.in_scope(|| tracing::info!(released, "reservations released"));
+        self.metrics.emit(&[("UnitsReleased", f64::from(released), Unit::Count)]);
+        Ok(Vec::new())
     }
 }
 
 #[async_trait]
-impl<I: Inventory> EventHandler for Restocker<I> {
-    async fn handle(&self, event: &IncomingEvent) -> Result<(), HandlerError> {
-        if !event.is::<OrderCancelled>() {
-            return Err(HandlerError::Rejected(format!("the inventory service does not handle {}", event.event_type)));
-        }
-        let order_id = event.decode::<OrderCancelled>()?.data.order_id;
-        let released = self.inventory.release_order(order_id).await?;
-        tracing::info!(%order_id, released, "reservations released");
-        self.metrics.emit(&[("UnitsReleased", f64::from(released), Unit::Count)]);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_lambda_events::event::sqs::SqsEvent;
-    use shared::inventory::{InMemoryInventory, Reservation, StockRoom};
-    use uuid::Uuid;
-
-    #[tokio::test]
-    async fn the_sample_cancellation_gives_back_every_reservation_once() {
-        let inventory = InMemoryInventory::default();
-        inventory.set_stock("ham", 3).await.expect("stocked");
-        let batch: SqsEvent =
-            serde_json::from_str(include_str!("../../../events/sqs/inventory-order-cancelled.json")).expect("SQS");
-        let cancellation =
-            IncomingEvent::from_json(batch.records[0].body.as_deref().unwrap_or_default()).expect("event");
-        let order_id = cancellation.decode::<OrderCancelled>().expect("OrderCancelled").data.order_id;
-        for _ in 0..2 {
-            let reserved = inventory.reserve(order_id, Uuid::new_v4(), "meat", "ham").await.expect("reserves");
-            assert_eq!(reserved, Reservation::Reserved);
-        }
-
-        let restocker = Restocker::new(inventory, Metrics::from_env(&Env::default()));
-        let metrics = Metrics::from_env(&Env::default());
-        assert!(shared::batch::process_batch(&restocker, &metrics, batch.clone()).await.batch_item_failures.is_empty());
-        assert!(shared::batch::process_batch(&restocker, &metrics, batch).await.batch_item_failures.is_empty());
-        let levels = restocker.inventory.levels().await.expect("levels");
-        assert_eq!((levels[0].available, levels[0].reserved), (3, 0));
+impl<R: Restock> BatchHandler for Restocker<R> {
+    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+        join_all(batch.iter().map(|inbound| self.release(inbound))).await
     }
 }

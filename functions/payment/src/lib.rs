@@ -1,19 +1,23 @@
 //! The payment service.
 //! - `OrderPlaced`: asks the (simulated) card provider, records the outcome once per order
 //!   and announces `PaymentProcessed` or `PaymentFailed`. A redelivery finds the recorded
-//!   outcome and announces it again, as the same event: no order is charged twice.
+//!   outcome and announces it again, as the same event: no order is charged twice. A batch
+//!   reads its customers' credit limits in one request.
 //! - `OrderCancelled`: refunds a charge once (`CHARGED → REFUNDED`) and announces
 //!   `PaymentRefunded`. A cancellation that overtakes its `OrderPlaced` voids the payment
 //!   first, so the late `OrderPlaced` charges nothing.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use shared::batch::{EventHandler, HandlerError};
-use shared::bus::{EventPublisher, SnsPublisher, TopicArn};
-use shared::config::{ConfigError, Env};
-use shared::envelope::{Envelope, Event, IncomingEvent, derived_id};
-use shared::events::{DeclineReason, OrderCancelled, OrderPlaced, PaymentFailed, PaymentProcessed, PaymentRefunded};
-use shared::payments::{DynamoLedger, Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
-use shared::telemetry::{Metrics, Unit};
+use futures::future::join_all;
+use lambda_kit::telemetry::{Metrics, Unit};
+use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, Outgoing, RecordError, RecordOutcome, TopicArn};
+use payments::{DynamoLedger, Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
+use pizza_events::catalogue::{
+    DeclineReason, OrderCancelled, OrderPlaced, PaymentFailed, PaymentProcessed, PaymentRefunded,
+};
+use pizza_events::{Envelope, Event, WireEvent};
 use tracing::info;
 use uuid::Uuid;
 
@@ -34,39 +38,44 @@ pub fn authorize(card_token: &str, amount_cents: u64, credit_limit_cents: u64) -
     Ok(())
 }
 
-pub struct PaymentService<L, P> {
+pub struct PaymentService<L> {
     ledger: L,
-    publisher: P,
     payments_topic: TopicArn,
     /// The credit limit of a customer without one of their own.
     default_limit_cents: u64,
     metrics: Metrics,
 }
 
-impl PaymentService<DynamoLedger, SnsPublisher> {
+impl PaymentService<DynamoLedger> {
     pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let default_limit_cents = env
-            .require("DEFAULT_CREDIT_LIMIT_CENTS")?
-            .parse()
-            .map_err(|e| ConfigError::Invalid { name: "DEFAULT_CREDIT_LIMIT_CENTS", reason: format!("{e}") })?;
         Ok(Self::new(
             DynamoLedger::new(aws, env.require("PAYMENTS_TABLE")?),
-            SnsPublisher::new(aws),
             TopicArn(env.require("PAYMENTS_TOPIC_ARN")?.to_owned()),
-            default_limit_cents,
+            env.require_parsed("DEFAULT_CREDIT_LIMIT_CENTS")?,
             Metrics::from_env(env),
         ))
     }
 }
 
-impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
-    pub fn new(ledger: L, publisher: P, payments_topic: TopicArn, default_limit_cents: u64, metrics: Metrics) -> Self {
-        Self { ledger, publisher, payments_topic, default_limit_cents, metrics }
+/// An announcement about an order's payment: its id is fixed by the order and the event
+/// type, so announcing a recorded outcome again is the same event.
+fn announcement<E: Event>(topic: &TopicArn, cause: &WireEvent, order_id: Uuid, data: E) -> Outgoing {
+    let order = order_id.to_string();
+    Outgoing::new(topic, Envelope::of_fact(&[&order, E::TYPE], cause, SOURCE, data).to_wire())
+}
+
+impl<L: PaymentLedger> PaymentService<L> {
+    pub fn new(ledger: L, payments_topic: TopicArn, default_limit_cents: u64, metrics: Metrics) -> Self {
+        Self { ledger, payments_topic, default_limit_cents, metrics }
     }
 
-    async fn charge(&self, event: &Envelope<OrderPlaced>) -> Result<(), HandlerError> {
-        let placed = &event.data;
-        let limit = self.ledger.credit_limit(&placed.customer_id).await?.unwrap_or(self.default_limit_cents);
+    pub fn ledger(&self) -> &L {
+        &self.ledger
+    }
+
+    async fn charge(&self, inbound: &Inbound, limits: &HashMap<String, u64>) -> RecordOutcome {
+        let placed = inbound.event.decode::<OrderPlaced>()?.data;
+        let limit = limits.get(&placed.customer_id).copied().unwrap_or(self.default_limit_cents);
         let outcome = authorize(&placed.card_token, placed.amount_cents, limit);
         let payment = Payment {
             order_id: placed.order_id,
@@ -77,8 +86,9 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
         };
         let payment = match self.ledger.record(&payment).await? {
             Recorded::New(payment) => {
-                info!(order_id = %payment.order_id, status = payment.status.as_str(), amount_cents = payment.amount_cents,
-                    "payment recorded");
+                inbound.span.in_scope(|| {
+                    info!(status = payment.status.as_str(), amount_cents = payment.amount_cents, "payment recorded")
+                });
                 let metric =
                     if payment.status == PaymentStatus::Charged { "PaymentsCharged" } else { "PaymentsDeclined" };
                 self.metrics.emit(&[(metric, 1.0, Unit::Count)]);
@@ -87,57 +97,46 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
             // The first outcome stands, whatever this delivery would have decided.
             Recorded::Existing(payment) => payment,
         };
-        self.announce(event.id, &payment).await
+        Ok(self.announce(&inbound.event, &payment))
     }
 
-    /// Announces a recorded payment; the event id is fixed per order and outcome.
-    async fn announce(&self, cause: Uuid, payment: &Payment) -> Result<(), HandlerError> {
-        let order_id = payment.order_id;
-        let event = match (payment.status, payment.decline_reason) {
+    /// The announcement of a recorded payment: processed, failed, or (refunded, voided:
+    /// the order is cancelled) nothing.
+    fn announce(&self, cause: &WireEvent, payment: &Payment) -> Vec<Outgoing> {
+        let Payment { order_id, customer_id, amount_cents, .. } = payment.clone();
+        match (payment.status, payment.decline_reason) {
             (PaymentStatus::Charged, _) => {
-                let data = PaymentProcessed {
-                    order_id,
-                    customer_id: payment.customer_id.clone(),
-                    amount_cents: payment.amount_cents,
-                };
-                outgoing(order_id, cause, data)
+                let data = PaymentProcessed { order_id, customer_id, amount_cents };
+                vec![announcement(&self.payments_topic, cause, order_id, data)]
             }
             (PaymentStatus::Declined, Some(reason)) => {
-                let data = PaymentFailed {
-                    order_id,
-                    customer_id: payment.customer_id.clone(),
-                    amount_cents: payment.amount_cents,
-                    reason,
-                };
-                outgoing(order_id, cause, data)
+                let data = PaymentFailed { order_id, customer_id, amount_cents, reason };
+                vec![announcement(&self.payments_topic, cause, order_id, data)]
             }
-            // Refunded or voided: the order is cancelled, there is nothing to announce.
-            _ => return Ok(()),
-        };
-        self.publisher.publish(&self.payments_topic, &[event]).await.map_err(HandlerError::from)
+            _ => Vec::new(),
+        }
     }
 
-    async fn refund(&self, event: &Envelope<OrderCancelled>) -> Result<(), HandlerError> {
-        let order_id = event.data.order_id;
+    async fn refund(&self, inbound: &Inbound) -> RecordOutcome {
+        let order_id = inbound.event.decode::<OrderCancelled>()?.data.order_id;
         let refunded = match self.ledger.refund(order_id).await? {
             Refund::Refunded(payment) => {
-                info!(%order_id, amount_cents = payment.amount_cents, "charge refunded");
+                inbound.span.in_scope(|| info!(amount_cents = payment.amount_cents, "charge refunded"));
                 self.metrics.emit(&[("PaymentsRefunded", 1.0, Unit::Count)]);
                 payment
             }
             Refund::AlreadyRefunded(payment) => payment,
             Refund::NothingCharged(Some(payment)) => {
-                info!(%order_id, status = payment.status.as_str(), "nothing charged; nothing to refund");
-                return Ok(());
+                inbound.span.in_scope(|| info!(status = payment.status.as_str(), "nothing charged; nothing to refund"));
+                return Ok(Vec::new());
             }
-            Refund::NothingCharged(None) => return self.void(event).await,
+            Refund::NothingCharged(None) => return self.void(inbound, order_id).await,
         };
-        self.announce_refund(event.id, &refunded).await
+        Ok(self.announce_refund(&inbound.event, &refunded))
     }
 
     /// The cancellation overtook the order: void its payment so it is never charged.
-    async fn void(&self, event: &Envelope<OrderCancelled>) -> Result<(), HandlerError> {
-        let order_id = event.data.order_id;
+    async fn void(&self, inbound: &Inbound, order_id: Uuid) -> RecordOutcome {
         let void = Payment {
             order_id,
             customer_id: String::new(),
@@ -147,46 +146,175 @@ impl<L: PaymentLedger, P: EventPublisher> PaymentService<L, P> {
         };
         match self.ledger.record(&void).await? {
             Recorded::New(_) => {
-                info!(%order_id, "cancelled before it was charged; payment voided");
-                Ok(())
+                inbound.span.in_scope(|| info!("cancelled before it was charged; payment voided"));
+                Ok(Vec::new())
             }
             // The charge landed in between: refund it after all.
             Recorded::Existing(_) => match self.ledger.refund(order_id).await? {
                 Refund::Refunded(payment) | Refund::AlreadyRefunded(payment) => {
-                    self.announce_refund(event.id, &payment).await
+                    Ok(self.announce_refund(&inbound.event, &payment))
                 }
-                Refund::NothingCharged(_) => Ok(()),
+                Refund::NothingCharged(_) => Ok(Vec::new()),
             },
         }
     }
 
-    async fn announce_refund(&self, cause: Uuid, payment: &Payment) -> Result<(), HandlerError> {
+    fn announce_refund(&self, cause: &WireEvent, payment: &Payment) -> Vec<Outgoing> {
         let data = PaymentRefunded { order_id: payment.order_id, amount_cents: payment.amount_cents };
-        let event = outgoing(payment.order_id, cause, data);
-        self.publisher.publish(&self.payments_topic, &[event]).await.map_err(HandlerError::from)
+        vec![announcement(&self.payments_topic, cause, payment.order_id, data)]
     }
-}
 
-/// An event about an order whose id depends only on the order and the event type.
-fn outgoing<E: Event>(order_id: Uuid, cause: Uuid, data: E) -> IncomingEvent {
-    let id = derived_id(&[&order_id.to_string(), E::TYPE]);
-    let mut event = Envelope::identified(id, SOURCE, order_id.to_string(), data);
-    event.causation_id = Some(cause);
-    event.to_incoming()
-}
-
-#[async_trait]
-impl<L: PaymentLedger, P: EventPublisher> EventHandler for PaymentService<L, P> {
-    async fn handle(&self, event: &IncomingEvent) -> Result<(), HandlerError> {
-        if event.is::<OrderPlaced>() {
-            self.charge(&event.decode()?).await
-        } else if event.is::<OrderCancelled>() {
-            self.refund(&event.decode()?).await
+    async fn handle(&self, inbound: &Inbound, limits: &HashMap<String, u64>) -> RecordOutcome {
+        if inbound.event.is::<OrderPlaced>() {
+            self.charge(inbound, limits).await
+        } else if inbound.event.is::<OrderCancelled>() {
+            self.refund(inbound).await
         } else {
-            Err(HandlerError::Rejected(format!("the payment service does not handle {}", event.event_type)))
+            Err(RecordError::permanent(format!("the payment service does not handle {}", inbound.event.event_type)))
         }
     }
 }
 
+#[async_trait]
+impl<L: PaymentLedger> BatchHandler for PaymentService<L> {
+    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+        // One read for the credit limits of every customer in the batch.
+        let customers: Vec<String> =
+            batch.iter().filter_map(|i| i.event.decode::<OrderPlaced>().ok()).map(|p| p.data.customer_id).collect();
+        let limits = if customers.is_empty() {
+            HashMap::new()
+        } else {
+            let names: Vec<&str> = customers.iter().map(String::as_str).collect();
+            match self.ledger.credit_limits(&names).await {
+                Ok(limits) => limits,
+                Err(err) => {
+                    let err = RecordError::from(err);
+                    return batch.iter().map(|_| Err(err.shared())).collect();
+                }
+            }
+        };
+        join_all(batch.iter().map(|inbound| self.handle(inbound, &limits))).await
+    }
+}
+
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use payments::InMemoryLedger;
+    use pizza_events::catalogue::CancelReason;
+
+    const LIMIT: u64 = 10_000;
+
+    fn service() -> PaymentService<InMemoryLedger> {
+        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+        PaymentService::new(InMemoryLedger::default(), TopicArn("payments".into()), LIMIT, Metrics::from_env(&env))
+    }
+
+    fn placed(customer: &str, card_token: &str, amount_cents: u64) -> Inbound {
+        let order_id = Uuid::new_v4();
+        let data = OrderPlaced {
+            order_id,
+            pizzas: 1,
+            customer_id: customer.into(),
+            card_token: card_token.into(),
+            amount_cents,
+        };
+        Inbound::detached(Envelope::new("api", order_id.to_string(), data).to_wire())
+    }
+
+    fn cancelled(order: &Inbound) -> Inbound {
+        let order_id = order.event.decode::<OrderPlaced>().expect("an order").data.order_id;
+        let data = OrderCancelled { order_id, reason: CancelReason::OutOfStock };
+        Inbound::detached(Envelope::new("orders", order_id.to_string(), data).to_wire())
+    }
+
+    async fn handle(service: &PaymentService<InMemoryLedger>, batch: &[Inbound]) -> Vec<WireEvent> {
+        let outcomes = service.handle_batch(batch).await;
+        outcomes.into_iter().flat_map(|o| o.expect("handled")).map(|o| o.event).collect()
+    }
+
+    #[test]
+    fn the_provider_declines_the_test_token_and_amounts_over_the_limit() {
+        assert_eq!(authorize("tok_visa", 100, 100), Ok(()));
+        assert_eq!(authorize(DECLINED_CARD_TOKEN, 1, 100), Err(DeclineReason::CardDeclined));
+        assert_eq!(authorize("tok_visa", 101, 100), Err(DeclineReason::OverLimit));
+    }
+
+    #[tokio::test]
+    async fn an_order_is_charged_once_however_often_it_arrives() {
+        let service = service();
+        let order = placed("c-1", "tok_visa", 2500);
+        let events = handle(&service, &[order.clone(), order.clone()]).await;
+        let again = handle(&service, std::slice::from_ref(&order)).await;
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().chain(&again).all(|e| e.id == events[0].id), "the same announcement every time");
+        let processed = events[0].decode::<PaymentProcessed>().expect("processed").data;
+        assert_eq!(processed.amount_cents, 2500);
+        let payment = service.ledger.find(processed.order_id).await.expect("reads").expect("recorded");
+        assert_eq!(payment.status, PaymentStatus::Charged);
+    }
+
+    #[tokio::test]
+    async fn a_batch_declines_a_bad_card_and_amounts_over_each_customers_limit() {
+        let service = service();
+        service.ledger.set_credit_limit("frugal", 1000).await.expect("limit set");
+        let batch = [
+            placed("c-1", DECLINED_CARD_TOKEN, 100),
+            placed("frugal", "tok_visa", 1001),
+            placed("c-2", "tok_visa", LIMIT + 1),
+            placed("frugal", "tok_visa", 999),
+        ];
+        let events = handle(&service, &batch).await;
+        let reasons: Vec<Option<DeclineReason>> =
+            events.iter().map(|e| e.decode::<PaymentFailed>().ok().map(|f| f.data.reason)).collect();
+        assert_eq!(
+            reasons,
+            [Some(DeclineReason::CardDeclined), Some(DeclineReason::OverLimit), Some(DeclineReason::OverLimit), None]
+        );
+        assert!(events[3].is::<PaymentProcessed>());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_order_is_refunded_exactly_once() {
+        let service = service();
+        let order = placed("c-1", "tok_visa", 2500);
+        handle(&service, std::slice::from_ref(&order)).await;
+        let refunds = handle(&service, &[cancelled(&order)]).await;
+        let again = handle(&service, &[cancelled(&order)]).await;
+        assert_eq!(refunds[0].id, again[0].id, "one refund, announced twice");
+        assert_eq!(refunds[0].decode::<PaymentRefunded>().expect("refund").data.amount_cents, 2500);
+        // The OrderPlaced delivered once more after all that charges nothing and announces nothing.
+        assert!(handle(&service, &[order]).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_declined_order_has_nothing_to_refund() {
+        let service = service();
+        let order = placed("c-1", DECLINED_CARD_TOKEN, 2500);
+        handle(&service, std::slice::from_ref(&order)).await;
+        assert!(handle(&service, &[cancelled(&order)]).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_that_overtakes_its_order_voids_the_payment() {
+        let service = service();
+        let order = placed("c-1", "tok_visa", 2500);
+        assert!(handle(&service, &[cancelled(&order)]).await.is_empty());
+        assert!(handle(&service, std::slice::from_ref(&order)).await.is_empty(), "never charged, nothing to announce");
+        let order_id = order.event.decode::<OrderPlaced>().expect("order").data.order_id;
+        let payment = service.ledger.find(order_id).await.expect("reads").expect("recorded");
+        assert_eq!(payment.status, PaymentStatus::Voided);
+    }
+
+    #[tokio::test]
+    async fn an_event_the_service_does_not_handle_is_poison_and_its_batch_mates_go_on() {
+        let service = service();
+        let order = placed("c-1", "tok_visa", 100);
+        let stray = Inbound::detached(
+            Envelope::new("x", "o", PaymentRefunded { order_id: Uuid::new_v4(), amount_cents: 1 }).to_wire(),
+        );
+        let outcomes = service.handle_batch(&[stray, order]).await;
+        assert!(matches!(outcomes[0], Err(RecordError::Permanent(_))));
+        assert_eq!(outcomes[1].as_ref().expect("charged").len(), 1);
+    }
+}

@@ -1,11 +1,13 @@
-use shared::config::Env;
-use shared::telemetry::{Metrics, init_logging};
+use anyhow::Context;
+use lambda_kit::batch::{SqsFunction, run};
+use lambda_kit::bus::SnsBus;
+use lambda_kit::{Env, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logging();
     let env = Env::from_process();
-    let aws = shared::aws::sdk_config().await;
-    let service = shared::idempotency::wrap_from_env(payment::PaymentService::from_env(&env, &aws)?, &env, &aws)?;
-    shared::batch::run_on_lambda(service, Metrics::from_env(&env)).await
+    telemetry::init_logging(&env);
+    let aws = lambda_kit::sdk_config().await;
+    let service = payment_service::PaymentService::from_env(&env, &aws).context("configuring the payment service")?;
+    run(SqsFunction::from_env(service, SnsBus::new(&aws), &env).context("configuring the batch")?).await
 }

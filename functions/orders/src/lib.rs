@@ -1,0 +1,349 @@
+//! The order service: the order's state machine and both ends of the kitchen pipeline.
+//! - `PaymentProcessed`: the order moves `PLACED → COOKING` and one `PizzaRequested` per
+//!   pizza goes to the `pizza` topic;
+//! - `PaymentFailed` or `InventoryFailed`: the order is `CANCELLED` with its reason and
+//!   `OrderCancelled` tells the payment and inventory services to undo their part;
+//! - `PaymentRefunded`: the refund is recorded on the order;
+//! - `IngredientAdded` from the last stage is a finished pizza: a batch of them is stored
+//!   at once, each pizza once, and an order whose last pizza arrives becomes `READY` and is
+//!   announced with `OrderConfirmed`.
+//!
+//! Every move is a conditional write on the status it expects, so a late, repeated or
+//! reordered event changes nothing it must not; and whatever a repeated event finds
+//! already done, it announces again under the same ids, so a crash between a write and
+//! its announcement is repaired by the redelivery.
+
+mod decide;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use lambda_kit::telemetry::{Metrics, Unit};
+use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome, TopicArn};
+use orders::{Completion, DynamoOrders, FinishedPizza, OrderBook, PizzaStored, StoredPizza};
+use pizza_events::catalogue::{
+    CancelReason, IngredientAdded, InventoryFailed, PaymentFailed, PaymentProcessed, PaymentRefunded,
+};
+use tracing::info;
+use uuid::Uuid;
+
+pub use decide::{Topics, pizza_id};
+
+pub struct OrderService<B> {
+    book: B,
+    topics: Topics,
+    metrics: Metrics,
+}
+
+impl OrderService<DynamoOrders> {
+    pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let topics = Topics {
+            pizza: TopicArn(env.require("PIZZA_TOPIC_ARN")?.to_owned()),
+            orders: TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned()),
+        };
+        Ok(Self::new(DynamoOrders::new(aws, env.require("ORDERS_TABLE")?), topics, Metrics::from_env(env)))
+    }
+}
+
+impl<B: OrderBook> OrderService<B> {
+    pub fn new(book: B, topics: Topics, metrics: Metrics) -> Self {
+        Self { book, topics, metrics }
+    }
+
+    pub fn book(&self) -> &B {
+        &self.book
+    }
+
+    /// One order event (payment, shortage, refund): its own conditional write.
+    async fn handle_order_event(&self, inbound: &Inbound) -> RecordOutcome {
+        let event = &inbound.event;
+        if event.is::<PaymentProcessed>() {
+            let paid = event.decode::<PaymentProcessed>()?;
+            let transition = self.book.start_cooking(paid.data.order_id, paid.data.amount_cents).await?;
+            let out = self.topics.cooking(&paid, &transition)?;
+            if !out.is_empty() {
+                inbound.span.in_scope(|| info!(pizzas = out.len(), "order is cooking"));
+                self.metrics.emit(&[("PizzasRequested", out.len() as f64, Unit::Count)]);
+            }
+            Ok(out)
+        } else if event.is::<PaymentFailed>() {
+            let order_id = event.decode::<PaymentFailed>()?.data.order_id;
+            self.cancel(inbound, order_id, CancelReason::PaymentDeclined).await
+        } else if event.is::<InventoryFailed>() {
+            let order_id = event.decode::<InventoryFailed>()?.data.order_id;
+            self.cancel(inbound, order_id, CancelReason::OutOfStock).await
+        } else if event.is::<PaymentRefunded>() {
+            let PaymentRefunded { order_id, amount_cents } = event.decode()?.data;
+            self.book.record_refund(order_id, amount_cents).await?;
+            Ok(Vec::new())
+        } else {
+            Err(RecordError::permanent(format!("the order service does not handle {}", event.event_type)))
+        }
+    }
+
+    async fn cancel(&self, inbound: &Inbound, order_id: Uuid, reason: CancelReason) -> RecordOutcome {
+        let transition = self.book.cancel(order_id, reason).await?;
+        let out = self.topics.cancellation(&inbound.event, order_id, &transition)?;
+        if matches!(transition, orders::Transition::Applied(_)) {
+            inbound.span.in_scope(|| info!(reason = reason.as_str(), "order cancelled"));
+            self.metrics.emit(&[("OrdersCancelled", 1.0, Unit::Count)]);
+        }
+        Ok(out)
+    }
+
+    /// Every finished pizza of the batch: stored in one call, then each order that may
+    /// have just received its last pizza is completed and confirmed.
+    async fn store(&self, finished: &[(usize, &Inbound)], outcomes: &mut [Option<RecordOutcome>]) {
+        let mut pizzas = Vec::new();
+        let mut owners = Vec::new();
+        for (index, inbound) in finished {
+            match inbound.event.decode::<IngredientAdded>() {
+                Ok(added) => {
+                    let IngredientAdded { order_id, pizza_id, ingredients, .. } = added.data;
+                    pizzas.push(FinishedPizza { order_id, pizza: StoredPizza { pizza_id, ingredients } });
+                    owners.push((*index, *inbound));
+                }
+                Err(err) => outcomes[*index] = Some(Err(err.into())),
+            }
+        }
+        if pizzas.is_empty() {
+            return;
+        }
+        let stored = match self.book.store_pizzas(&pizzas).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                let err = RecordError::from(err);
+                for (index, _) in &owners {
+                    outcomes[*index] = Some(Err(err.shared()));
+                }
+                return;
+            }
+        };
+        // The first record of each order to complete stands as the confirmation's cause.
+        let mut to_complete: HashMap<Uuid, usize> = HashMap::new();
+        let mut new_pizzas = 0;
+        for ((index, inbound), (pizza, outcome)) in owners.iter().zip(pizzas.iter().zip(&stored)) {
+            outcomes[*index] = Some(match outcome {
+                PizzaStored::Stored | PizzaStored::Duplicate => {
+                    if *outcome == PizzaStored::Stored {
+                        new_pizzas += 1;
+                    }
+                    to_complete.entry(pizza.order_id).or_insert(*index);
+                    Ok(Vec::new())
+                }
+                PizzaStored::OrderNotCooking { current: None } => Err(RecordError::permanent(format!(
+                    "pizza {} belongs to no known order {}",
+                    pizza.pizza.pizza_id, pizza.order_id
+                ))),
+                PizzaStored::OrderNotCooking { current: Some(order) } => {
+                    inbound.span.in_scope(|| {
+                        tracing::warn!(pizza_id = %pizza.pizza.pizza_id, status = order.status.as_str(), "order is not cooking; pizza dropped")
+                    });
+                    Ok(Vec::new())
+                }
+            });
+        }
+        self.metrics.emit(&[("PizzasStored", f64::from(new_pizzas), Unit::Count)]);
+        let completions =
+            join_all(to_complete.keys().map(|order_id| self.book.complete_if_all_stored(*order_id))).await;
+        for ((order_id, cause), completion) in to_complete.iter().zip(completions) {
+            let Some((_, cause_inbound)) = owners.iter().find(|(index, _)| index == cause) else { continue };
+            match completion {
+                Ok(completion) => {
+                    if let Completion::Completed(order) = &completion {
+                        cause_inbound.span.in_scope(|| info!(pizzas = order.pizzas, "order ready"));
+                        self.metrics.emit(&[("OrdersCompleted", 1.0, Unit::Count)]);
+                    }
+                    let confirmation = self.topics.confirmation(&cause_inbound.event, *order_id, &completion);
+                    if let (Some(out), Some(Ok(events))) = (confirmation, outcomes[*cause].as_mut()) {
+                        events.push(out);
+                    }
+                }
+                Err(err) => {
+                    let err = RecordError::from(err);
+                    for ((index, _), pizza) in owners.iter().zip(&pizzas) {
+                        if pizza.order_id == *order_id {
+                            outcomes[*index] = Some(Err(err.shared()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<B: OrderBook> BatchHandler for OrderService<B> {
+    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+        let mut outcomes: Vec<Option<RecordOutcome>> = batch.iter().map(|_| None).collect();
+        let (finished, others): (Vec<_>, Vec<_>) =
+            batch.iter().enumerate().partition(|(_, inbound)| inbound.event.is::<IngredientAdded>());
+        let order_events = join_all(others.iter().map(|(_, inbound)| self.handle_order_event(inbound)));
+        let (results, ()) = futures::join!(order_events, self.store(&finished, &mut outcomes));
+        for ((index, _), result) in others.iter().zip(results) {
+            outcomes[*index] = Some(result);
+        }
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| Err(RecordError::transient("the record was not handled"))))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orders::{InMemoryOrders, Order, OrderDesk, OrderStatus};
+    use pizza_events::catalogue::{DeclineReason, Ingredient, OrderCancelled, OrderConfirmed, PizzaRequested};
+    use pizza_events::{Envelope, Event, WireEvent};
+
+    type TestService = OrderService<InMemoryOrders>;
+
+    fn service() -> TestService {
+        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+        let topics = Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) };
+        OrderService::new(InMemoryOrders::default(), topics, Metrics::from_env(&env))
+    }
+
+    /// Places an order and returns the `PaymentProcessed` that pays it.
+    async fn paid(service: &TestService, pizzas: u32) -> Inbound {
+        let order_id = Uuid::new_v4();
+        let order = Order::place(order_id, "c-1", pizzas, u64::from(pizzas) * 1250, "fp");
+        let announcement = lambda_kit::Outgoing::new(
+            &TopicArn("orders".into()),
+            inbound(order_id, OrderConfirmed { order_id, pizzas }).event,
+        );
+        service.book.place(&order, &announcement).await.expect("placed");
+        let data = PaymentProcessed { order_id, customer_id: "c-1".into(), amount_cents: order.amount_cents };
+        inbound(order_id, data)
+    }
+
+    fn inbound<E: Event>(order_id: Uuid, data: E) -> Inbound {
+        Inbound::detached(Envelope::new("test", order_id.to_string(), data).to_wire())
+    }
+
+    fn order_id_of(inbound: &Inbound) -> Uuid {
+        inbound.event.correlation_id.parse().expect("an order id")
+    }
+
+    async fn handle(service: &TestService, batch: &[Inbound]) -> Vec<WireEvent> {
+        service.handle_batch(batch).await.into_iter().flat_map(|o| o.expect("handled")).map(|o| o.event).collect()
+    }
+
+    fn of<E: Event>(events: &[WireEvent]) -> Vec<Envelope<E>> {
+        events.iter().filter(|e| e.is::<E>()).map(|e| e.decode().expect("decodes")).collect()
+    }
+
+    /// What the last stage would publish for a requested pizza.
+    fn finished(request: &Envelope<PizzaRequested>) -> Inbound {
+        let ingredients = vec![Ingredient { stage: "veggies".into(), name: "olives".into() }];
+        let PizzaRequested { order_id, pizza_id } = request.data;
+        let data = IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients };
+        Inbound::detached(Envelope::caused_by(request, "veggies", "veggies", data).to_wire())
+    }
+
+    async fn order_of(service: &TestService, order_id: Uuid) -> Order {
+        service.book.find(order_id).await.expect("reads").expect("exists").order
+    }
+
+    #[tokio::test]
+    async fn a_paid_order_cooks_one_request_per_pizza_and_a_redelivery_requests_the_same_ones() {
+        let service = service();
+        let payment = paid(&service, 3).await;
+        let first = handle(&service, std::slice::from_ref(&payment)).await;
+        let again = handle(&service, std::slice::from_ref(&payment)).await;
+        assert_eq!(first.len(), 3);
+        assert_eq!(first.iter().map(|e| e.id).collect::<Vec<_>>(), again.iter().map(|e| e.id).collect::<Vec<_>>());
+        let order = order_of(&service, order_id_of(&payment)).await;
+        assert_eq!((order.status, order.charged_cents), (OrderStatus::Cooking, 3 * 1250));
+    }
+
+    #[tokio::test]
+    async fn the_last_pizza_completes_the_order_once_and_duplicates_add_nothing() {
+        let service = service();
+        let payment = paid(&service, 3).await;
+        let requests = of::<PizzaRequested>(&handle(&service, std::slice::from_ref(&payment)).await);
+        let order_id = order_id_of(&payment);
+
+        // Two pizzas in one batch, one of them twice.
+        let out = handle(&service, &[finished(&requests[0]), finished(&requests[1]), finished(&requests[0])]).await;
+        assert!(of::<OrderConfirmed>(&out).is_empty());
+        assert_eq!(order_of(&service, order_id).await.pizzas_ready, 2, "a duplicate must not count");
+
+        let out = handle(&service, &[finished(&requests[2])]).await;
+        let confirmed = of::<OrderConfirmed>(&out);
+        assert_eq!((confirmed.len(), confirmed[0].data.pizzas), (1, 3));
+        assert_eq!(order_of(&service, order_id).await.status, OrderStatus::Ready);
+
+        // A late duplicate of the last pizza announces the same confirmation, nothing more.
+        let again = of::<OrderConfirmed>(&handle(&service, &[finished(&requests[2])]).await);
+        assert_eq!(again[0].id, confirmed[0].id);
+        assert_eq!(service.book.find(order_id).await.expect("reads").expect("exists").pizzas.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_declined_payment_cancels_the_order_and_a_late_payment_cooks_nothing() {
+        let service = service();
+        let payment = paid(&service, 2).await;
+        let order_id = order_id_of(&payment);
+        let declined = PaymentFailed {
+            order_id,
+            customer_id: "c-1".into(),
+            amount_cents: 2500,
+            reason: DeclineReason::CardDeclined,
+        };
+        let out = handle(&service, &[inbound(order_id, declined.clone()), inbound(order_id, declined)]).await;
+        let cancelled = of::<OrderCancelled>(&out);
+        assert_eq!(cancelled.len(), 2);
+        assert_eq!(cancelled[0].id, cancelled[1].id, "announced twice as the same event");
+        let order = order_of(&service, order_id).await;
+        assert_eq!((order.status, order.cancel_reason), (OrderStatus::Cancelled, Some(CancelReason::PaymentDeclined)));
+        assert!(handle(&service, &[payment]).await.is_empty(), "a late PaymentProcessed cooks nothing");
+    }
+
+    #[tokio::test]
+    async fn running_out_cancels_a_cooking_order_whose_late_pizzas_are_dropped_and_whose_refund_is_recorded() {
+        let service = service();
+        let payment = paid(&service, 2).await;
+        let order_id = order_id_of(&payment);
+        let requests = of::<PizzaRequested>(&handle(&service, &[payment]).await);
+        let out = InventoryFailed { order_id, pizza_id: requests[0].data.pizza_id, stage: "meat".into() };
+        let cancelled = of::<OrderCancelled>(&handle(&service, &[inbound(order_id, out)]).await);
+        assert_eq!(cancelled[0].data.reason, CancelReason::OutOfStock);
+
+        assert!(handle(&service, &[finished(&requests[1])]).await.is_empty(), "dropped, not failed");
+        handle(&service, &[inbound(order_id, PaymentRefunded { order_id, amount_cents: 2500 })]).await;
+        let details = service.book.find(order_id).await.expect("reads").expect("exists");
+        assert!(details.pizzas.is_empty());
+        assert_eq!((details.order.status, details.order.refunded_cents), (OrderStatus::Cancelled, 2500));
+    }
+
+    #[tokio::test]
+    async fn a_ready_order_stays_ready_and_unknown_orders_or_events_are_poison() {
+        let service = service();
+        let payment = paid(&service, 1).await;
+        let order_id = order_id_of(&payment);
+        let request = of::<PizzaRequested>(&handle(&service, &[payment]).await).remove(0);
+        handle(&service, &[finished(&request)]).await;
+        let late = InventoryFailed { order_id, pizza_id: request.data.pizza_id, stage: "meat".into() };
+        assert!(handle(&service, &[inbound(order_id, late)]).await.is_empty());
+        assert_eq!(order_of(&service, order_id).await.status, OrderStatus::Ready);
+
+        let stranger = Uuid::new_v4();
+        let stray = Envelope::new(
+            "test",
+            stranger.to_string(),
+            PizzaRequested { order_id: stranger, pizza_id: Uuid::new_v4() },
+        );
+        let unknown = PaymentProcessed { order_id: stranger, customer_id: "c".into(), amount_cents: 1 };
+        let outcomes = service
+            .handle_batch(&[
+                finished(&stray),
+                inbound(stranger, unknown),
+                inbound(order_id, OrderConfirmed { order_id, pizzas: 1 }),
+            ])
+            .await;
+        assert!(outcomes.iter().all(|o| matches!(o, Err(RecordError::Permanent(_)))), "{outcomes:?}");
+    }
+}
