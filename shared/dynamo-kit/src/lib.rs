@@ -3,11 +3,13 @@
 //! - [`item`]: building and reading items;
 //! - [`write`]: conditional writes that hand back the item that failed the condition, and
 //!   transactions that report why each action was cancelled;
+//! - [`read`]: whole-table reads for operators;
 //! - [`outbox`]: an event stored in the same transaction as the state it announces, for a
 //!   relay to publish from the table's stream.
 
 pub mod item;
 pub mod outbox;
+pub mod read;
 pub mod write;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

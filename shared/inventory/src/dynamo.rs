@@ -209,24 +209,7 @@ impl DynamoInventory {
     }
 
     async fn scan(&self) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(page.items().iter().cloned());
-            start_key = page.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                return Ok(items);
-            }
-        }
+        dynamo_kit::read::scan_all(&self.client, &self.table).await
     }
 }
 
@@ -253,7 +236,8 @@ impl Pantry for DynamoInventory {
         let mut first_of: HashMap<Uuid, usize> = HashMap::new();
         let mut pending: Vec<usize> = Vec::new();
         for (index, request) in requests.iter().enumerate() {
-            if first_of.insert(request.pizza_id, index).is_none() {
+            if let std::collections::hash_map::Entry::Vacant(first) = first_of.entry(request.pizza_id) {
+                first.insert(index);
                 pending.push(index);
             }
         }

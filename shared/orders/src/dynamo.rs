@@ -41,6 +41,12 @@ impl DynamoOrders {
     }
 
     /// The same store, announcing new orders through the outbox table `outbox_table`.
+    /// Every order (an operator's audit; it reads the whole table).
+    pub async fn all_orders(&self) -> Result<Vec<Order>, StoreError> {
+        let items = dynamo_kit::read::scan_all(&self.client, &self.table).await?;
+        items.iter().filter(|item| opt_s(item, "sk") == Some(ORDER_SK)).map(order_from_item).collect()
+    }
+
     pub fn with_outbox(mut self, outbox_table: impl Into<String>) -> Self {
         self.outbox_table = Some(outbox_table.into());
         self
@@ -241,8 +247,12 @@ impl OrderBook for DynamoOrders {
 
     async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError> {
         let update = self
-            .guarded_update(order_id)
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
             .update_expression("SET refunded_cents = :refunded, updated_at = :now")
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":refunded", n(refunded_cents));
         // A refund for no known order has nothing to be recorded on.

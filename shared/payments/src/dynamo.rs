@@ -27,6 +27,16 @@ impl DynamoLedger {
         Self { client: Client::new(config), table: table.into() }
     }
 
+    /// Every payment (an operator's audit; it reads the whole table).
+    pub async fn all_payments(&self) -> Result<Vec<Payment>, StoreError> {
+        let items = dynamo_kit::read::scan_all(&self.client, &self.table).await?;
+        items
+            .iter()
+            .filter(|item| get_s(item, "pk").is_ok_and(|pk| pk.starts_with("PAYMENT#")))
+            .map(payment_from_item)
+            .collect()
+    }
+
     fn payment_key(order_id: Uuid) -> Item {
         key(format!("PAYMENT#{order_id}"), "PAYMENT")
     }
