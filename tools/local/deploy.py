@@ -1,21 +1,22 @@
 """Deploys infra/template.yaml to an AWS emulator and writes the stack's manifest.
 
 What `sam deploy` does on AWS, done for an emulator whose CloudFormation does not run the
-SAM transform and skips a few resource types (see shared/LOCAL-STACK.md):
+SAM transform and skips a few resource types (docs/local-stack.md lists them):
 
 1. package: each function's code is zipped (the `cargo lambda` build if there is one) and
    uploaded to the emulator's S3, and its CodeUri pointed there;
 2. expand the SAM template locally with aws-sam-translator, the library SAM CLI uses;
 3. create or update the stack from the expanded template;
 4. apply, from that same template, what the emulator's CloudFormation skips: SNS
-   subscriptions (raw delivery, filter policies) and DynamoDB TTL; and hand the queues to
-   the dev runner: an emulator that cannot run the code (moto has no Docker here) would
-   otherwise take the messages itself for its event source mappings, fail, and burn their
-   receive counts;
-5. read the deployed stack back (functions, their environment and event source mappings,
-   queues and their dead-letter queues; HTTP routes from the template) into a manifest,
-   which the dev runner, the tests and the CLI use. Nothing about the topology is written
-   anywhere but the template.
+   subscriptions (raw delivery, filter policies), DynamoDB TTL and streams; and hand the
+   queues and streams to the local runner: an emulator that cannot run the code (moto has
+   no Docker here) would otherwise take the messages itself for its event source mappings,
+   fail, and burn their receive counts;
+5. read the deployed stack back (functions, their environment, memory and timeout, their
+   event source mappings as the template configures them, queues and their dead-letter
+   queues, tables and their streams; HTTP routes from the template) into a manifest, which
+   the local runner, the tests, the benchmarks and the operator CLI use. Nothing about the
+   topology is written anywhere but the template.
 
 Usage: python deploy.py --template infra/template.yaml --stack-name pizza-shop \
            --manifest .local/pizza-shop.json [--parameter Key=Value ...]
@@ -116,12 +117,13 @@ class Deployment:
         if built.is_file():
             log(f"{binary}: uploading {built}")
             return built.read_bytes()
-        # The emulator stores function code but never runs it: the dev runner runs the
-        # handlers in-process. Without a `make build`, the package says so.
+        # The emulator stores function code but never runs it: the local runner runs each
+        # function's own binary, built for this machine. Without a `make build` (the
+        # release zips for AWS), the package says so.
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             info = zipfile.ZipInfo("README.txt", date_time=(2026, 1, 1, 0, 0, 0))
-            archive.writestr(info, f"{binary}: no cargo lambda build was found; the dev runner runs this handler in-process.\n")
+            archive.writestr(info, f"{binary}: no cargo lambda build was found; the local runner runs target/debug/{binary}.\n")
         return buffer.getvalue()
 
     # -------------------------------------------------------------- 2. expand
@@ -264,15 +266,32 @@ class Deployment:
             )
             log(f"TTL on {table}.{spec['AttributeName']}")
 
-    def hand_polling_to_the_dev_runner(self, expanded: dict, resolver: Resolver) -> dict[tuple[str, str], bool]:
-        """Disables the emulator's own pollers; returns the state the template asked for,
-        by (function name, queue ARN), for the dev runner to honour."""
+    def apply_streams(self, expanded: dict, resolver: Resolver) -> None:
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] != "AWS::DynamoDB::Table" or not resolver.is_deployed(resource):
+                continue
+            spec = resolver.resolve(resource["Properties"].get("StreamSpecification"))
+            if not spec:
+                continue
+            table = self._ref(logical_id)
+            current = self.dynamodb.describe_table(TableName=table)["Table"].get("StreamSpecification", {})
+            if current.get("StreamEnabled") and current.get("StreamViewType") == spec["StreamViewType"]:
+                continue
+            self.dynamodb.update_table(
+                TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": spec["StreamViewType"]}
+            )
+            log(f"stream on {table} ({spec['StreamViewType']})")
+
+    def hand_polling_to_the_local_runner(self, expanded: dict, resolver: Resolver) -> dict[tuple[str, str], dict]:
+        """Disables the emulator's own pollers; returns each mapping as the template
+        configures it, by (function name, source ARN), for the local runner to honour (the
+        emulator does not keep every setting: batching windows, scaling, filters)."""
         wanted = {}
         for resource in expanded["Resources"].values():
             if resource["Type"] != "AWS::Lambda::EventSourceMapping" or not resolver.is_deployed(resource):
                 continue
             props = resolver.resolve(resource["Properties"])
-            wanted[(props["FunctionName"], props["EventSourceArn"])] = str(props.get("Enabled", True)).lower() == "true"
+            wanted[(props["FunctionName"], props["EventSourceArn"])] = props
         for function in {name for name, _ in wanted}:
             for mapping in self.lambda_.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]:
                 if mapping.get("State") != "Disabled":
@@ -280,7 +299,7 @@ class Deployment:
         return wanted
 
     # -------------------------------------------------------------- 5. read back
-    def manifest(self, template: dict, expanded: dict, resolver: Resolver, enabled: dict[tuple[str, str], bool]) -> dict:
+    def manifest(self, template: dict, expanded: dict, resolver: Resolver, mappings: dict[tuple[str, str], dict]) -> dict:
         queues = {}
         for logical_id, resource in expanded["Resources"].items():
             if resource["Type"] == "AWS::SQS::Queue" and resolver.is_deployed(resource):
@@ -292,28 +311,33 @@ class Deployment:
             name = self._ref(logical_id)
             config = self.lambda_.get_function_configuration(FunctionName=name)
             sam = template["Resources"].get(logical_id, {})
-            mappings = self.lambda_.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+            props = {k: resolver.resolve(v) for k, v in resource["Properties"].items() if k in ("MemorySize", "ReservedConcurrentExecutions")}
             functions.append({
                 "logical_id": logical_id,
                 "name": name,
+                "arn": config.get("FunctionArn", ""),
                 "binary": sam.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id),
-                "timeout_seconds": config.get("Timeout", 3),
+                "timeout_seconds": int(config.get("Timeout", 3)),
+                "memory_mb": int(props.get("MemorySize", config.get("MemorySize", 128))),
+                "reserved_concurrency": props.get("ReservedConcurrentExecutions"),
+                "role": config.get("Role", ""),
                 # Lambda's API returns strings; moto keeps a Number parameter's type.
                 "environment": {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                 "event_sources": [
-                    {
-                        "queue": self._queue_by_arn(queues, m["EventSourceArn"]),
-                        "batch_size": m.get("BatchSize", 10),
-                        "report_batch_item_failures": "ReportBatchItemFailures" in m.get("FunctionResponseTypes", []),
-                        "enabled": enabled.get((name, m["EventSourceArn"]), True),
-                    }
-                    for m in mappings
-                    if m["EventSourceArn"].startswith("arn:aws:sqs:")
+                    self._event_source(queues, source, settings)
+                    for (function, source), settings in mappings.items()
+                    if function == name
                 ],
             })
+        tables = {}
+        for lid, r in expanded["Resources"].items():
+            if r["Type"] == "AWS::DynamoDB::Table" and resolver.is_deployed(r):
+                description = self.dynamodb.describe_table(TableName=self._ref(lid))["Table"]
+                tables[lid] = {"name": self._ref(lid), "stream_arn": description.get("LatestStreamArn")}
         return {
             "stack_name": self.args.stack_name,
             "region": self.region,
+            "account": self.account,
             "endpoint_url": os.environ.get("AWS_ENDPOINT_URL", ""),
             "functions": functions,
             "routes": self._routes(template, resolver),
@@ -323,11 +347,34 @@ class Deployment:
                 for lid, r in expanded["Resources"].items()
                 if r["Type"] == "AWS::SNS::Topic" and resolver.is_deployed(r)
             },
-            "tables": {
-                lid: self._ref(lid)
-                for lid, r in expanded["Resources"].items()
-                if r["Type"] == "AWS::DynamoDB::Table" and resolver.is_deployed(r)
-            },
+            "tables": tables,
+        }
+
+    def _event_source(self, queues: dict, source: str, settings: dict) -> dict:
+        common = {
+            "batch_size": int(settings.get("BatchSize", 10 if source.startswith("arn:aws:sqs:") else 100)),
+            "batching_window_seconds": int(settings.get("MaximumBatchingWindowInSeconds", 0)),
+            "report_batch_item_failures": "ReportBatchItemFailures" in settings.get("FunctionResponseTypes", []),
+            "enabled": str(settings.get("Enabled", True)).lower() == "true",
+            "filters": [json.loads(f["Pattern"]) for f in settings.get("FilterCriteria", {}).get("Filters", [])],
+        }
+        if source.startswith("arn:aws:sqs:"):
+            scaling = settings.get("ScalingConfig", {})
+            return {
+                "kind": "sqs",
+                "queue": self._queue_by_arn(queues, source),
+                "maximum_concurrency": int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
+                **common,
+            }
+        on_failure = settings.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        return {
+            "kind": "dynamodb_stream",
+            "stream_arn": source,
+            "starting_position": settings.get("StartingPosition", "LATEST"),
+            "maximum_retry_attempts": int(settings.get("MaximumRetryAttempts", -1)),
+            "bisect_on_error": str(settings.get("BisectBatchOnFunctionError", False)).lower() == "true",
+            "on_failure_queue_url": self._queue_by_arn(queues, on_failure)["url"] if on_failure else None,
+            **common,
         }
 
     def _queue(self, url: str) -> dict:
@@ -349,7 +396,7 @@ class Deployment:
         for logical_id, queue in queues.items():
             if queue["arn"] == arn:
                 return {"logical_id": logical_id, **queue}
-        raise SystemExit(f"deploy: an event source mapping reads {arn}, which is not in the stack")
+        raise SystemExit(f"deploy: an event source mapping uses {arn}, which is not in the stack")
 
     @staticmethod
     def _routes(template: dict, resolver: Resolver) -> list[dict]:
@@ -372,8 +419,9 @@ class Deployment:
         resolver = self.resolver(expanded)
         self.apply_subscriptions(expanded, resolver)
         self.apply_time_to_live(expanded, resolver)
-        enabled = self.hand_polling_to_the_dev_runner(expanded, resolver)
-        manifest = self.manifest(template, expanded, resolver, enabled)
+        self.apply_streams(expanded, resolver)
+        mappings = self.hand_polling_to_the_local_runner(expanded, resolver)
+        manifest = self.manifest(template, expanded, resolver, mappings)
         path = Path(self.args.manifest)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -7,12 +7,14 @@ cd "$root"
 stack="${STACK:-pizza-shop}"
 manifest=".local/$stack.json"
 
-# Build first, so the emulator is not left waiting through a compile.
-cargo build --quiet -p devrunner --bin pizza-dev
+# Build first (every function, the runner and the CLI in one cargo call), so the emulator
+# is not left waiting through a compile.
+cargo build --quiet --bins
+bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 started="$(tools/local/emulator.sh up)"
 if [[ "$started" == started ]]; then
   trap 'tools/local/emulator.sh down' EXIT
 fi
 .venv/bin/python tools/local/deploy.py --stack-name "$stack" --manifest "$manifest" ${DEPLOY_PARAMETERS:-}
-cargo run --quiet -p devrunner --bin pizza-dev -- stock seed --manifest "$manifest"
-cargo run --quiet -p devrunner --bin pizza-dev -- run --manifest "$manifest" --http "${HTTP_ADDR:-127.0.0.1:3000}"
+"$bin/pizza" stock seed --manifest "$manifest"
+"$bin/pizza-local" --manifest "$manifest" --http "${HTTP_ADDR:-127.0.0.1:3000}" "$@"

@@ -13,6 +13,7 @@ mod view;
 use async_trait::async_trait;
 use http::{Method, StatusCode};
 use lambda_http::RequestExt;
+use lambda_kit::faults::{FaultPoint, Faults};
 use lambda_kit::http::{HttpHandler, Request, Response, error_response, json_response};
 use lambda_kit::trace::{TRACEPARENT, TraceContext};
 use lambda_kit::{ConfigError, Env, Outgoing, TopicArn};
@@ -30,12 +31,13 @@ const SOURCE: &str = "api";
 pub struct OrderApi<D> {
     desk: D,
     orders_topic: TopicArn,
+    faults: Faults,
 }
 
 impl OrderApi<DynamoOrders> {
     pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let desk = DynamoOrders::new(aws, env.require("ORDERS_TABLE")?).with_outbox(env.require("OUTBOX_TABLE")?);
-        Ok(Self::new(desk, TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned())))
+        Ok(Self::new(desk, TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned())).with_faults(Faults::from_env(env)?))
     }
 }
 
@@ -52,14 +54,20 @@ pub fn payment_fingerprint(card_token: &str) -> String {
 
 impl<D: OrderDesk> OrderApi<D> {
     pub fn new(desk: D, orders_topic: TopicArn) -> Self {
-        Self { desk, orders_topic }
+        Self { desk, orders_topic, faults: Faults::none() }
+    }
+
+    /// With the crash points a chaos run arms (see `lambda_kit::faults`).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     pub fn desk(&self) -> &D {
         &self.desk
     }
 
-    async fn place(&self, request: &Request, trace: TraceContext) -> Response {
+    async fn place(&self, request: &Request, trace: TraceContext, request_id: &str) -> Response {
         let placement = match PlaceOrder::from_request(request) {
             Ok(placement) => placement,
             Err(err) => return error_response(err.status(), err.code(), &err),
@@ -77,6 +85,9 @@ impl<D: OrderDesk> OrderApi<D> {
         let current = match self.desk.place(&order, &announcement).await {
             Ok(Placement::Placed) => {
                 info!(pizzas = order.pizzas, "order placed");
+                // A crash here leaves the order and its announcement stored together: the
+                // relay publishes it all the same, and the client's retry finds the order.
+                self.faults.at(FaultPoint::AfterWrite, request_id);
                 order
             }
             Ok(Placement::Exists(existing)) if existing.same_request_as(&order) => {
@@ -165,7 +176,7 @@ impl<D: OrderDesk> HttpHandler for OrderApi<D> {
             let path = request.uri().path().trim_end_matches('/').to_owned();
             let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
             match (request.method(), segments.as_slice()) {
-                (&Method::POST, ["orders"]) => self.place(&request, trace).await,
+                (&Method::POST, ["orders"]) => self.place(&request, trace, &request_id).await,
                 (&Method::GET, ["orders", id]) => self.show(id).await,
                 (_, ["orders"] | ["orders", _]) => {
                     error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "see the README for the API")

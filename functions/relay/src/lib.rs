@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use dynamo_kit::outbox;
 use lambda_kit::bus::EventBus;
+use lambda_kit::faults::{FaultPoint, Faults};
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::trace::TraceContext;
 use lambda_kit::{Outgoing, TopicArn};
@@ -72,11 +73,18 @@ pub struct ItemFailure {
 pub struct Relay<B> {
     bus: B,
     metrics: Metrics,
+    faults: Faults,
 }
 
 impl<B: EventBus> Relay<B> {
     pub fn new(bus: B, metrics: Metrics) -> Self {
-        Self { bus, metrics }
+        Self { bus, metrics, faults: Faults::none() }
+    }
+
+    /// With the crash points a chaos run arms (see `lambda_kit::faults`).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     pub fn bus(&self) -> &B {
@@ -117,6 +125,9 @@ impl<B: EventBus> Relay<B> {
                     None => info!(topic = %entry.topic, "published from the outbox"),
                 }
             }
+            // A crash here, after publishing and before answering, makes the stream hand
+            // the batch over again: its events go out twice, with the same ids.
+            self.faults.at(FaultPoint::AfterWrite, request_id);
             let published = entries.len() - report.failed.len();
             self.metrics.emit(&[
                 ("EventsRelayed", published as f64, Unit::Count),
