@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test check fmt clippy lint unit system-test deploy queues schemas build bench emulator-up emulator-down clean
+.PHONY: help run test check fmt clippy lint unit system-test deploy queues audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,16 +52,20 @@ unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtur
 	cd tools/local && ../../$(PYTHON) -m unittest --quiet
 
 system-test: $(VENV)/.installed ## the system against the emulator (started here unless one answers)
+	cargo build --bins
 	tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
 
 deploy: $(VENV)/.installed ## deploy the template to the emulator at AWS_ENDPOINT_URL (must be running)
 	$(PYTHON) tools/local/deploy.py --stack-name $(STACK) --manifest .local/$(STACK).json
 
-queues: ## queue and DLQ depths of the running stack
-	cargo run --quiet -p devrunner --bin pizza-dev -- queues --manifest .local/$(STACK).json
+queues: ## queue and DLQ depths of the running stack (more: `cargo run -p pizza-cli -- --help`)
+	cargo run --quiet -p pizza-cli --bin pizza -- queues --manifest .local/$(STACK).json
+
+audit: ## check the running stack's invariants: no double charge, no leaked stock
+	cargo run --quiet -p pizza-cli --bin pizza -- audit --manifest .local/$(STACK).json
 
 schemas: ## publish JSON Schemas of new event types or versions to events/schemas
-	UPDATE_SCHEMAS=1 cargo test --quiet -p shared --test schemas
+	UPDATE_SCHEMAS=1 cargo test --quiet -p pizza-events --test schemas
 
 $(VENV)/.cargo-lambda: $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
@@ -69,7 +73,7 @@ $(VENV)/.cargo-lambda: $(VENV)/.installed
 
 build: $(VENV)/.cargo-lambda ## release zips of every function for AWS (cargo lambda, arm64) in target/lambda/
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api -p payment -p pizza -p topping -p inventory
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p order-api -p order-service -p payment-service -p topping-stage -p inventory-service -p outbox-relay
 
 bench: $(VENV)/.installed ## figures: handler cost per message, AWS requests per pizza, local latency (docs/benchmarks.md)
 	cargo build --quiet --profile bench-local -p devrunner --bin pizza-bench

@@ -1,0 +1,262 @@
+//! `pizza`: operate a deployed stack.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use inventory::StockRoom;
+use local_runner::Manifest;
+use payments::PaymentLedger;
+use pizza_cli::{Stack, audit, queues};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(name = "pizza", version, about = "Operate a deployed pizza shop: queues, dead letters, stock, orders, audit")]
+struct Cli {
+    /// The stack manifest `make deploy` wrote.
+    #[arg(long, global = true, default_value = ".local/pizza-shop.json", env = "PIZZA_MANIFEST")]
+    manifest: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Each queue's visible and in-flight messages, and its dead-letter queue's.
+    Queues,
+    /// Dead letters: read them, or send them back to their queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Ingredients' available and reserved units.
+    Stock {
+        #[command(subcommand)]
+        action: Option<StockAction>,
+    },
+    /// Set a customer's credit limit.
+    Limit { customer: String, cents: u64 },
+    /// Place orders through the HTTP API and wait until each is settled.
+    Order {
+        /// Pizzas per order.
+        #[arg(long, default_value_t = 1)]
+        pizzas: u32,
+        /// How many orders, placed at once.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        api: String,
+    },
+    /// Check the saga's promises: no double charge, no money kept, no stock leaked.
+    Audit {
+        /// What every ingredient was stocked with, to check that no unit went missing.
+        #[arg(long)]
+        initial_stock: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// Print a queue's dead letters without taking them.
+    Show {
+        /// The queue (logical id or name).
+        queue: String,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Move every dead letter back to its queue.
+    Redrive { queue: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum StockAction {
+    /// Stock every ingredient that has none yet (safe to repeat).
+    Seed {
+        #[arg(long, default_value_t = 1000)]
+        units: u64,
+    },
+    /// Set one ingredient's available units.
+    Set { ingredient: String, units: u64 },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("pizza: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let manifest = Manifest::load(&cli.manifest)?;
+    let stack = Stack::connect(manifest).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::Queues => {
+            let depths = queues::all_depths(&stack.sqs, &stack.manifest).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&depths)?);
+            } else {
+                println!("{:<28} {:>8} {:>9} {:>5}", "queue", "visible", "in flight", "DLQ");
+                for q in depths {
+                    let dlq = q.dead_letters.map(|d| d.visible + d.in_flight).unwrap_or(0);
+                    println!("{:<28} {:>8} {:>9} {:>5}", q.queue, q.depth.visible, q.depth.in_flight, dlq);
+                }
+            }
+        }
+        Command::Dlq { action: DlqAction::Show { queue, limit } } => {
+            let queue = queues::find(&stack.manifest, &queue)?;
+            let letters = queues::peek_dead_letters(&stack.sqs, queue, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else if letters.is_empty() {
+                println!("no dead letters for {}", queue.name());
+            } else {
+                for letter in letters {
+                    println!("{} (received {} times)\n  {}", letter.message_id, letter.receive_count, letter.body);
+                }
+            }
+        }
+        Command::Dlq { action: DlqAction::Redrive { queue } } => {
+            let queue = queues::find(&stack.manifest, &queue)?;
+            let moved = queues::redrive(&stack.sqs, queue).await?;
+            print(
+                json,
+                json!({ "queue": queue.name(), "moved": moved }),
+                format!("moved {moved} message(s) back to {}", queue.name()),
+            );
+        }
+        Command::Stock { action: None } => {
+            let levels = stack.stock.levels().await?;
+            if json {
+                let rows: Vec<_> = levels
+                    .iter()
+                    .map(|l| json!({ "ingredient": l.ingredient, "available": l.available, "reserved": l.reserved }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<16} {:>10} {:>9}", "ingredient", "available", "reserved");
+                for level in levels {
+                    println!("{:<16} {:>10} {:>9}", level.ingredient, level.available, level.reserved);
+                }
+            }
+        }
+        Command::Stock { action: Some(StockAction::Seed { units }) } => {
+            let stocked: std::collections::HashSet<String> =
+                stack.stock.levels().await?.into_iter().map(|l| l.ingredient).collect();
+            let mut seeded = 0;
+            for ingredient in pizza_events::menu::all_ingredients().filter(|i| !stocked.contains(*i)) {
+                stack.stock.set_stock(ingredient, units).await?;
+                seeded += 1;
+            }
+            print(
+                json,
+                json!({ "seeded": seeded, "units": units }),
+                format!("stocked {seeded} ingredient(s) with {units} units"),
+            );
+        }
+        Command::Stock { action: Some(StockAction::Set { ingredient, units }) } => {
+            if !pizza_events::menu::all_ingredients().any(|i| i == ingredient) {
+                bail!("{ingredient} is not on the menu");
+            }
+            stack.stock.set_stock(&ingredient, units).await?;
+            print(json, json!({ "ingredient": ingredient, "units": units }), format!("{ingredient}: {units} units"));
+        }
+        Command::Limit { customer, cents } => {
+            stack.ledger.set_credit_limit(&customer, cents).await?;
+            print(
+                json,
+                json!({ "customer": customer, "limit_cents": cents }),
+                format!("{customer} may spend {cents} cents"),
+            );
+        }
+        Command::Order { pizzas, count, api } => return place_orders(&api, pizzas, count, json).await,
+        Command::Audit { initial_stock } => {
+            let report = audit::audit(&audit::snapshot(&stack).await?, initial_stock);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} orders: {} ready, {} cancelled, {} in progress; {} cents charged, {} refunded; {} units reserved",
+                    report.orders,
+                    report.ready,
+                    report.cancelled,
+                    report.in_progress,
+                    report.charged_cents,
+                    report.refunded_cents,
+                    report.reserved_units
+                );
+                for violation in &report.violations {
+                    println!("VIOLATION: {violation}");
+                }
+            }
+            if !report.is_clean() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(json: bool, value: serde_json::Value, text: String) {
+    if json { println!("{value}") } else { println!("{text}") }
+}
+
+/// Places `count` orders at once and follows them to READY or CANCELLED.
+async fn place_orders(api: &str, pizzas: u32, count: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let client = pizza_cli::http::Client::new(api);
+    let started = Instant::now();
+    let placed = futures::future::try_join_all((0..count).map(|_| client.place(pizzas))).await?;
+    let bar = indicatif::ProgressBar::new(u64::from(count));
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} orders settled {elapsed}")
+            .context("progress style")?,
+    );
+    let mut settled = Vec::new();
+    let mut pending = placed;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !pending.is_empty() && Instant::now() < deadline {
+        let mut still = Vec::new();
+        for order_id in pending {
+            match client.status(&order_id).await?.as_deref() {
+                Some(status @ ("READY" | "CANCELLED")) => {
+                    settled.push((order_id, status.to_owned(), started.elapsed()));
+                    bar.inc(1);
+                }
+                _ => still.push(order_id),
+            }
+        }
+        pending = still;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bar.finish_and_clear();
+    let ready = settled.iter().filter(|(_, s, _)| s == "READY").count();
+    let elapsed = started.elapsed();
+    let value = json!({
+        "orders": count, "pizzas_per_order": pizzas, "ready": ready, "cancelled": settled.len() - ready,
+        "unsettled": pending.len(), "seconds": elapsed.as_secs_f64(),
+    });
+    print(
+        json,
+        value,
+        format!(
+            "{count} order(s) of {pizzas}: {ready} ready, {} cancelled, {} unsettled, in {:.1}s (local)",
+            settled.len() - ready,
+            pending.len(),
+            elapsed.as_secs_f64()
+        ),
+    );
+    Ok(if pending.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,35 @@
+//! A deployed stack's adapters, found through its manifest.
+
+use inventory::DynamoInventory;
+use local_runner::Manifest;
+use orders::DynamoOrders;
+use payments::DynamoLedger;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("the stack has no {0} (is the manifest from this template?)")]
+    Missing(&'static str),
+}
+
+/// The clients and adapters of one deployed stack.
+pub struct Stack {
+    pub manifest: Manifest,
+    pub sqs: aws_sdk_sqs::Client,
+    pub stock: DynamoInventory,
+    pub ledger: DynamoLedger,
+    pub orders: DynamoOrders,
+}
+
+impl Stack {
+    pub async fn connect(manifest: Manifest) -> Result<Self, StackError> {
+        let aws = local_runner::sdk_config(&manifest).await;
+        let table = |id: &'static str| manifest.table(id).map(str::to_owned).ok_or(StackError::Missing(id));
+        Ok(Self {
+            sqs: aws_sdk_sqs::Client::new(&aws),
+            stock: DynamoInventory::new(&aws, table("InventoryTable")?),
+            ledger: DynamoLedger::new(&aws, table("PaymentsTable")?),
+            orders: DynamoOrders::new(&aws, table("OrdersTable")?),
+            manifest,
+        })
+    }
+}

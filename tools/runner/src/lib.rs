@@ -1,0 +1,235 @@
+//! The local twin of Lambda and API Gateway for a stack deployed to an emulator.
+//!
+//! It reads the stack's manifest (functions, environments, event source mappings and
+//! routes, as deployed) and runs each function as Lambda does: its own binary in its own
+//! processes, each behind a Lambda Runtime API, started cold on demand and reused warm, up
+//! to the function's concurrency. It polls every queue and stream mapping like Lambda's
+//! pollers and serves the HTTP API on localhost. Nothing about the topology is known here
+//! that the template did not say, and nothing of the functions' code is linked in.
+
+pub mod chaos;
+mod environment;
+mod gateway;
+pub mod manifest;
+mod pool;
+mod runtime_api;
+mod sqs;
+mod stream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use chaos::Chaos;
+pub use environment::LogLine;
+pub use manifest::{EventSource, Manifest};
+pub use pool::StatsSnapshot;
+pub use sqs::Delivery;
+
+use crate::chaos::{Dice, derive_seed};
+use crate::pool::{Pool, PoolSettings};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the HTTP API listens; port 0 picks a free one.
+    pub http_addr: SocketAddr,
+    /// Where the functions' binaries are (`target/debug`, say).
+    pub bin_dir: PathBuf,
+    /// Concurrent pollers per queue (Lambda starts with five; the invocations they make
+    /// are capped by the function's concurrency all the same).
+    pub pollers_per_queue: usize,
+    /// Retry failed messages after this delay rather than the queue's visibility timeout.
+    pub retry_delay: Option<Duration>,
+    pub chaos: Chaos,
+    /// Set in every function's environment, over what the stack says (as
+    /// `sam local --env-vars` does): `LOG_LEVEL=debug`, say.
+    pub extra_environment: Vec<(String, String)>,
+    /// Copy every function's log lines to this process's stderr.
+    pub echo_logs: bool,
+    /// Where stream checkpoints are kept across restarts; `None` keeps them in memory.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            bin_dir: default_bin_dir(),
+            pollers_per_queue: 2,
+            retry_delay: None,
+            chaos: Chaos::default(),
+            extra_environment: Vec::new(),
+            echo_logs: false,
+            state_dir: None,
+        }
+    }
+}
+
+/// The directory of the running executable: `cargo build --bins` puts the functions
+/// beside the runner, and a test binary's parent (`deps/`) sits just below them.
+pub fn default_bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    if dir.ends_with("deps") { dir.parent().map(PathBuf::from).unwrap_or(dir) } else { dir }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("function {function} needs the binary {path}, which is not built (run `cargo build --bins`)")]
+    MissingBinary { function: String, path: String },
+}
+
+/// A running system; `stop` ends it and every function process.
+pub struct Running {
+    pub api_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    pools: Vec<Arc<Pool>>,
+    deliveries: broadcast::Sender<Delivery>,
+    logs: broadcast::Sender<LogLine>,
+}
+
+impl Running {
+    /// Every message handled from now on, with its outcome.
+    pub fn deliveries(&self) -> broadcast::Receiver<Delivery> {
+        self.deliveries.subscribe()
+    }
+
+    /// Every line the function processes write from now on.
+    pub fn logs(&self) -> broadcast::Receiver<LogLine> {
+        self.logs.subscribe()
+    }
+
+    /// Invocations, cold starts, crashes, init time and peak memory per function.
+    pub fn stats(&self) -> Vec<StatsSnapshot> {
+        self.pools.iter().map(|pool| pool.snapshot()).collect()
+    }
+
+    /// Ends everything at once, batches in flight and their processes included, as a crash
+    /// of every host would: no delete, no checkpoint, no answer is completed.
+    pub async fn abort(self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        for pool in &self.pools {
+            pool.shut_down().await;
+        }
+    }
+
+    /// Stops polling and serving; batches in flight finish first.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        for pool in &self.pools {
+            pool.shut_down().await;
+        }
+    }
+}
+
+/// The SDK configuration for the manifest's emulator: `AWS_ENDPOINT_URL` wins, else the
+/// endpoint the stack was deployed to.
+pub async fn sdk_config(manifest: &Manifest) -> aws_config::SdkConfig {
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(manifest.region.clone()));
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => loader.load().await,
+        _ if !manifest.endpoint_url.is_empty() => loader.endpoint_url(&manifest.endpoint_url).load().await,
+        _ => loader.load().await,
+    }
+}
+
+pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, RunnerError> {
+    let aws = sdk_config(manifest).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&aws);
+    let (shutdown, shutdown_signal) = watch::channel(false);
+    let (deliveries, _) = broadcast::channel(65_536);
+    let (logs, _) = broadcast::channel(65_536);
+    let settings = PoolSettings {
+        bin_dir: options.bin_dir.clone(),
+        region: manifest.region.clone(),
+        extra_environment: options.extra_environment.clone(),
+        chaos: options.chaos.clone(),
+        logs: logs.clone(),
+        echo_logs: options.echo_logs,
+    };
+    let mut tasks = Vec::new();
+    let mut routes = Vec::new();
+    let mut pools = Vec::new();
+
+    for function in &manifest.functions {
+        let binary = options.bin_dir.join(&function.binary);
+        if !binary.is_file() {
+            return Err(RunnerError::MissingBinary {
+                function: function.logical_id.clone(),
+                path: binary.display().to_string(),
+            });
+        }
+        let pool = Pool::new(function.clone(), &settings);
+        pools.push(pool.clone());
+        for route in manifest.routes.iter().filter(|r| r.function == function.logical_id) {
+            routes.push(gateway::Route { method: route.method.clone(), path: route.path.clone(), pool: pool.clone() });
+        }
+        for source in &function.event_sources {
+            match source {
+                EventSource::Sqs(queue) if queue.mapping.enabled => {
+                    let dice = Arc::new(Dice::new(derive_seed(options.chaos.seed, queue.queue.name())));
+                    for _ in 0..options.pollers_per_queue.max(1) {
+                        let poller = sqs::SqsPoller {
+                            pool: pool.clone(),
+                            source: queue.clone(),
+                            region: manifest.region.clone(),
+                            sqs: sqs.clone(),
+                            retry_delay: options.retry_delay,
+                            chaos: options.chaos.clone(),
+                            dice: dice.clone(),
+                            deliveries: deliveries.clone(),
+                        };
+                        tasks.push(tokio::spawn(poller.run(shutdown_signal.clone())));
+                    }
+                    info!(function = %function.logical_id, queue = %queue.queue.name(), "polling");
+                }
+                EventSource::DynamodbStream(stream) if stream.mapping.enabled => {
+                    let poller = stream::StreamPoller {
+                        pool: pool.clone(),
+                        source: stream.clone(),
+                        region: manifest.region.clone(),
+                        streams: streams.clone(),
+                        sqs: sqs.clone(),
+                        checkpoint_file: options.state_dir.as_ref().map(|dir| {
+                            dir.join(format!("{}.{}.checkpoint.json", manifest.stack_name, function.logical_id))
+                        }),
+                    };
+                    tasks.push(tokio::spawn(poller.run(shutdown_signal.clone())));
+                    info!(function = %function.logical_id, stream = %stream.stream_arn, "reading the stream");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let mut api_addr = None;
+    if !routes.is_empty() {
+        let listener = TcpListener::bind(options.http_addr)
+            .await
+            .map_err(|source| RunnerError::Listen { addr: options.http_addr, source })?;
+        let addr = listener.local_addr().map_err(|source| RunnerError::Listen { addr: options.http_addr, source })?;
+        tasks.push(tokio::spawn(gateway::serve(listener, routes, shutdown_signal.clone())));
+        api_addr = Some(addr);
+    }
+    Ok(Running { api_addr, shutdown, tasks, pools, deliveries, logs })
+}

@@ -1,0 +1,124 @@
+//! `pizza-local`: run a stack deployed to the emulator as Lambda and API Gateway would.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use local_runner::{Chaos, Manifest, Options};
+
+/// Runs every function of a deployed stack in its own processes behind a Lambda Runtime
+/// API, polls its queues and streams, and serves its HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "pizza-local", version)]
+struct Cli {
+    /// The stack manifest `make deploy` wrote.
+    #[arg(long, default_value = ".local/pizza-shop.json", env = "PIZZA_MANIFEST")]
+    manifest: PathBuf,
+    /// Where the HTTP API listens.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    http: SocketAddr,
+    /// Where the functions' binaries are (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Pollers per queue.
+    #[arg(long, default_value_t = 2)]
+    pollers: usize,
+    /// Retry failed messages after this many seconds instead of the queue's visibility timeout.
+    #[arg(long)]
+    retry_delay: Option<u64>,
+    /// Set KEY in every function's environment (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value)]
+    environment: Vec<(String, String)>,
+    /// Keep stream checkpoints in this directory across restarts.
+    #[arg(long, default_value = ".local/state")]
+    state_dir: PathBuf,
+    /// Do not copy the functions' log lines to stderr.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    chaos: ChaosArgs,
+}
+
+/// Chaos: what an at-least-once, crash-prone world does to the system, from one seed.
+#[derive(Debug, clap::Args)]
+struct ChaosArgs {
+    /// The seed every chaos decision is drawn from; the same seed replays a run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Deliver every message twice, shuffled within its batch.
+    #[arg(long)]
+    duplicate: bool,
+    /// The share of handled messages delivered once more.
+    #[arg(long, default_value_t = 0.0)]
+    redeliver: f64,
+    /// Hold each batch back up to this many milliseconds, so deliveries overtake each other.
+    #[arg(long, default_value_t = 0)]
+    max_delay_ms: u64,
+    /// The probability a function process kills itself before its batch's writes.
+    #[arg(long, default_value_t = 0.0)]
+    kill_before_write: f64,
+    /// The probability a function process kills itself between its writes and its publish.
+    #[arg(long, default_value_t = 0.0)]
+    kill_after_write: f64,
+    /// The probability the runner kills a process after it answered, before the delete.
+    #[arg(long, default_value_t = 0.0)]
+    kill_before_delete: f64,
+}
+
+fn key_value(pair: &str) -> Result<(String, String), String> {
+    pair.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{pair}: expected KEY=VALUE"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG").unwrap_or_else(|_| "local_runner=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("pizza-local: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let manifest = Manifest::load(&cli.manifest).map_err(|e| format!("{e}"))?;
+    let chaos = Chaos {
+        seed: cli.chaos.seed,
+        duplicate: cli.chaos.duplicate,
+        redeliver: cli.chaos.redeliver,
+        max_delay: Duration::from_millis(cli.chaos.max_delay_ms),
+        kill_before_write: cli.chaos.kill_before_write,
+        kill_after_write: cli.chaos.kill_after_write,
+        kill_before_delete: cli.chaos.kill_before_delete,
+    };
+    if !chaos.is_calm() {
+        eprintln!("pizza-local: chaos on, seed {}", chaos.seed);
+    }
+    let options = Options {
+        http_addr: cli.http,
+        bin_dir: cli.bin_dir.unwrap_or_else(local_runner::default_bin_dir),
+        pollers_per_queue: cli.pollers,
+        retry_delay: cli.retry_delay.map(Duration::from_secs),
+        chaos,
+        extra_environment: cli.environment,
+        echo_logs: !cli.quiet,
+        state_dir: Some(cli.state_dir),
+    };
+    let running = local_runner::start(&manifest, &options).await.map_err(|e| e.to_string())?;
+    if let Some(addr) = running.api_addr {
+        eprintln!("pizza-local: {} is up; the HTTP API is at http://{addr}", manifest.stack_name);
+    }
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    eprintln!("pizza-local: stopping");
+    running.stop().await;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The deployed stack as `tools/local/deploy.py` read it back from the emulator: the one
+//! description of the topology the runner, the tests, the benchmarks and the CLI share.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Manifest {
+    pub stack_name: String,
+    pub region: String,
+    #[serde(default)]
+    pub account: String,
+    #[serde(default)]
+    pub endpoint_url: String,
+    pub functions: Vec<Function>,
+    pub routes: Vec<Route>,
+    pub queues: BTreeMap<String, Queue>,
+    pub topics: BTreeMap<String, String>,
+    pub tables: BTreeMap<String, Table>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Function {
+    pub logical_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub arn: String,
+    /// The cargo binary that implements the function (`BuildProperties.Binary`).
+    pub binary: String,
+    pub timeout_seconds: u64,
+    pub memory_mb: u64,
+    pub reserved_concurrency: Option<u32>,
+    #[serde(default)]
+    pub role: String,
+    pub environment: BTreeMap<String, String>,
+    pub event_sources: Vec<EventSource>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventSource {
+    Sqs(SqsSource),
+    DynamodbStream(StreamSource),
+}
+
+/// What every event source mapping has.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Mapping {
+    pub batch_size: u32,
+    pub batching_window_seconds: u64,
+    pub report_batch_item_failures: bool,
+    pub enabled: bool,
+    /// Lambda event filter patterns; a record that matches none is not delivered.
+    #[serde(default)]
+    pub filters: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SqsSource {
+    pub queue: Queue,
+    pub maximum_concurrency: Option<u32>,
+    #[serde(flatten)]
+    pub mapping: Mapping,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StreamSource {
+    pub stream_arn: String,
+    pub starting_position: String,
+    /// -1: retry until the record expires.
+    pub maximum_retry_attempts: i64,
+    pub bisect_on_error: bool,
+    pub on_failure_queue_url: Option<String>,
+    #[serde(flatten)]
+    pub mapping: Mapping,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Queue {
+    #[serde(default)]
+    pub logical_id: String,
+    pub url: String,
+    pub arn: String,
+    pub visibility_timeout_seconds: u32,
+    pub max_receive_count: Option<u32>,
+    pub dead_letter_queue_url: Option<String>,
+}
+
+impl Queue {
+    pub fn name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Table {
+    pub name: String,
+    pub stream_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub function: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read the stack manifest {path} (deploy first: `make deploy`)")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the stack manifest {path} is invalid")]
+    Invalid {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ManifestError::Unreadable { path: display.clone(), source })?;
+        serde_json::from_str(&text).map_err(|source| ManifestError::Invalid { path: display, source })
+    }
+
+    pub fn function(&self, logical_id: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.logical_id == logical_id)
+    }
+
+    /// A table's physical name by logical id.
+    pub fn table(&self, logical_id: &str) -> Option<&str> {
+        self.tables.get(logical_id).map(|t| t.name.as_str())
+    }
+
+    /// Every queue that has a dead-letter queue, with it.
+    pub fn dead_letter_queues(&self) -> impl Iterator<Item = (&Queue, &str)> {
+        self.queues.values().filter_map(|q| q.dead_letter_queue_url.as_deref().map(|dlq| (q, dlq)))
+    }
+
+    /// A queue by logical id (`SauceQueue`) or name (`sauce-q`).
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.iter().find(|(logical_id, queue)| *logical_id == name || queue.name() == name).map(|(_, q)| q)
+    }
+}
+
+impl Function {
+    /// How many invocations of this function may run at once: its reserved concurrency,
+    /// else the largest maximum concurrency of its queues (at least one).
+    pub fn concurrency_limit(&self) -> usize {
+        let from_sources = self
+            .event_sources
+            .iter()
+            .filter_map(|s| match s {
+                EventSource::Sqs(sqs) => sqs.maximum_concurrency,
+                EventSource::DynamodbStream(_) => Some(1),
+            })
+            .sum::<u32>();
+        let limit = match (self.reserved_concurrency, from_sources) {
+            (Some(reserved), _) => reserved,
+            (None, 0) => 10,
+            (None, sources) => sources,
+        };
+        limit.max(1) as usize
+    }
+}
