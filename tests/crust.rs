@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use shared::menu;
+use pizza_events::menu;
 use system_tests::{System, shared_system};
 
 static SYSTEM: OnceLock<System> = OnceLock::new();

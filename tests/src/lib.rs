@@ -1,12 +1,11 @@
 //! The harness of the system tests: deploys a stack of `infra/template.yaml` to the
-//! emulator at `AWS_ENDPOINT_URL` with the project's own deploy step, runs it with the dev
-//! runner, and drives it through the HTTP API and the AWS APIs, as a client and an
-//! operator would.
+//! emulator at `AWS_ENDPOINT_URL` with the project's own deploy step, runs it with the
+//! local runner (every function its own built binary, in its own processes), and drives it
+//! through the HTTP API and the AWS APIs, as a client and an operator would.
 //!
 //! Each test file deploys its own namespaced stack once, so test files, and a `make run`
 //! on the same emulator, never share a queue.
 
-pub mod http_client;
 pub mod tap;
 
 use std::path::{Path, PathBuf};
@@ -14,14 +13,15 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use devrunner::{Delivery, Manifest, Options, Running};
+use inventory::StockRoom;
+use local_runner::{Chaos, Delivery, LogLine, Manifest, Options, Running};
+use pizza_cli::Stack;
+use pizza_cli::http::Client;
 use serde_json::Value;
-use shared::inventory::{DynamoInventory, StockRoom};
-use shared::payments::DynamoLedger;
 use tokio::runtime::Runtime;
 use tokio::sync::broadcast;
 
-pub use http_client::Reply;
+pub use pizza_cli::http::Reply;
 
 /// What every ingredient starts with: more than any test uses.
 pub const AMPLE_STOCK: u64 = 100_000;
@@ -30,7 +30,10 @@ pub const AMPLE_STOCK: u64 = 100_000;
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    // Read at run time: a test binary reused from a shared target directory (another
+    // clone's build) must still deploy this checkout's template.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&crate_dir).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// One deployed, running stack.
@@ -40,58 +43,107 @@ pub struct System {
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
-    pub stock: DynamoInventory,
-    pub ledger: DynamoLedger,
-    running: Running,
+    /// The stores' adapters and the queues, as an operator reaches them.
+    pub stack: Stack,
+    pub client: Client,
+    options: Options,
+    running: Option<Running>,
     runtime: Runtime,
+}
+
+impl std::ops::Deref for System {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 impl System {
     /// Deploys `stack_name` with `parameters`, stocks every ingredient amply and starts it.
     /// Panics with the reason if it cannot: a test without its system has nothing to assert.
     pub fn start(stack_name: &str, parameters: &[(&str, &str)]) -> System {
-        Self::start_with(stack_name, parameters, false)
+        Self::start_with(stack_name, parameters, Chaos::default())
     }
 
-    /// As [`System::start`]; with `chaos`, every message is delivered twice, shuffled
-    /// within its batch.
-    pub fn start_with(stack_name: &str, parameters: &[(&str, &str)], chaos: bool) -> System {
+    /// As [`System::start`], with the runner shaking the system as `chaos` says.
+    pub fn start_with(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos) -> System {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
         assert!(!endpoint.is_empty(), "AWS_ENDPOINT_URL is not set: run the system tests with `make test`");
         let manifest_path = workspace_root().join(".local").join(format!("{stack_name}.json"));
         deploy(stack_name, parameters, &manifest_path);
         let manifest = Manifest::load(&manifest_path).unwrap_or_else(|e| panic!("{e}"));
 
+        if std::env::var_os("ECHO_LOGS").is_some() {
+            // The runner's own account (cold starts, crashes), beside the functions' logs.
+            let _ =
+                tracing_subscriber::fmt().with_env_filter("local_runner=info").with_writer(std::io::stderr).try_init();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
         let options = Options {
             http_addr: ([127, 0, 0, 1], 0).into(),
-            pollers_per_source: 2,
+            pollers_per_queue: 2,
             // Poison messages reach their DLQ in seconds rather than minutes.
             retry_delay: Some(Duration::from_secs(1)),
-            duplicate_deliveries: chaos,
-            extra_environment: Vec::new(),
+            chaos,
+            echo_logs: std::env::var_os("ECHO_LOGS").is_some(),
+            state_dir: Some(workspace_root().join(".local").join("state").join(stack_name)),
+            ..Options::default()
         };
-        let (running, aws) = runtime.block_on(async {
-            let aws = devrunner::sdk_config(&manifest).await;
-            let room = devrunner::ops::stock_room(&manifest, &aws).unwrap_or_else(|e| panic!("{e}"));
-            for ingredient in shared::menu::all_ingredients() {
-                room.set_stock(ingredient, AMPLE_STOCK).await.unwrap_or_else(|e| panic!("stocking {ingredient}: {e}"));
+        let _ = std::fs::remove_dir_all(options.state_dir.as_ref().expect("a state dir"));
+        let (running, aws, stack) = runtime.block_on(async {
+            let aws = local_runner::sdk_config(&manifest).await;
+            let stack = Stack::connect(manifest.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+            for ingredient in pizza_events::menu::all_ingredients() {
+                stack
+                    .stock
+                    .set_stock(ingredient, AMPLE_STOCK)
+                    .await
+                    .unwrap_or_else(|e| panic!("stocking {ingredient}: {e}"));
             }
-            let running = devrunner::start(&manifest, &options).await.unwrap_or_else(|e| panic!("dev runner: {e}"));
-            (running, aws)
+            let running =
+                local_runner::start(&manifest, &options).await.unwrap_or_else(|e| panic!("local runner: {e}"));
+            (running, aws, stack)
         });
         let api = format!("http://{}", running.api_addr.expect("the stack has an HTTP API"));
         System {
             sqs: aws_sdk_sqs::Client::new(&aws),
             sns: aws_sdk_sns::Client::new(&aws),
-            stock: devrunner::ops::stock_room(&manifest, &aws).unwrap_or_else(|e| panic!("{e}")),
-            ledger: devrunner::ops::ledger(&manifest, &aws).unwrap_or_else(|e| panic!("{e}")),
             dynamodb: aws_sdk_dynamodb::Client::new(&aws),
+            client: Client::new(&api),
+            stack,
             manifest,
             api,
-            running,
+            options: Options { http_addr: running.api_addr.unwrap_or(options.http_addr), ..options },
+            running: Some(running),
             runtime,
         }
+    }
+
+    fn running(&self) -> &Running {
+        self.running.as_ref().expect("the system is running")
+    }
+
+    /// Kills the whole runner at once, every function process with it, mid-flight: what a
+    /// crash of every host looks like. Then starts it again on the same address.
+    pub fn crash_and_restart(&mut self) {
+        let running = self.running.take().expect("the system is running");
+        let options = self.options.clone();
+        let manifest = self.manifest.clone();
+        let restarted = self.runtime.block_on(async move {
+            running.abort().await;
+            local_runner::start(&manifest, &options).await.unwrap_or_else(|e| panic!("local runner: {e}"))
+        });
+        self.running = Some(restarted);
+    }
+
+    /// Invocations, cold starts and crashes per function so far.
+    pub fn stats(&self) -> Vec<local_runner::StatsSnapshot> {
+        self.running().stats()
+    }
+
+    /// Every line the function processes write from now on.
+    pub fn logs(&self) -> broadcast::Receiver<LogLine> {
+        self.running().logs()
     }
 
     /// Runs a test body on the system's runtime, where its clients live.
@@ -100,14 +152,14 @@ impl System {
     }
 
     pub fn deliveries(&self) -> broadcast::Receiver<Delivery> {
-        self.running.deliveries()
+        self.running().deliveries()
     }
 
     pub fn topic(&self, logical_id: &str) -> &str {
         self.manifest.topics.get(logical_id).unwrap_or_else(|| panic!("no topic {logical_id} in the stack"))
     }
 
-    pub fn queue(&self, logical_id: &str) -> &devrunner::manifest::Queue {
+    pub fn queue(&self, logical_id: &str) -> &local_runner::manifest::Queue {
         self.manifest.queues.get(logical_id).unwrap_or_else(|| panic!("no queue {logical_id} in the stack"))
     }
 
@@ -127,13 +179,18 @@ impl System {
     }
 
     /// Every ingredient's level, by name.
-    pub async fn stock_levels(&self) -> std::collections::BTreeMap<String, shared::inventory::StockLevel> {
+    pub async fn stock_levels(&self) -> std::collections::BTreeMap<String, inventory::StockLevel> {
         let levels = self.stock.levels().await.unwrap_or_else(|e| panic!("stock levels: {e}"));
         levels.into_iter().map(|level| (level.ingredient.clone(), level)).collect()
     }
 
+    /// An HTTP request to the API; a transport failure fails the test.
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        self.client.send(method, path, headers, body).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     pub async fn post_order(&self, body: &str) -> Reply {
-        http_client::send(&self.api, "POST", "/orders", &[("content-type", "application/json")], body).await
+        self.send("POST", "/orders", &[("content-type", "application/json")], body).await
     }
 
     /// Places an order and returns its id.
@@ -144,7 +201,7 @@ impl System {
     }
 
     pub async fn get_order(&self, order_id: &str) -> Reply {
-        http_client::send(&self.api, "GET", &format!("/orders/{order_id}"), &[], "").await
+        self.send("GET", &format!("/orders/{order_id}"), &[], "").await
     }
 
     /// Polls the order until `done` holds, and returns it.
@@ -176,10 +233,34 @@ pub async fn wait_for_delivery(
         match tokio::time::timeout(remaining, deliveries.recv()).await {
             Ok(Ok(delivery)) if wanted(&delivery) => return delivery,
             Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("the dev runner stopped"),
+            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("the local runner stopped"),
             Err(_) => panic!("no such delivery within {PATIENCE:?}"),
         }
     }
+}
+
+/// Waits until each of `message_ids` was delivered (in whatever order the pollers handle
+/// them); returns their first deliveries, in the order of `message_ids`.
+pub async fn wait_for_deliveries(
+    deliveries: &mut broadcast::Receiver<Delivery>,
+    message_ids: &[String],
+) -> Vec<Delivery> {
+    let mut found: std::collections::HashMap<String, Delivery> = std::collections::HashMap::new();
+    let deadline = Instant::now() + PATIENCE;
+    while found.len() < message_ids.len() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, deliveries.recv()).await {
+            Ok(Ok(delivery)) if message_ids.contains(&delivery.message_id) => {
+                found.entry(delivery.message_id.clone()).or_insert(delivery);
+            }
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("the local runner stopped"),
+            Err(_) => {
+                panic!("only {} of {} messages were delivered within {PATIENCE:?}", found.len(), message_ids.len())
+            }
+        }
+    }
+    message_ids.iter().filter_map(|id| found.remove(id)).collect()
 }
 
 fn deploy(stack_name: &str, parameters: &[(&str, &str)], manifest: &Path) {
@@ -211,4 +292,21 @@ pub fn shared_system(
     parameters: &[(&str, &str)],
 ) -> &'static System {
     cell.get_or_init(|| System::start(stack_name, parameters))
+}
+
+/// Waits until every queue of the stack is empty (nothing visible, nothing in flight)
+/// twice in a row, a second apart: the system has nothing left to do.
+pub async fn wait_until_quiet(system: &System, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    let mut quiet_checks = 0;
+    loop {
+        let depths = pizza_cli::queues::all_depths(&system.sqs, &system.manifest).await.expect("queue depths");
+        let busy: Vec<_> = depths.iter().filter(|q| q.depth.visible + q.depth.in_flight > 0).collect();
+        quiet_checks = if busy.is_empty() { quiet_checks + 1 } else { 0 };
+        if quiet_checks >= 2 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the system is still busy after {patience:?}: {busy:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

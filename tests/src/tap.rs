@@ -4,14 +4,14 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::IncomingEvent;
+use pizza_events::WireEvent;
 
 use crate::PATIENCE;
 
 pub struct Tap {
     sqs: aws_sdk_sqs::Client,
     pub url: String,
-    seen: Vec<(IncomingEvent, aws_sdk_sqs::types::Message)>,
+    seen: Vec<(WireEvent, aws_sdk_sqs::types::Message)>,
 }
 
 impl Tap {
@@ -44,9 +44,15 @@ impl Tap {
     }
 
     /// How many events satisfying `wanted` the tap has seen, after reading what is there now.
-    pub async fn count(&mut self, wanted: impl Fn(&IncomingEvent) -> bool) -> usize {
+    pub async fn count(&mut self, wanted: impl Fn(&WireEvent) -> bool) -> usize {
         self.read(1).await;
         self.seen.iter().filter(|(event, _)| wanted(event)).count()
+    }
+
+    /// Every event satisfying `wanted` the tap has seen, after reading what is there now.
+    pub async fn all(&mut self, wanted: impl Fn(&WireEvent) -> bool) -> Vec<WireEvent> {
+        self.read(1).await;
+        self.seen.iter().filter(|(event, _)| wanted(event)).map(|(event, _)| event.clone()).collect()
     }
 
     async fn read(&mut self, wait_seconds: i32) {
@@ -68,7 +74,7 @@ impl Tap {
             for message in messages {
                 // Read messages stay in the tap and come back after its visibility timeout.
                 let known = self.seen.iter().any(|(_, seen)| seen.message_id == message.message_id);
-                if let (false, Ok(event)) = (known, IncomingEvent::from_json(message.body().unwrap_or_default())) {
+                if let (false, Ok(event)) = (known, WireEvent::from_json(message.body().unwrap_or_default())) {
                     self.seen.push((event, message));
                 }
             }
@@ -77,10 +83,7 @@ impl Tap {
 
     /// Waits until the tap has seen an event that satisfies `wanted`; returns it with the
     /// SQS message it came in (body and attributes as the subscribers got them).
-    pub async fn wait_for(
-        &mut self,
-        wanted: impl Fn(&IncomingEvent) -> bool,
-    ) -> (IncomingEvent, aws_sdk_sqs::types::Message) {
+    pub async fn wait_for(&mut self, wanted: impl Fn(&WireEvent) -> bool) -> (WireEvent, aws_sdk_sqs::types::Message) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(found) = self.seen.iter().find(|(event, _)| wanted(event)) {

@@ -11,7 +11,10 @@ use pizza_events::WireEvent;
 use pizza_events::registry::{catalogue, decode_current};
 
 fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+    // Read at run time: a test binary reused from a shared target directory (another
+    // clone's build) must still read this checkout's files.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    PathBuf::from(crate_dir).join("../../events")
 }
 
 fn render(schema: &schemars::Schema) -> String {
