@@ -62,6 +62,9 @@ impl Environment {
         command
             .env_clear()
             .envs(passthrough())
+            // Names the function in its SDKs' user agent (`app/<name>`), so a meter in front
+            // of the endpoint can tell whose request it sees.
+            .env("AWS_SDK_UA_APP_ID", &function.logical_id)
             .envs(&function.environment)
             .envs(spec.extra_environment.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
@@ -143,6 +146,17 @@ impl Environment {
             status = self.child.wait() => Err(InvokeError::Crashed(describe_exit(status))),
             _ = tokio::time::sleep(timeout) => Err(InvokeError::TimedOut(timeout)),
         }
+    }
+
+    /// CPU time the process has used so far (user and system), Linux only.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf only reads a system constant.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(Duration::from_micros(ticks * 1_000_000 / per_second))
     }
 
     /// Peak resident memory of the process so far, in KiB (Linux only).

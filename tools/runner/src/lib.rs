@@ -41,8 +41,9 @@ pub struct Options {
     pub http_addr: SocketAddr,
     /// Where the functions' binaries are (`target/debug`, say).
     pub bin_dir: PathBuf,
-    /// Concurrent pollers per queue (Lambda starts with five; the invocations they make
-    /// are capped by the function's concurrency all the same).
+    /// Concurrent pollers per queue, at most: Lambda starts five, and a mapping's
+    /// `MaximumConcurrency` caps them (a poller that could not invoke would only hold
+    /// messages back).
     pub pollers_per_queue: usize,
     /// Retry failed messages after this delay rather than the queue's visibility timeout.
     pub retry_delay: Option<Duration>,
@@ -54,6 +55,9 @@ pub struct Options {
     pub echo_logs: bool,
     /// Where stream checkpoints are kept across restarts; `None` keeps them in memory.
     pub state_dir: Option<PathBuf>,
+    /// The AWS endpoint for the runner and every function process, over
+    /// `AWS_ENDPOINT_URL` (the benchmarks put a meter in front of the emulator this way).
+    pub endpoint_url: Option<String>,
 }
 
 impl Default for Options {
@@ -61,12 +65,13 @@ impl Default for Options {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             bin_dir: default_bin_dir(),
-            pollers_per_queue: 2,
+            pollers_per_queue: 5,
             retry_delay: None,
             chaos: Chaos::default(),
             extra_environment: Vec::new(),
             echo_logs: false,
             state_dir: None,
+            endpoint_url: None,
         }
     }
 }
@@ -143,8 +148,16 @@ impl Running {
 /// The SDK configuration for the manifest's emulator: `AWS_ENDPOINT_URL` wins, else the
 /// endpoint the stack was deployed to.
 pub async fn sdk_config(manifest: &Manifest) -> aws_config::SdkConfig {
+    sdk_config_at(manifest, None).await
+}
+
+/// As [`sdk_config`], at `endpoint` if given.
+pub async fn sdk_config_at(manifest: &Manifest, endpoint: Option<&str>) -> aws_config::SdkConfig {
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(manifest.region.clone()));
+    if let Some(endpoint) = endpoint {
+        return loader.endpoint_url(endpoint).load().await;
+    }
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => loader.load().await,
         _ if !manifest.endpoint_url.is_empty() => loader.endpoint_url(&manifest.endpoint_url).load().await,
@@ -153,7 +166,7 @@ pub async fn sdk_config(manifest: &Manifest) -> aws_config::SdkConfig {
 }
 
 pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, RunnerError> {
-    let aws = sdk_config(manifest).await;
+    let aws = sdk_config_at(manifest, options.endpoint_url.as_deref()).await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let streams = aws_sdk_dynamodbstreams::Client::new(&aws);
     let (shutdown, shutdown_signal) = watch::channel(false);
@@ -162,7 +175,12 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
     let settings = PoolSettings {
         bin_dir: options.bin_dir.clone(),
         region: manifest.region.clone(),
-        extra_environment: options.extra_environment.clone(),
+        extra_environment: options
+            .endpoint_url
+            .iter()
+            .map(|url| ("AWS_ENDPOINT_URL".to_owned(), url.clone()))
+            .chain(options.extra_environment.iter().cloned())
+            .collect(),
         chaos: options.chaos.clone(),
         logs: logs.clone(),
         echo_logs: options.echo_logs,
@@ -188,7 +206,8 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
             match source {
                 EventSource::Sqs(queue) if queue.mapping.enabled => {
                     let dice = Arc::new(Dice::new(derive_seed(options.chaos.seed, queue.queue.name())));
-                    for _ in 0..options.pollers_per_queue.max(1) {
+                    let cap = queue.maximum_concurrency.map_or(usize::MAX, |n| n as usize);
+                    for _ in 0..options.pollers_per_queue.min(cap).max(1) {
                         let poller = sqs::SqsPoller {
                             pool: pool.clone(),
                             source: queue.clone(),

@@ -22,8 +22,9 @@ struct Cli {
     /// Where the functions' binaries are (default: beside this one).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Pollers per queue.
-    #[arg(long, default_value_t = 2)]
+    /// Pollers per queue, at most (Lambda starts five; a mapping's maximum concurrency
+    /// caps them).
+    #[arg(long, default_value_t = 5)]
     pollers: usize,
     /// Retry failed messages after this many seconds instead of the queue's visibility timeout.
     #[arg(long)]
@@ -112,6 +113,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         extra_environment: cli.environment,
         echo_logs: !cli.quiet,
         state_dir: Some(cli.state_dir),
+        endpoint_url: None,
     };
     let running = local_runner::start(&manifest, &options).await.map_err(|e| e.to_string())?;
     if let Some(addr) = running.api_addr {

@@ -70,18 +70,20 @@ impl SqsPoller {
         .await
     }
 
-    /// One batch: up to the batch size, gathered for at most the batching window.
+    /// One batch, as Lambda gathers it: from the first messages on, keep receiving until
+    /// the batch is full or the batching window (counted from those first messages) is
+    /// over. An idle long poll returns nothing.
     async fn receive(&self) -> Result<Vec<Message>, String> {
         let batch_size = self.source.mapping.batch_size.max(1) as usize;
         let window = Duration::from_secs(self.source.mapping.batching_window_seconds);
-        let until = Instant::now() + window;
+        let mut until: Option<Instant> = None;
         let mut messages = Vec::new();
         loop {
             let wanted = (batch_size - messages.len()).min(10) as i32;
-            let wait = if messages.is_empty() {
-                LONG_POLL_SECONDS
-            } else {
-                until.saturating_duration_since(Instant::now()).as_secs().min(20) as i32
+            // SQS waits in whole seconds: the last wait may end up to a second late.
+            let wait = match until {
+                None => LONG_POLL_SECONDS,
+                Some(until) => until.saturating_duration_since(Instant::now()).as_secs_f64().ceil().min(20.0) as i32,
             };
             let output = self
                 .sqs
@@ -94,13 +96,12 @@ impl SqsPoller {
                 .send()
                 .await
                 .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-            let got = output.messages.unwrap_or_default();
-            let empty = got.is_empty();
-            messages.extend(got);
-            if messages.len() >= batch_size || Instant::now() >= until || (empty && !messages.is_empty()) {
+            messages.extend(output.messages.unwrap_or_default());
+            if messages.is_empty() {
                 return Ok(messages);
             }
-            if messages.is_empty() {
+            let until = *until.get_or_insert_with(|| Instant::now() + window);
+            if messages.len() >= batch_size || Instant::now() >= until {
                 return Ok(messages);
             }
         }
