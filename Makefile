@@ -75,10 +75,17 @@ build: $(VENV)/.cargo-lambda ## release zips of every function for AWS (cargo la
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p order-api -p order-service -p payment-service -p topping-stage -p inventory-service -p outbox-relay
 
-bench: $(VENV)/.installed ## figures: handler cost per message, AWS requests per pizza, local latency (docs/benchmarks.md)
-	cargo build --quiet --profile bench-local -p devrunner --bin pizza-bench
+BASELINE_VENV := .venv-baseline
+
+$(BASELINE_VENV)/.installed: bench/baseline/requirements.txt
+	python3 -m venv $(BASELINE_VENV)
+	$(BASELINE_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
+	touch $@
+
+bench: $(VENV)/.installed $(BASELINE_VENV)/.installed ## figures as `name: value` lines: requests, capacity and dollars per pizza, the Powertools baseline, local speed (docs/benchmarks.md)
+	cargo build --quiet --profile bench-local --bins
 	tools/local/with-emulator.sh bash -c '$(PYTHON) tools/local/deploy.py --stack-name bench --manifest .local/bench.json --parameter Namespace=bench- \
-	  && cargo run --quiet --profile bench-local -p devrunner --bin pizza-bench -- --manifest .local/bench.json'
+	  && cargo run --quiet --profile bench-local -p pizza-bench -- --manifest .local/bench.json'
 
 emulator-up: $(VENV)/.installed
 	tools/local/emulator.sh up

@@ -1,0 +1,252 @@
+//! `pizza-bench`: the figures of docs/benchmarks.md, printed as `name: value` lines.
+//!
+//! 1. Cost: one order of 20 pizzas through the deployed stack (batch size 10), every AWS
+//!    request counted by the meter, DynamoDB capacity by DynamoDB's rules, dollars at list
+//!    prices.
+//! 2. The Powertools baseline: the same topping stage the usual Python way, on the same
+//!    emulator and the same messages, side by side with the Rust stage.
+//! 3. Local speed: a 50-pizza order, and 100 concurrent orders of 10, under the local
+//!    runner. These figures are bound by the emulator and labelled `local`.
+
+mod baseline;
+mod capacity;
+mod meter;
+mod pricing;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use inventory::StockRoom;
+use local_runner::{Manifest, Options, StatsSnapshot};
+use meter::{Meter, Reading};
+use orders::{OrderDesk, OrderStatus};
+use pizza_cli::http::Client;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(name = "pizza-bench")]
+struct Cli {
+    #[arg(long, default_value = ".local/bench.json")]
+    manifest: PathBuf,
+    /// Pollers per queue (Lambda starts five per SQS mapping).
+    #[arg(long, default_value_t = 5)]
+    pollers: usize,
+    /// Skip the Python baseline (it needs its own virtualenv; `make bench` makes it).
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+const COST_ORDER_PIZZAS: u32 = 20;
+/// The figure for the design before batching, for the ratio.
+const REQUESTS_PER_PIZZA_BEFORE: f64 = 24.0;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let upstream = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL is not set (use `make bench`)")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let meter = runtime.block_on(Meter::start(upstream.clone()))?;
+    // Every client of the system (the runner's pollers, the function processes it starts,
+    // the baseline) takes its endpoint from here: through the meter.
+    // SAFETY: no other thread reads the environment while this runs: the runtime's
+    // workers only serve the meter, which does not.
+    unsafe { std::env::set_var("AWS_ENDPOINT_URL", format!("http://{}", meter.addr)) };
+    runtime.block_on(run(cli, meter, upstream))
+}
+
+fn line(name: &str, value: impl std::fmt::Display) {
+    println!("{name}: {value}");
+}
+
+async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&cli.manifest)?;
+    // The bench's own reads go straight to the emulator, uncounted.
+    let direct = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(manifest.region.clone()))
+        .endpoint_url(&upstream)
+        .load()
+        .await;
+    let table = |id: &str| manifest.table(id).map(str::to_owned).with_context(|| format!("no {id} in the stack"));
+    let orders = orders::DynamoOrders::new(&direct, table("OrdersTable")?);
+    let stock = inventory::DynamoInventory::new(&direct, table("InventoryTable")?);
+    for ingredient in pizza_events::menu::all_ingredients() {
+        stock.set_stock(ingredient, 10_000_000).await?;
+    }
+    // Start from empty queues: what an earlier, interrupted run left is not this run's cost.
+    let sqs = aws_sdk_sqs::Client::new(&direct);
+    for queue in manifest.queues.values() {
+        let _ = sqs.purge_queue().queue_url(&queue.url).send().await;
+    }
+    let options = Options {
+        http_addr: ([127, 0, 0, 1], 0).into(),
+        pollers_per_queue: cli.pollers,
+        // The relay resumes where it stopped instead of replaying the outbox's history.
+        state_dir: Some(PathBuf::from(".local/state")),
+        ..Options::default()
+    };
+    let running = local_runner::start(&manifest, &options).await?;
+    let api = Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?));
+    let bench = Bench { manifest: &manifest, orders: &orders, api: &api, sqs: &sqs };
+
+    // Warm up: every function started once, so cold starts do not count as cost.
+    bench.order_until_ready(2).await?;
+    bench.wait_until_quiet().await?;
+    let tap = if cli.no_baseline { None } else { Some(baseline::tap(&manifest, &direct).await?) };
+    let _ = meter.take();
+    let stats_before = running.stats();
+
+    println!("# cost: one order of {COST_ORDER_PIZZAS} pizzas, batch size 10, {} pollers per queue", cli.pollers);
+    bench.order_until_ready(COST_ORDER_PIZZAS).await?;
+    bench.wait_until_quiet().await?;
+    let reading = meter.take();
+    let stats = difference(&running.stats(), &stats_before);
+    report_cost(&manifest, &reading, &stats, f64::from(COST_ORDER_PIZZAS));
+
+    if let Some(tap) = tap {
+        baseline::compare(&manifest, &direct, tap, &reading, &stats, COST_ORDER_PIZZAS, &meter).await?;
+    }
+
+    // Speed is measured without the meter in the way: a runner of its own, straight to
+    // the emulator.
+    running.stop().await;
+    let options = Options { endpoint_url: Some(upstream.clone()), ..options };
+    let running = local_runner::start(&manifest, &options).await?;
+    let api = Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?));
+    let bench = Bench { api: &api, ..bench };
+    bench.order_until_ready(2).await?;
+    println!("# local speed (bound by the emulator on this machine, not by the functions)");
+    let started = Instant::now();
+    bench.order_until_ready(50).await?;
+    line("local.order50_ready_ms", started.elapsed().as_millis());
+    bench.wait_until_quiet().await?;
+    let started = Instant::now();
+    let mut times = futures::future::try_join_all((0..100).map(|_| bench.order_until_ready(10))).await?;
+    let elapsed = started.elapsed();
+    times.sort();
+    let percentile = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+    line("local.orders100x10_ready", times.len());
+    line("local.orders100x10_seconds", format!("{:.2}", elapsed.as_secs_f64()));
+    line("local.orders100x10_pizzas_per_second", format!("{:.1}", 1000.0 / elapsed.as_secs_f64()));
+    line("local.orders100x10_p50_ms", percentile(0.50).as_millis());
+    line("local.orders100x10_p99_ms", percentile(0.99).as_millis());
+    for s in running.stats() {
+        line(&format!("local.init_ms.{}", s.function), s.mean_init.as_millis());
+        line(&format!("local.peak_memory_mb.{}", s.function), format!("{:.1}", s.peak_memory_kib as f64 / 1024.0));
+    }
+    running.stop().await;
+    Ok(())
+}
+
+struct Bench<'a> {
+    manifest: &'a Manifest,
+    orders: &'a orders::DynamoOrders,
+    api: &'a Client,
+    sqs: &'a aws_sdk_sqs::Client,
+}
+
+impl Bench<'_> {
+    /// Places an order and waits, reading the table directly, until it is READY; returns
+    /// the time from the POST.
+    async fn order_until_ready(&self, pizzas: u32) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let order_id: Uuid = self.api.place(pizzas).await?.parse()?;
+        loop {
+            if let Some(details) = self.orders.find(order_id).await? {
+                match details.order.status {
+                    OrderStatus::Ready => return Ok(started.elapsed()),
+                    OrderStatus::Cancelled => bail!("order {order_id} was cancelled"),
+                    _ => {}
+                }
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                bail!("order {order_id} is not ready after 5 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Until no queue has a message: the last confirmations are delivered and deleted.
+    async fn wait_until_quiet(&self) -> anyhow::Result<()> {
+        let mut quiet = 0;
+        while quiet < 3 {
+            let depths = pizza_cli::queues::all_depths(self.sqs, self.manifest).await?;
+            let busy = depths.iter().any(|q| q.depth.visible + q.depth.in_flight > 0);
+            quiet = if busy { 0 } else { quiet + 1 };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Ok(())
+    }
+}
+
+fn difference(after: &[StatsSnapshot], before: &[StatsSnapshot]) -> Vec<StatsSnapshot> {
+    after
+        .iter()
+        .map(|a| {
+            let b = before.iter().find(|b| b.function == a.function).cloned().unwrap_or_default();
+            StatsSnapshot { invocations: a.invocations - b.invocations, ..a.clone() }
+        })
+        .collect()
+}
+
+fn report_cost(manifest: &Manifest, reading: &Reading, stats: &[StatsSnapshot], pizzas: f64) {
+    let total = reading.total();
+    let per = |n: f64| n / pizzas;
+    let count =
+        |prefix: &str| total.requests.iter().filter(|(op, _)| op.starts_with(prefix)).map(|(_, n)| *n).sum::<u64>();
+    line("requests_per_pizza", format!("{:.2}", per(total.total_requests() as f64)));
+    for (op, n) in &total.requests {
+        line(&format!("requests_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
+    }
+    for (op, n) in &reading.excluded {
+        line(&format!("excluded_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
+    }
+    line(
+        "requests_per_pizza_ratio_to_before",
+        format!("{:.3}", per(total.total_requests() as f64) / REQUESTS_PER_PIZZA_BEFORE),
+    );
+    line("write_units_per_pizza", format!("{:.2}", per(total.write_units)));
+    line("read_units_per_pizza", format!("{:.2}", per(total.read_units)));
+
+    // Lambda duration: CPU measured per warm invocation, plus a stated latency per call
+    // the function makes (pollers' calls are Lambda's, not the function's).
+    let invocations: u64 = stats.iter().map(|s| s.invocations).sum();
+    let function_calls: u64 = reading
+        .by_caller
+        .iter()
+        .filter(|(caller, _)| !caller.starts_with("pollers"))
+        .map(|(_, s)| s.total_requests())
+        .sum();
+    let cpu_ms: f64 = stats.iter().map(|s| s.cpu_per_invocation.as_secs_f64() * 1000.0 * s.invocations as f64).sum();
+    let lambda_ms = cpu_ms + function_calls as f64 * pricing::LATENCY_PER_AWS_CALL_MS + invocations as f64;
+    let memory_mb = manifest.functions.first().map_or(128, |f| f.memory_mb) as f64;
+    let deliveries = reading
+        .by_caller
+        .iter()
+        .filter(|(c, _)| c.starts_with("pollers"))
+        .map(|(_, s)| s.messages_received)
+        .sum::<u64>();
+    let per_pizza = pricing::PerPizza {
+        lambda_invocations: per(invocations as f64),
+        lambda_ms: per(lambda_ms),
+        memory_mb,
+        sqs_requests: per(count("sqs:") as f64),
+        sqs_deliveries: per(deliveries as f64),
+        sns_requests: per(count("sns:") as f64),
+        write_units: per(total.write_units),
+        read_units: per(total.read_units),
+        http_requests: per(1.0),
+    };
+    line("lambda_invocations_per_pizza", format!("{:.2}", per_pizza.lambda_invocations));
+    line("lambda_billed_ms_per_pizza", format!("{:.1}", per_pizza.lambda_ms));
+    line("lambda_cpu_ms_per_pizza", format!("{:.2}", per(cpu_ms)));
+    let dollars = pricing::per_million_pizzas(&per_pizza);
+    line("dollars_per_million_pizzas", format!("{:.2}", dollars.total()));
+    line("dollars_per_million_pizzas.lambda", format!("{:.2}", dollars.lambda));
+    line("dollars_per_million_pizzas.sqs", format!("{:.2}", dollars.sqs));
+    line("dollars_per_million_pizzas.sns", format!("{:.2}", dollars.sns));
+    line("dollars_per_million_pizzas.dynamodb", format!("{:.2}", dollars.dynamodb));
+    line("dollars_per_million_pizzas.http_api", format!("{:.2}", dollars.http_api));
+    let queues = manifest.dead_letter_queues().count();
+    line("idle_dollars_per_month", format!("{:.2}", pricing::idle_dollars_per_month(queues, 5)));
+}
