@@ -17,8 +17,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use dynamo_kit::item::{Item, get_n, get_s, get_uuid, key, n, opt_s, s};
+use dynamo_kit::read::query_partition;
 use dynamo_kit::write::{Cancelled, put, transact};
-use dynamo_kit::{StoreError, built, classify};
+use dynamo_kit::{StoreError, built};
 use uuid::Uuid;
 
 use crate::{Held, Pantry, Reservation, ReservationRequest, Restock, StockLevel, StockRoom, allocate};
@@ -323,29 +324,12 @@ impl Restock for DynamoInventory {
         closed.insert("order_id".into(), s(order_id.to_string()));
         put(&self.client, &self.table, closed).await?;
 
+        let order = format!("ORDER#{order_id}");
         let mut released = 0;
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :reservations)")
-                .expression_attribute_values(":pk", s(format!("ORDER#{order_id}")))
-                .expression_attribute_values(":reservations", s(RESERVATIONS_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(classify)?;
-            for reservations in page.items() {
-                released += self.release(reservations).await?;
-            }
-            start_key = page.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                return Ok(released);
-            }
+        for reservations in query_partition(&self.client, &self.table, &order, RESERVATIONS_PREFIX).await? {
+            released += self.release(&reservations).await?;
         }
+        Ok(released)
     }
 }
 

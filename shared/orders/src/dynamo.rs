@@ -11,8 +11,9 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use dynamo_kit::item::{Item, get_n, get_n_or_zero, get_s, get_uuid, key, n, opt_s, s};
+use dynamo_kit::read::query_partition;
 use dynamo_kit::write::{Cancelled, transact, update_or_old};
-use dynamo_kit::{StoreError, built, classify, outbox};
+use dynamo_kit::{StoreError, built, outbox};
 use lambda_kit::Outgoing;
 use pizza_events::catalogue::{CancelReason, Ingredient};
 use pizza_events::names::parse_variant;
@@ -190,29 +191,11 @@ impl OrderDesk for DynamoOrders {
     async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError> {
         let mut order = None;
         let mut pizzas = Vec::new();
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("ORDER#{order_id}")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                match opt_s(item, "sk") {
-                    Some(ORDER_SK) => order = Some(order_from_item(item)?),
-                    Some(sk) if sk.starts_with(PIZZA_SK_PREFIX) => pizzas.push(pizza_from_item(item)?),
-                    _ => {}
-                }
-            }
-            start_key = page.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                break;
+        for item in query_partition(&self.client, &self.table, &format!("ORDER#{order_id}"), "").await? {
+            match opt_s(&item, "sk") {
+                Some(ORDER_SK) => order = Some(order_from_item(&item)?),
+                Some(sk) if sk.starts_with(PIZZA_SK_PREFIX) => pizzas.push(pizza_from_item(&item)?),
+                _ => {}
             }
         }
         Ok(order.map(|order| OrderDetails { order, pizzas }))
