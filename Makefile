@@ -29,7 +29,7 @@ $(VENV)/.installed: tools/local/requirements.txt
 	touch $@
 
 run: $(VENV)/.installed ## emulator, stack and every function running; the API on http://127.0.0.1:3000
-	tools/local/run.sh
+	tools/local/run.sh $(RUN_ARGS)
 
 test: check unit system-test ## everything CI checks: format, lints, unit and system tests
 
