@@ -84,6 +84,7 @@ class Deployment:
         self.sns = self.client("sns")
         self.dynamodb = self.client("dynamodb")
         self.lambda_ = self.client("lambda")
+        self.cloudwatch = self.client("cloudwatch")
         self.account = self.client("sts").get_caller_identity()["Account"]
         self.parameters = dict(p.split("=", 1) for p in args.parameter)
         self.physical: dict[str, str] = {}
@@ -282,6 +283,24 @@ class Deployment:
             )
             log(f"stream on {table} ({spec['StreamViewType']})")
 
+    def apply_alarms(self, expanded: dict, resolver: Resolver) -> None:
+        """Creates or updates every alarm the template declares (the emulator's
+        CloudFormation skips them), named as CloudFormation would: stack-LogicalId."""
+        fields = ("AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
+                  "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions")
+        applied = 0
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] != "AWS::CloudWatch::Alarm" or not resolver.is_deployed(resource):
+                continue
+            props = resolver.resolve(resource["Properties"])
+            alarm = {name: props[name] for name in fields if name in props}
+            for name in ("Period", "EvaluationPeriods"):
+                alarm[name] = int(alarm[name])
+            alarm["Threshold"] = float(alarm["Threshold"])
+            self.cloudwatch.put_metric_alarm(AlarmName=props.get("AlarmName", f"{self.args.stack_name}-{logical_id}"), **alarm)
+            applied += 1
+        log(f"alarms applied: {applied}")
+
     def hand_polling_to_the_local_runner(self, expanded: dict, resolver: Resolver) -> dict[tuple[str, str], dict]:
         """Disables the emulator's own pollers; returns each mapping as the template
         configures it, by (function name, source ARN), for the local runner to honour (the
@@ -420,6 +439,7 @@ class Deployment:
         self.apply_subscriptions(expanded, resolver)
         self.apply_time_to_live(expanded, resolver)
         self.apply_streams(expanded, resolver)
+        self.apply_alarms(expanded, resolver)
         mappings = self.hand_polling_to_the_local_runner(expanded, resolver)
         manifest = self.manifest(template, expanded, resolver, mappings)
         path = Path(self.args.manifest)
