@@ -23,6 +23,10 @@ pub struct Chaos {
     /// The probability that the runner kills the function process after it answered and
     /// before the messages are deleted, so the whole batch comes back.
     pub kill_before_delete: f64,
+    /// Crash points armed in the *first* process of a function only, by logical id
+    /// (`PIZZA_FAULTS` syntax, `after_write=1`): that process dies at the point, and the
+    /// retry runs in a clean one. A test proves what one crash there leaves behind.
+    pub first_process_faults: std::collections::BTreeMap<String, String>,
 }
 
 impl Chaos {
@@ -33,6 +37,15 @@ impl Chaos {
             && self.kill_before_write == 0.0
             && self.kill_after_write == 0.0
             && self.kill_before_delete == 0.0
+            && self.first_process_faults.is_empty()
+    }
+
+    /// The `PIZZA_FAULTS` of a function's `process_number`-th process (from 0).
+    pub fn faults_of(&self, function: &str, process_number: u64, process_seed: u64) -> Option<String> {
+        match self.first_process_faults.get(function) {
+            Some(faults) if process_number == 0 => Some(faults.clone()),
+            _ => self.faults_for(process_seed),
+        }
     }
 
     /// The `PIZZA_FAULTS` a function process gets, seeded per process.
@@ -116,6 +129,18 @@ mod tests {
         let hits = (0..4000).filter(|_| dice.chance(0.25)).count();
         assert!((800..1200).contains(&hits), "{hits}");
         assert!(!(0..100).any(|_| dice.chance(0.0)));
+    }
+
+    #[test]
+    fn first_process_faults_arm_only_the_first_process() {
+        let chaos = Chaos {
+            first_process_faults: [("SauceFunction".to_owned(), "after_write=1".to_owned())].into(),
+            ..Chaos::default()
+        };
+        assert_eq!(chaos.faults_of("SauceFunction", 0, 9).as_deref(), Some("after_write=1"));
+        assert_eq!(chaos.faults_of("SauceFunction", 1, 9), None);
+        assert_eq!(chaos.faults_of("CheeseFunction", 0, 9), None);
+        assert!(!chaos.is_calm());
     }
 
     #[test]

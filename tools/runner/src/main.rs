@@ -100,6 +100,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         kill_before_write: cli.chaos.kill_before_write,
         kill_after_write: cli.chaos.kill_after_write,
         kill_before_delete: cli.chaos.kill_before_delete,
+        first_process_faults: Default::default(),
     };
     if !chaos.is_calm() {
         eprintln!("pizza-local: chaos on, seed {}", chaos.seed);

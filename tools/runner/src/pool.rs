@@ -28,10 +28,6 @@ pub struct FunctionStats {
     pub init_micros: AtomicU64,
     /// The largest peak resident memory of any of its processes, in KiB.
     pub peak_memory_kib: AtomicU64,
-    /// CPU time spent inside warm invocations (a cold one also initialises), summed, and
-    /// how many invocations that covers.
-    pub invocation_cpu_micros: AtomicU64,
-    pub measured_invocations: AtomicU64,
 }
 
 /// A snapshot of [`FunctionStats`].
@@ -44,8 +40,6 @@ pub struct StatsSnapshot {
     pub timeouts: u64,
     pub mean_init: Duration,
     pub peak_memory_kib: u64,
-    /// CPU per warm invocation, on average.
-    pub cpu_per_invocation: Duration,
 }
 
 pub struct Pool {
@@ -137,16 +131,7 @@ impl Pool {
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         let timeout = Duration::from_secs(self.function.timeout_seconds.max(1));
         let first = environment.init_duration.is_none();
-        let cpu_before = environment.cpu_time();
         let result = environment.invoke(payload, trace_header, &self.function.arn, timeout).await;
-        if let (Some(before), Some(after)) = (cpu_before, environment.cpu_time()) {
-            // A cold process's init happens inside its first invoke call: only warm
-            // invocations are measured, so that the figure is handling alone.
-            if !first {
-                self.stats.invocation_cpu_micros.fetch_add((after - before).as_micros() as u64, Ordering::Relaxed);
-                self.stats.measured_invocations.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         if first && let Some(init) = environment.init_duration {
             self.stats.init_micros.fetch_add(init.as_micros() as u64, Ordering::Relaxed);
         }
@@ -176,7 +161,7 @@ impl Pool {
             binary: self.binary.clone(),
             region: &self.region,
             extra_environment: &self.extra_environment,
-            faults: self.chaos.faults_for(seed),
+            faults: self.chaos.faults_of(&self.function.logical_id, n, seed),
             logs: self.logs.clone(),
             echo_logs: self.echo_logs,
         })
@@ -196,9 +181,6 @@ impl Pool {
             timeouts: load(&self.stats.timeouts),
             mean_init: Duration::from_micros(load(&self.stats.init_micros) / cold_starts.max(1)),
             peak_memory_kib: load(&self.stats.peak_memory_kib),
-            cpu_per_invocation: Duration::from_micros(
-                load(&self.stats.invocation_cpu_micros) / load(&self.stats.measured_invocations).max(1),
-            ),
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{Instrument, debug, error, info_span, warn};
 
 use crate::chaos::{Chaos, Dice};
+use crate::environment::InvokeError;
 use crate::manifest::SqsSource;
 use crate::pool::Pool;
 use crate::runtime_api::Reply;
@@ -34,6 +35,10 @@ pub struct Delivery {
     pub succeeded: bool,
 }
 
+/// After a timed-out invocation a poller waits before receiving again, doubling up to
+/// this: a function that cannot keep up is not fed faster.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 pub struct SqsPoller {
     pub pool: Arc<Pool>,
     pub source: SqsSource,
@@ -51,14 +56,27 @@ impl SqsPoller {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let span = info_span!("poller", function = %self.pool.function.logical_id, queue = %self.source.queue.name());
         async move {
+            let mut backoff = Duration::ZERO;
             while !*shutdown.borrow() {
+                if !backoff.is_zero() {
+                    warn!(seconds = backoff.as_secs(), "the function timed out; backing off");
+                    tokio::select! {
+                        _ = shutdown.changed() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                }
                 let received = tokio::select! {
                     _ = shutdown.changed() => break,
                     received = self.receive() => received,
                 };
                 match received {
                     Ok(messages) if messages.is_empty() => {}
-                    Ok(messages) => self.invoke(messages).await,
+                    Ok(messages) => {
+                        backoff = match self.invoke(messages).await {
+                            Invoked::TimedOut => (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF),
+                            Invoked::Answered => Duration::ZERO,
+                        }
+                    }
                     Err(err) => {
                         warn!(reason = %err, "receive failed; retrying in a second");
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -107,7 +125,7 @@ impl SqsPoller {
         }
     }
 
-    async fn invoke(&self, messages: Vec<Message>) {
+    async fn invoke(&self, messages: Vec<Message>) -> Invoked {
         debug!(messages = messages.len(), "invoking");
         let all_ids = || messages.iter().filter_map(|m| m.message_id.clone()).collect::<HashSet<_>>();
         let delay = self.dice.up_to(self.chaos.max_delay);
@@ -119,6 +137,8 @@ impl SqsPoller {
             .first()
             .and_then(|m| m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader)).cloned());
         let (reply, lease) = self.pool.invoke(payload, trace_header).await;
+        let outcome =
+            if matches!(reply, Err(InvokeError::TimedOut(_))) { Invoked::TimedOut } else { Invoked::Answered };
         let failed: HashSet<String> = match reply {
             Ok(Reply::Response(body)) => match serde_json::from_slice::<SqsBatchResponse>(&body) {
                 Ok(response) => failed_messages(all_ids(), &response, self.source.mapping.report_batch_item_failures),
@@ -143,9 +163,11 @@ impl SqsPoller {
             // the whole batch comes back.
             warn!("chaos: killing the environment before the delete");
             lease.kill().await;
-            return self.settle(&messages, &all_ids(), true).await;
+            self.settle(&messages, &all_ids(), true).await;
+            return outcome;
         }
         self.settle(&messages, &failed, false).await;
+        outcome
     }
 
     /// Deletes what succeeded, schedules the retry of what failed, reports both.
@@ -267,6 +289,11 @@ impl SqsPoller {
             "awsRegion": self.region,
         })
     }
+}
+
+enum Invoked {
+    Answered,
+    TimedOut,
 }
 
 /// Which messages of a batch failed, by Lambda's rules for a batch response: without

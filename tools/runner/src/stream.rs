@@ -228,12 +228,15 @@ impl StreamPoller {
         })
     }
 
+    /// The checkpoint of this stream: one saved for another stream (the table was made
+    /// anew, or the emulator restarted) says nothing about this one.
     fn load_checkpoints(&self) -> HashMap<String, String> {
-        self.checkpoint_file
+        let saved: Option<Checkpoint> = self
+            .checkpoint_file
             .as_ref()
             .and_then(|path| std::fs::read_to_string(path).ok())
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        saved.filter(|c| c.stream_arn == self.source.stream_arn).map(|c| c.shards).unwrap_or_default()
     }
 
     fn save_checkpoints(&self, checkpoints: &HashMap<String, String>) {
@@ -243,13 +246,21 @@ impl StreamPoller {
                 std::fs::create_dir_all(dir)?;
             }
             let temporary = path.with_extension("tmp");
-            std::fs::write(&temporary, serde_json::to_vec(checkpoints)?)?;
+            let checkpoint = Checkpoint { stream_arn: self.source.stream_arn.clone(), shards: checkpoints.clone() };
+            std::fs::write(&temporary, serde_json::to_vec(&checkpoint)?)?;
             std::fs::rename(temporary, path)
         };
         if let Err(err) = write() {
             warn!(reason = %err, path = %path.display(), "could not save the stream checkpoint");
         }
     }
+}
+
+/// Where a stream mapping stands: the last sequence number done, per shard.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    stream_arn: String,
+    shards: HashMap<String, String>,
 }
 
 /// An attribute value in the JSON of the DynamoDB API (`{"S": "…"}`).
