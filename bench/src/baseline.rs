@@ -8,7 +8,7 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_sqs::types::QueueAttributeName;
-use local_runner::{Manifest, StatsSnapshot};
+use local_runner::Manifest;
 use serde_json::Value;
 
 use crate::line;
@@ -57,7 +57,7 @@ pub async fn compare(
     aws: &aws_config::SdkConfig,
     tap: Tap,
     rust: &Reading,
-    stats: &[StatsSnapshot],
+    rust_cpu_ms: f64,
     records: u32,
     meter: &crate::meter::Meter,
 ) -> anyhow::Result<()> {
@@ -118,10 +118,6 @@ pub async fn compare(
 
     let rust_spend = merged(rust, &["SauceFunction", &format!("pollers:{sauce_queue}")]);
     let python_spend = merged(&python, &["PythonBaseline"]);
-    let rust_cpu_ms = stats
-        .iter()
-        .find(|s| s.function == "SauceFunction")
-        .map_or(0.0, |s| s.cpu_per_invocation.as_secs_f64() * 1000.0 * s.invocations as f64);
     let python_cpu_ms = measured["cpu_seconds"].as_f64().unwrap_or(0.0) * 1000.0;
     let per = |n: f64| n / f64::from(records);
     let rows = [

@@ -13,6 +13,7 @@ mod capacity;
 mod meter;
 mod pricing;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,7 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     // Warm up: every function started once, so cold starts do not count as cost.
     bench.order_until_ready(2).await?;
     bench.wait_until_quiet().await?;
+    let mut logs = running.logs();
     let tap = if cli.no_baseline { None } else { Some(baseline::tap(&manifest, &direct).await?) };
     let _ = meter.take();
     let stats_before = running.stats();
@@ -101,10 +103,12 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     bench.wait_until_quiet().await?;
     let reading = meter.take();
     let stats = difference(&running.stats(), &stats_before);
-    report_cost(&manifest, &reading, &stats, f64::from(COST_ORDER_PIZZAS));
+    let cpu = handler_cpu(&mut logs);
+    report_cost(&manifest, &reading, &stats, &cpu, f64::from(COST_ORDER_PIZZAS));
 
     if let Some(tap) = tap {
-        baseline::compare(&manifest, &direct, tap, &reading, &stats, COST_ORDER_PIZZAS, &meter).await?;
+        let rust_cpu_ms = cpu.get("SauceFunction").copied().unwrap_or(0.0);
+        baseline::compare(&manifest, &direct, tap, &reading, rust_cpu_ms, COST_ORDER_PIZZAS, &meter).await?;
     }
 
     // Speed is measured without the meter in the way: a runner of its own, straight to
@@ -189,7 +193,31 @@ fn difference(after: &[StatsSnapshot], before: &[StatsSnapshot]) -> Vec<StatsSna
         .collect()
 }
 
-fn report_cost(manifest: &Manifest, reading: &Reading, stats: &[StatsSnapshot], pizzas: f64) {
+/// The CPU each function's handler reported (its `HandlerCpuTime` metric), in ms, since
+/// the last call.
+fn handler_cpu(logs: &mut tokio::sync::broadcast::Receiver<local_runner::LogLine>) -> BTreeMap<String, f64> {
+    let mut cpu = BTreeMap::new();
+    loop {
+        match logs.try_recv() {
+            Ok(line) => {
+                let value: serde_json::Value = serde_json::from_str(&line.line).unwrap_or_default();
+                if let Some(ms) = value["HandlerCpuTime"].as_f64() {
+                    *cpu.entry(line.function).or_default() += ms;
+                }
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return cpu,
+        }
+    }
+}
+
+fn report_cost(
+    manifest: &Manifest,
+    reading: &Reading,
+    stats: &[StatsSnapshot],
+    cpu: &BTreeMap<String, f64>,
+    pizzas: f64,
+) {
     let total = reading.total();
     let per = |n: f64| n / pizzas;
     let count =
@@ -208,8 +236,10 @@ fn report_cost(manifest: &Manifest, reading: &Reading, stats: &[StatsSnapshot], 
     line("write_units_per_pizza", format!("{:.2}", per(total.write_units)));
     line("read_units_per_pizza", format!("{:.2}", per(total.read_units)));
 
-    // Lambda duration: CPU measured per warm invocation, plus a stated latency per call
-    // the function makes (pollers' calls are Lambda's, not the function's).
+    // Lambda duration: the CPU the handlers reported, plus a stated latency per call the
+    // functions make (pollers' calls are Lambda's, not the function's), plus a millisecond
+    // per invocation for the runtime's own round trip. The API and the relay report no
+    // CPU; their calls' latency is counted.
     let invocations: u64 = stats.iter().map(|s| s.invocations).sum();
     let function_calls: u64 = reading
         .by_caller
@@ -217,7 +247,7 @@ fn report_cost(manifest: &Manifest, reading: &Reading, stats: &[StatsSnapshot], 
         .filter(|(caller, _)| !caller.starts_with("pollers"))
         .map(|(_, s)| s.total_requests())
         .sum();
-    let cpu_ms: f64 = stats.iter().map(|s| s.cpu_per_invocation.as_secs_f64() * 1000.0 * s.invocations as f64).sum();
+    let cpu_ms: f64 = cpu.values().sum();
     let lambda_ms = cpu_ms + function_calls as f64 * pricing::LATENCY_PER_AWS_CALL_MS + invocations as f64;
     let memory_mb = manifest.functions.first().map_or(128, |f| f.memory_mb) as f64;
     let deliveries = reading

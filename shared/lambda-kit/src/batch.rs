@@ -104,6 +104,7 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
 
     async fn process_in_span(&self, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
         let started = Instant::now();
+        let cpu_started = crate::telemetry::process_cpu_time();
         let cold_start = !self.warm.swap(true, Ordering::Relaxed);
         let records = event.records;
 
@@ -162,6 +163,12 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
             ("MessagesFailed", failed as f64, Unit::Count),
             ("EventsPublished", published as f64, Unit::Count),
             ("HandlerDuration", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds),
+            // CPU, not wall time: what the handler itself costs, apart from waiting on AWS.
+            (
+                "HandlerCpuTime",
+                (crate::telemetry::process_cpu_time() - cpu_started).as_secs_f64() * 1000.0,
+                Unit::Milliseconds,
+            ),
             ("ColdStart", if cold_start { 1.0 } else { 0.0 }, Unit::Count),
         ]);
         response

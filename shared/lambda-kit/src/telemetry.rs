@@ -93,6 +93,18 @@ impl Visit for JsonVisitor<'_> {
     }
 }
 
+/// The CPU time this process has used so far, at nanosecond resolution (zero where the
+/// clock is not available).
+pub fn process_cpu_time() -> std::time::Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only the timespec it is given.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(now.tv_sec.max(0) as u64, now.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Unit {
     Count,
