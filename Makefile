@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test check fmt clippy lint unit system-test deploy queues audit schemas build bench emulator-up emulator-down clean
+.PHONY: help run test check fmt clippy lint unit system-test chaos deploy queues audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtur
 system-test: $(VENV)/.installed ## the system against the emulator (started here unless one answers)
 	cargo build --bins
 	tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
+
+chaos: $(VENV)/.installed ## 1,000 pizzas in 100 orders through duplicates, delays and killed processes, then the audit (CHAOS_SEED=n replays)
+	cargo build --bins
+	CHAOS_ORDERS=$${CHAOS_ORDERS:-100} tools/local/with-emulator.sh cargo test -p system-tests --test crashes -- --nocapture pizzas_through
 
 deploy: $(VENV)/.installed ## deploy the template to the emulator at AWS_ENDPOINT_URL (must be running)
 	$(PYTHON) tools/local/deploy.py --stack-name $(STACK) --manifest .local/$(STACK).json

@@ -242,3 +242,45 @@ fn an_operator_can_redrive_a_dead_letter() {
         wait_for_dead_letter(system, store, &body).await;
     });
 }
+
+#[test]
+fn every_log_line_of_an_order_carries_its_trace_and_none_its_card() {
+    let system = system();
+    system.run(async {
+        let mut logs = system.logs();
+        let trace_id = Uuid::new_v4().simple().to_string();
+        let traceparent = format!("00-{trace_id}-{}-01", &Uuid::new_v4().simple().to_string()[..16]);
+        let card = format!("tok_secret_{}", Uuid::new_v4().simple());
+        let body = json!({ "pizzas": 2, "payment": { "card_token": card } }).to_string();
+        let reply = system
+            .send("POST", "/orders", &[("content-type", "application/json"), ("traceparent", &traceparent)], &body)
+            .await;
+        assert_eq!(reply.status, 202, "{reply:?}");
+        let order_id = reply.json["order_id"].as_str().expect("an order id").to_owned();
+        system.wait_until_ready(&order_id).await;
+        // The confirmation is the last hop; give its log lines a moment to arrive.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+        let mut lines = Vec::new();
+        loop {
+            match logs.try_recv() {
+                Ok(line) => lines.push(line),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        assert!(lines.iter().all(|l| !l.line.contains(&card)), "a card token was logged");
+        let about_the_order: Vec<(String, Value)> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(&l.line).ok().map(|v| (l.function.clone(), v)))
+            .filter(|(_, v)| v["correlation_id"] == json!(order_id))
+            .collect();
+        let functions: BTreeSet<&str> = about_the_order.iter().map(|(f, _)| f.as_str()).collect();
+        for hop in ["ApiFunction", "PaymentFunction", "OrderFunction", "SauceFunction", "VeggiesFunction"] {
+            assert!(functions.contains(hop), "no log line of {hop} about the order: {functions:?}");
+        }
+        for (function, line) in &about_the_order {
+            assert_eq!(line["trace_id"], json!(trace_id), "{function} logged outside the trace: {line}");
+        }
+    });
+}
