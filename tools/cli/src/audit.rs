@@ -3,6 +3,8 @@
 //! - no money is charged twice, and none is kept for an order that was not delivered:
 //!   a READY order is charged its price exactly once, a CANCELLED one is refunded all it
 //!   was charged, a refunded payment belongs to a cancelled order;
+//! - an order is delivered whole: a READY order has exactly its pizzas, each with a
+//!   distinct id and an ingredient from every kitchen stage, each from that stage's menu;
 //! - no stock leaks: a cancelled order holds no reservation, every ingredient's reserved
 //!   count matches the reservations held, nothing is oversold, and (given the stock each
 //!   ingredient started with) every unit is either available or reserved.
@@ -12,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use inventory::{Held, StockLevel, StockRoom};
-use orders::{Order, OrderStatus};
+use orders::{Order, OrderDesk, OrderStatus, StoredPizza};
 use payments::{Payment, PaymentStatus};
 use serde::Serialize;
 use uuid::Uuid;
@@ -23,6 +25,8 @@ use crate::Stack;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub orders: Vec<Order>,
+    /// The stored pizzas of every READY order.
+    pub pizzas: HashMap<Uuid, Vec<StoredPizza>>,
     pub payments: Vec<Payment>,
     pub reservations: Vec<Held>,
     pub levels: Vec<StockLevel>,
@@ -46,9 +50,20 @@ impl Report {
     }
 }
 
+/// The stages every pizza goes through (the crust stage is optional).
+const KITCHEN_STAGES: [&str; 4] = ["sauce", "cheese", "meat", "veggies"];
+
 pub async fn snapshot(stack: &Stack) -> Result<Snapshot, dynamo_kit::StoreError> {
+    let orders = stack.orders.all_orders().await?;
+    let mut pizzas = HashMap::new();
+    for order in orders.iter().filter(|o| o.status == OrderStatus::Ready) {
+        if let Some(details) = stack.orders.find(order.order_id).await? {
+            pizzas.insert(order.order_id, details.pizzas);
+        }
+    }
     Ok(Snapshot {
-        orders: stack.orders.all_orders().await?,
+        orders,
+        pizzas,
         payments: stack.ledger.all_payments().await?,
         reservations: stack.stock.reservations().await?,
         levels: stack.stock.levels().await?,
@@ -84,6 +99,9 @@ pub fn audit(snapshot: &Snapshot, initial_stock: Option<u64>) -> Report {
                 }
                 if order.pizzas_ready != order.pizzas {
                     violation(format!("order {id} is READY with {} of {} pizzas", order.pizzas_ready, order.pizzas));
+                }
+                if let Some(problem) = snapshot.pizzas.get(&id).and_then(|p| whole_order_problem(order, p)) {
+                    violation(format!("order {id} is READY but {problem}"));
                 }
                 if order.charged_cents != order.amount_cents || order.refunded_cents != 0 {
                     violation(format!(
@@ -144,6 +162,26 @@ pub fn audit(snapshot: &Snapshot, initial_stock: Option<u64>) -> Report {
     report
 }
 
+/// What is wrong with a READY order's pizzas, if anything.
+fn whole_order_problem(order: &Order, pizzas: &[StoredPizza]) -> Option<String> {
+    if pizzas.len() != order.pizzas as usize {
+        return Some(format!("{} pizzas are stored of {}", pizzas.len(), order.pizzas));
+    }
+    let ids: std::collections::HashSet<Uuid> = pizzas.iter().map(|p| p.pizza_id).collect();
+    if ids.len() != pizzas.len() {
+        return Some("two of its pizzas share an id".into());
+    }
+    for pizza in pizzas {
+        for stage in KITCHEN_STAGES {
+            let on_menu = |name: &str| pizza_events::menu::ingredients_for(stage).is_some_and(|m| m.contains(&name));
+            if !pizza.ingredients.iter().any(|i| i.stage == stage && on_menu(&i.name)) {
+                return Some(format!("pizza {} has no {stage} from the menu", pizza.pizza_id));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +236,7 @@ mod tests {
             reservations: vec![held(&ready, "tomato")],
             levels: vec![level("tomato", 9, 1)],
             orders: vec![ready, cancelled],
+            ..Snapshot::default()
         };
         let report = audit(&snapshot, Some(10));
         assert!(report.is_clean(), "{report:?}");
@@ -212,6 +251,7 @@ mod tests {
             reservations: vec![held(&cancelled, "tomato")],
             levels: vec![level("tomato", 9, 1)],
             orders: vec![cancelled],
+            ..Snapshot::default()
         };
         let report = audit(&snapshot, Some(10));
         assert_eq!(report.violations.len(), 2, "{report:?}");
@@ -234,6 +274,39 @@ mod tests {
         assert_eq!(report.violations.len(), 1, "{report:?}");
         let unpaid = order(OrderStatus::Ready, 1);
         assert_eq!(audit(&Snapshot { orders: vec![unpaid], ..Snapshot::default() }, None).violations.len(), 1);
+    }
+
+    fn stored(stages: &[(&str, &str)]) -> StoredPizza {
+        StoredPizza {
+            pizza_id: Uuid::new_v4(),
+            ingredients: stages
+                .iter()
+                .map(|(stage, name)| pizza_events::catalogue::Ingredient {
+                    stage: (*stage).into(),
+                    name: (*name).into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_ready_order_must_hold_its_pizzas_whole() {
+        let ready = order(OrderStatus::Ready, 2);
+        let whole = [("sauce", "pesto"), ("cheese", "vegan"), ("meat", "ham"), ("veggies", "olives")];
+        let snapshot = |pizzas: Vec<StoredPizza>| Snapshot {
+            payments: vec![payment(&ready, PaymentStatus::Charged)],
+            pizzas: [(ready.order_id, pizzas)].into(),
+            orders: vec![ready.clone()],
+            ..Snapshot::default()
+        };
+        assert!(audit(&snapshot(vec![stored(&whole), stored(&whole)]), None).is_clean());
+        assert_eq!(audit(&snapshot(vec![stored(&whole)]), None).violations.len(), 1, "a pizza short");
+        let no_meat = [("sauce", "pesto"), ("cheese", "vegan"), ("veggies", "olives")];
+        assert_eq!(audit(&snapshot(vec![stored(&whole), stored(&no_meat)]), None).violations.len(), 1);
+        let off_menu = [("sauce", "ketchup"), ("cheese", "vegan"), ("meat", "ham"), ("veggies", "olives")];
+        assert_eq!(audit(&snapshot(vec![stored(&whole), stored(&off_menu)]), None).violations.len(), 1);
+        let twin = stored(&whole);
+        assert_eq!(audit(&snapshot(vec![twin.clone(), twin]), None).violations.len(), 1, "one id twice");
     }
 
     #[test]

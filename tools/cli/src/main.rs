@@ -46,6 +46,9 @@ enum Command {
         /// Pizzas per order.
         #[arg(long, default_value_t = 1)]
         pizzas: u32,
+        /// With this, each order gets a random number of pizzas from --pizzas to this.
+        #[arg(long)]
+        max_pizzas: Option<u32>,
         /// How many orders, placed at once.
         #[arg(long, default_value_t = 1)]
         count: u32,
@@ -179,7 +182,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format!("{customer} may spend {cents} cents"),
             );
         }
-        Command::Order { pizzas, count, api } => return place_orders(&api, pizzas, count, json).await,
+        Command::Order { pizzas, max_pizzas, count, api } => {
+            let sizes = (0..count).map(|_| random_between(pizzas, max_pizzas.unwrap_or(pizzas))).collect();
+            return place_orders(&api, sizes, json).await;
+        }
         Command::Audit { initial_stock } => {
             let report = audit::audit(&audit::snapshot(&stack).await?, initial_stock);
             if json {
@@ -211,12 +217,18 @@ fn print(json: bool, value: serde_json::Value, text: String) {
     if json { println!("{value}") } else { println!("{text}") }
 }
 
-/// Places `count` orders at once and follows them to READY or CANCELLED.
-async fn place_orders(api: &str, pizzas: u32, count: u32, json: bool) -> anyhow::Result<ExitCode> {
+fn random_between(low: u32, high: u32) -> u32 {
+    if high <= low { low } else { low + (uuid::Uuid::new_v4().as_u128() % u128::from(high - low + 1)) as u32 }
+}
+
+/// Places one order of each size at once and follows them to READY or CANCELLED.
+async fn place_orders(api: &str, sizes: Vec<u32>, json: bool) -> anyhow::Result<ExitCode> {
     let client = pizza_cli::http::Client::new(api);
     let started = Instant::now();
-    let placed = futures::future::try_join_all((0..count).map(|_| client.place(pizzas))).await?;
-    let bar = indicatif::ProgressBar::new(u64::from(count));
+    let count = sizes.len();
+    let pizzas: u32 = sizes.iter().sum();
+    let placed = futures::future::try_join_all(sizes.iter().map(|n| client.place(*n))).await?;
+    let bar = indicatif::ProgressBar::new(count as u64);
     if json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -245,14 +257,14 @@ async fn place_orders(api: &str, pizzas: u32, count: u32, json: bool) -> anyhow:
     let ready = settled.iter().filter(|(_, s, _)| s == "READY").count();
     let elapsed = started.elapsed();
     let value = json!({
-        "orders": count, "pizzas_per_order": pizzas, "ready": ready, "cancelled": settled.len() - ready,
+        "orders": count, "pizzas": pizzas, "ready": ready, "cancelled": settled.len() - ready,
         "unsettled": pending.len(), "seconds": elapsed.as_secs_f64(),
     });
     print(
         json,
         value,
         format!(
-            "{count} order(s) of {pizzas}: {ready} ready, {} cancelled, {} unsettled, in {:.1}s (local)",
+            "{count} order(s), {pizzas} pizzas: {ready} ready, {} cancelled, {} unsettled, in {:.1}s (local)",
             settled.len() - ready,
             pending.len(),
             elapsed.as_secs_f64()
