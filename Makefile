@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test check fmt clippy lint unit system-test chaos deploy queues audit schemas build bench emulator-up emulator-down clean
+.PHONY: help run test check fmt clippy lint unit system-test chaos deploy queues push audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,9 +51,9 @@ unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtur
 	cargo test --workspace --exclude system-tests
 	cd tools/local && ../../$(PYTHON) -m unittest --quiet
 
-system-test: $(VENV)/.installed ## the system against the emulator (started here unless one answers)
+system-test: $(VENV)/.installed $(VENV)/.cargo-lambda ## the system against the emulator (started here unless one answers)
 	cargo build --bins
-	tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
 
 chaos: $(VENV)/.installed ## 1,000 pizzas in 100 orders through duplicates, delays and killed processes, then the audit (CHAOS_SEED=n replays)
 	cargo build --bins
@@ -64,6 +64,9 @@ deploy: $(VENV)/.installed ## deploy the template to the emulator at AWS_ENDPOIN
 
 queues: ## queue and DLQ depths of the running stack (more: `cargo run -p pizza-cli -- --help`)
 	cargo run --quiet -p pizza-cli --bin pizza -- queues --manifest .local/$(STACK).json
+
+push: $(VENV)/.cargo-lambda ## put a new build of one function on the running stack with cargo lambda deploy (FUNCTION=api; BINARY=path, else `make build`'s)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo run --quiet -p pizza-cli --bin pizza -- push $(FUNCTION) --manifest .local/$(STACK).json $(if $(BINARY),--binary-path $(BINARY))
 
 audit: ## check the running stack's invariants: no double charge, no leaked stock
 	cargo run --quiet -p pizza-cli --bin pizza -- audit --manifest .local/$(STACK).json

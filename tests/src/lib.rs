@@ -67,11 +67,7 @@ impl System {
 
     /// As [`System::start`], with the runner shaking the system as `chaos` says.
     pub fn start_with(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos) -> System {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-        assert!(!endpoint.is_empty(), "AWS_ENDPOINT_URL is not set: run the system tests with `make test`");
-        let manifest_path = workspace_root().join(".local").join(format!("{stack_name}.json"));
-        deploy(stack_name, parameters, &manifest_path);
-        let manifest = Manifest::load(&manifest_path).unwrap_or_else(|e| panic!("{e}"));
+        let manifest = deploy_stack(stack_name, parameters);
 
         if std::env::var_os("ECHO_LOGS").is_some() {
             // The runner's own account (cold starts, crashes), beside the functions' logs.
@@ -261,6 +257,15 @@ pub async fn wait_for_deliveries(
         }
     }
     message_ids.iter().filter_map(|id| found.remove(id)).collect()
+}
+
+/// Deploys `stack_name` with `parameters` to the emulator, without running it.
+pub fn deploy_stack(stack_name: &str, parameters: &[(&str, &str)]) -> Manifest {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    assert!(!endpoint.is_empty(), "AWS_ENDPOINT_URL is not set: run the system tests with `make test`");
+    let manifest_path = workspace_root().join(".local").join(format!("{stack_name}.json"));
+    deploy(stack_name, parameters, &manifest_path);
+    Manifest::load(&manifest_path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn deploy(stack_name: &str, parameters: &[(&str, &str)], manifest: &Path) {

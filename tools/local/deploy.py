@@ -301,6 +301,21 @@ class Deployment:
             applied += 1
         log(f"alarms applied: {applied}")
 
+    def apply_string_environments(self, expanded: dict, resolver: Resolver) -> None:
+        """Lambda keeps every environment value as a string; the emulator's CloudFormation
+        keeps a Number parameter's type, which the SDKs (and `cargo lambda deploy`) then
+        cannot read back. Rewrite such values as AWS would have stored them."""
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] != "AWS::Lambda::Function" or not resolver.is_deployed(resource):
+                continue
+            name = self._ref(logical_id)
+            variables = self.lambda_.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+            if all(isinstance(value, str) for value in variables.values()):
+                continue
+            strings = {key: str(value) for key, value in variables.items()}
+            self.lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": strings})
+            log(f"{name}: environment values stored as strings")
+
     def hand_polling_to_the_local_runner(self, expanded: dict, resolver: Resolver) -> dict[tuple[str, str], dict]:
         """Disables the emulator's own pollers; returns each mapping as the template
         configures it, by (function name, source ARN), for the local runner to honour (the
@@ -340,8 +355,7 @@ class Deployment:
                 "memory_mb": int(props.get("MemorySize", config.get("MemorySize", 128))),
                 "reserved_concurrency": props.get("ReservedConcurrentExecutions"),
                 "role": config.get("Role", ""),
-                # Lambda's API returns strings; moto keeps a Number parameter's type.
-                "environment": {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
+                "environment": config.get("Environment", {}).get("Variables", {}),
                 "event_sources": [
                     self._event_source(queues, source, settings)
                     for (function, source), settings in mappings.items()
@@ -440,6 +454,7 @@ class Deployment:
         self.apply_time_to_live(expanded, resolver)
         self.apply_streams(expanded, resolver)
         self.apply_alarms(expanded, resolver)
+        self.apply_string_environments(expanded, resolver)
         mappings = self.hand_polling_to_the_local_runner(expanded, resolver)
         manifest = self.manifest(template, expanded, resolver, mappings)
         path = Path(self.args.manifest)

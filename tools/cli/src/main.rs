@@ -9,11 +9,15 @@ use clap::{Parser, Subcommand};
 use inventory::StockRoom;
 use local_runner::Manifest;
 use payments::PaymentLedger;
-use pizza_cli::{Stack, audit, queues};
+use pizza_cli::{Stack, audit, push, queues};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
-#[command(name = "pizza", version, about = "Operate a deployed pizza shop: queues, dead letters, stock, orders, audit")]
+#[command(
+    name = "pizza",
+    version,
+    about = "Operate a deployed pizza shop: queues, dead letters, stock, orders, push, audit"
+)]
 struct Cli {
     /// The stack manifest `make deploy` wrote.
     #[arg(long, global = true, default_value = ".local/pizza-shop.json", env = "PIZZA_MANIFEST")]
@@ -54,6 +58,18 @@ enum Command {
         count: u32,
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         api: String,
+    },
+    /// Put a new build of one function on the stack with `cargo lambda deploy`, under the
+    /// role and environment the template gave it.
+    Push {
+        /// The function: logical id (ApiFunction) or binary (api).
+        function: String,
+        /// Upload this binary instead of what `cargo lambda build` left (`make build`).
+        #[arg(long)]
+        binary_path: Option<PathBuf>,
+        /// Override or add an environment variable (repeatable), e.g. LOG_LEVEL=DEBUG.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
     /// Check the saga's promises: no double charge, no money kept, no stock leaked.
     Audit {
@@ -185,6 +201,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Order { pizzas, max_pizzas, count, api } => {
             let sizes = (0..count).map(|_| random_between(pizzas, max_pizzas.unwrap_or(pizzas))).collect();
             return place_orders(&api, sizes, json).await;
+        }
+        Command::Push { function, binary_path, overrides } => {
+            let overrides = push::parse_overrides(&overrides)?;
+            let function = push::find(&stack.manifest, &function)?;
+            let code = binary_path.as_deref().map_or(push::Code::LambdaBuild, push::Code::Binary);
+            let workspace = std::env::current_dir().context("the current directory")?;
+            let pushed = push::cargo_lambda_deploy(&stack.manifest, function, code, &overrides, &workspace)?;
+            print(
+                json,
+                serde_json::to_value(&pushed)?,
+                format!("{} deployed as {}", function.logical_id, pushed.function_arn),
+            );
         }
         Command::Audit { initial_stock } => {
             let report = audit::audit(&audit::snapshot(&stack).await?, initial_stock);
