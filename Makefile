@@ -80,7 +80,7 @@ $(VENV)/.cargo-lambda: $(VENV)/.installed
 
 build: $(VENV)/.cargo-lambda ## release zips of every function for AWS (cargo lambda, arm64) in target/lambda/
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p order-api -p order-service -p payment-service -p topping-stage -p inventory-service -p outbox-relay
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p order-api -p order-service -p payment-service -p topping-stage -p inventory-service -p outbox-relay -p archive-service
 
 BASELINE_VENV := .venv-baseline
 

@@ -211,6 +211,10 @@ fn handler_cpu(logs: &mut tokio::sync::broadcast::Receiver<local_runner::LogLine
     }
 }
 
+fn archive_queue_name(manifest: &Manifest) -> String {
+    manifest.queues.get("ArchiveQueue").map_or_else(|| "archive-q".to_owned(), |q| q.name().to_owned())
+}
+
 fn report_cost(
     manifest: &Manifest,
     reading: &Reading,
@@ -235,6 +239,18 @@ fn report_cost(
     );
     line("write_units_per_pizza", format!("{:.2}", per(total.write_units)));
     line("read_units_per_pizza", format!("{:.2}", per(total.read_units)));
+
+    // The event archive's share: its queue's receives and deletes, and its writes.
+    let archive_callers = ["ArchiveFunction".to_owned(), format!("pollers:{}", archive_queue_name(manifest))];
+    let archive = archive_callers.iter().filter_map(|c| reading.by_caller.get(c));
+    let (archive_requests, archive_units) =
+        archive.fold((0, 0.0), |(r, w), spend| (r + spend.total_requests(), w + spend.write_units));
+    line("archive_requests_per_pizza", format!("{:.2}", per(archive_requests as f64)));
+    line("archive_write_units_per_pizza", format!("{:.2}", per(archive_units)));
+    line(
+        "requests_per_pizza_without_archive",
+        format!("{:.2}", per((total.total_requests() - archive_requests) as f64)),
+    );
 
     // Lambda duration: the CPU the handlers reported, plus a stated latency per call the
     // functions make (pollers' calls are Lambda's, not the function's), plus a millisecond

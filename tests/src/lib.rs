@@ -67,6 +67,15 @@ impl System {
 
     /// As [`System::start`], with the runner shaking the system as `chaos` says.
     pub fn start_with(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos) -> System {
+        Self::launch(stack_name, parameters, chaos, &[])
+    }
+
+    /// As [`System::start`], with `held` queues (logical ids) not polled until released.
+    pub fn start_holding(stack_name: &str, parameters: &[(&str, &str)], held: &[&str]) -> System {
+        Self::launch(stack_name, parameters, Chaos::default(), held)
+    }
+
+    fn launch(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos, held: &[&str]) -> System {
         let manifest = deploy_stack(stack_name, parameters);
 
         if std::env::var_os("ECHO_LOGS").is_some() {
@@ -83,6 +92,7 @@ impl System {
             chaos,
             echo_logs: std::env::var_os("ECHO_LOGS").is_some(),
             state_dir: Some(workspace_root().join(".local").join("state").join(stack_name)),
+            held_queues: held.iter().map(|q| (*q).to_owned()).collect(),
             ..Options::default()
         };
         let _ = std::fs::remove_dir_all(options.state_dir.as_ref().expect("a state dir"));
@@ -130,6 +140,11 @@ impl System {
             local_runner::start(&manifest, &options).await.unwrap_or_else(|e| panic!("local runner: {e}"))
         });
         self.running = Some(restarted);
+    }
+
+    /// Starts polling a queue the system was started holding.
+    pub fn release(&self, queue_logical_id: &str) {
+        self.running().release(queue_logical_id);
     }
 
     /// Invocations, cold starts and crashes per function so far.

@@ -22,7 +22,7 @@ use pizza_events::WireEvent;
 use tracing::{Instrument, Span, debug, error, info_span, warn};
 use uuid::Uuid;
 
-use crate::bus::{EventBus, Outgoing};
+use crate::bus::{EventBus, Outgoing, TOPIC};
 use crate::config::{ConfigError, Env};
 use crate::error::RecordError;
 use crate::faults::{FaultPoint, Faults};
@@ -34,6 +34,8 @@ use crate::trace::{AWS_TRACE_HEADER, TRACEPARENT, TraceContext};
 #[derive(Debug, Clone)]
 pub struct Inbound {
     pub event: WireEvent,
+    /// The topic it was published to, as its publisher said (the `topic` attribute).
+    pub topic: Option<String>,
     pub trace: TraceContext,
     pub span: Span,
 }
@@ -42,7 +44,7 @@ impl Inbound {
     /// An inbound event outside any invocation (tests, benchmarks), with a trace of its own.
     pub fn detached(event: WireEvent) -> Self {
         let trace = TraceContext::start(event.id);
-        Self { span: record_span(&event, &trace), event, trace }
+        Self { span: record_span(&event, &trace), event, topic: None, trace }
     }
 }
 
@@ -205,7 +207,8 @@ fn read_record(record: &SqsMessage) -> Result<Inbound, RecordError> {
         .and_then(TraceContext::from_traceparent)
         .or_else(|| record.attributes.get(AWS_TRACE_HEADER).and_then(|h| TraceContext::from_xray(h)))
         .unwrap_or_else(|| TraceContext::start(event.id));
-    Ok(Inbound { span: record_span(&event, &trace), event, trace })
+    let topic = record.message_attributes.get(TOPIC).and_then(|a| a.string_value.clone());
+    Ok(Inbound { span: record_span(&event, &trace), event, topic, trace })
 }
 
 fn record_span(event: &WireEvent, trace: &TraceContext) -> Span {

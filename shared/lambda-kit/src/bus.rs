@@ -14,6 +14,10 @@ use uuid::Uuid;
 use crate::trace::{TRACEPARENT, TraceContext};
 
 /// Where events go. Functions get topic ARNs from their environment, never by name.
+/// The message attribute naming the topic an event was published to: the archive keeps
+/// it, so that a replay sends each event where it first went.
+pub const TOPIC: &str = "topic";
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TopicArn(pub String);
 
@@ -38,12 +42,13 @@ impl Outgoing {
     }
 
     /// The SNS message attributes: subscriptions filter on `type` without reading the body,
-    /// and `traceparent` carries the trace to the next hop.
+    /// `traceparent` carries the trace to the next hop, and `topic` says where it went.
     pub fn attributes(&self) -> Vec<(&'static str, &'static str, String)> {
         let mut attributes = vec![
             ("type", "String", self.event.event_type.clone()),
             ("version", "Number", self.event.version.to_string()),
             ("correlation_id", "String", self.event.correlation_id.clone()),
+            (TOPIC, "String", self.topic.0.clone()),
         ];
         if let Some(trace) = &self.trace {
             attributes.push((TRACEPARENT, "String", trace.traceparent()));
@@ -242,5 +247,12 @@ mod tests {
         event.trace = Some(TraceContext::start(Uuid::new_v4()));
         let traceparent = event.attributes().into_iter().find(|(name, _, _)| *name == TRACEPARENT);
         assert_eq!(traceparent.map(|(_, _, v)| v), event.trace.map(|t| t.traceparent()));
+    }
+
+    #[test]
+    fn the_topic_rides_in_the_attributes_for_the_archive() {
+        let event = outgoing("arn:aws:sns:us-east-1:1:pizza");
+        let topic = event.attributes().into_iter().find(|(name, _, _)| *name == TOPIC);
+        assert_eq!(topic.map(|(_, _, v)| v).as_deref(), Some("arn:aws:sns:us-east-1:1:pizza"));
     }
 }

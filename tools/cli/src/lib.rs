@@ -1,11 +1,12 @@
 //! What an operator does with a deployed stack, as a library the `pizza` command and the
 //! system tests share: queue depths, dead letters and their redrive, stock and credit
-//! limits, pushing one function's new build with `cargo lambda deploy`, and the audit of what the saga promises (no double charge, no leaked stock).
+//! limits, an order's timeline from the event archive and its replay, pushing one function's new build with `cargo lambda deploy`, and the audit of what the saga promises (no double charge, no leaked stock).
 
 pub mod audit;
 pub mod http;
 pub mod push;
 pub mod queues;
+pub mod replay;
 pub mod stack;
 
 pub use stack::Stack;

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use event_archive::{EventArchive, Timeline};
 use inventory::StockRoom;
 use local_runner::Manifest;
+use orders::OrderDesk;
 use payments::PaymentLedger;
-use pizza_cli::{Stack, audit, push, queues};
+use pizza_cli::{Stack, audit, push, queues, replay};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -58,6 +60,28 @@ enum Command {
         count: u32,
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         api: String,
+    },
+    /// An order's whole life from the event archive: every event as a causal tree, hop
+    /// latencies, the critical path; pizzas folded into one line per stage.
+    Trace {
+        order: String,
+        /// Every event on its own line instead of one line per stage.
+        #[arg(long)]
+        expand: bool,
+        /// Also write the timeline as an SVG waterfall to this file (a browser opens it).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
+    /// Publish an order's archived events again, each to its original topic: idempotent
+    /// consumers ignore what they handled and redo what was lost.
+    Replay {
+        order: String,
+        /// Replay from the first event of this type on (e.g. PizzaRequested).
+        #[arg(long, value_name = "EVENT_TYPE")]
+        from: Option<String>,
+        /// Seconds to wait for the order to settle before reporting what changed.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
     },
     /// Put a new build of one function on the stack with `cargo lambda deploy`, under the
     /// role and environment the template gave it.
@@ -202,6 +226,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let sizes = (0..count).map(|_| random_between(pizzas, max_pizzas.unwrap_or(pizzas))).collect();
             return place_orders(&api, sizes, json).await;
         }
+        Command::Trace { order, expand, svg } => {
+            let history = stack.archive.history(&order).await?;
+            if history.is_empty() {
+                bail!("the archive holds no event of {order}");
+            }
+            let timeline = Timeline::of(&order, &history);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&timeline)?);
+            } else {
+                print!("{}", timeline.render_text(expand));
+            }
+            if let Some(path) = svg {
+                std::fs::write(&path, timeline.render_svg()).with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("waterfall written to {}", path.display());
+            }
+        }
+        Command::Replay { order, from, wait } => {
+            return replay_order(&stack, &order, from.as_deref(), Duration::from_secs(wait), json).await;
+        }
         Command::Push { function, binary_path, overrides } => {
             let overrides = push::parse_overrides(&overrides)?;
             let function = push::find(&stack.manifest, &function)?;
@@ -247,6 +290,93 @@ fn print(json: bool, value: serde_json::Value, text: String) {
 
 fn random_between(low: u32, high: u32) -> u32 {
     if high <= low { low } else { low + (uuid::Uuid::new_v4().as_u128() % u128::from(high - low + 1)) as u32 }
+}
+
+/// What an operator compares before and after a replay.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct OrderState {
+    status: String,
+    pizzas_stored: u32,
+    charged_cents: u64,
+    refunded_cents: u64,
+}
+
+async fn order_state(stack: &Stack, order_id: uuid::Uuid) -> anyhow::Result<Option<OrderState>> {
+    Ok(stack.orders.find(order_id).await?.map(|details| OrderState {
+        status: details.order.status.as_str().to_owned(),
+        pizzas_stored: details.pizzas.len() as u32,
+        charged_cents: details.order.charged_cents,
+        refunded_cents: details.order.refunded_cents,
+    }))
+}
+
+/// Replays an order's events, waits until its state has not moved for a few seconds (or
+/// `patience` ran out), and says what was sent and what changed.
+async fn replay_order(
+    stack: &Stack,
+    order: &str,
+    from: Option<&str>,
+    patience: Duration,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let order_id: uuid::Uuid = order.parse().with_context(|| format!("{order} is not an order id"))?;
+    let history = stack.archive.history(order).await?;
+    let events = replay::select(&history, from)?;
+    let before = order_state(stack, order_id).await?;
+    let sent = replay::replay(&stack.bus, events).await?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_message(format!("sent {} event(s); waiting for {order} to settle", sent.len()));
+    let deadline = Instant::now() + patience;
+    let mut after = order_state(stack, order_id).await?;
+    let mut still_since = Instant::now();
+    while Instant::now() < deadline && still_since.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        bar.tick();
+        let now = order_state(stack, order_id).await?;
+        if now != after {
+            after = now;
+            still_since = Instant::now();
+        }
+    }
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "sent": sent, "before": before, "after": after }))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut by_type: Vec<(String, usize)> = Vec::new();
+    for event in &sent {
+        match by_type.iter_mut().find(|(t, _)| *t == event.event_type) {
+            Some((_, n)) => *n += 1,
+            None => by_type.push((event.event_type.clone(), 1)),
+        }
+    }
+    let summary: Vec<String> = by_type.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    println!("sent {} event(s) of {order}: {}", sent.len(), summary.join(", "));
+    match (&before, &after) {
+        (Some(b), Some(a)) if b == a => {
+            println!("nothing changed: {} with {} pizza(s) stored", a.status, a.pizzas_stored)
+        }
+        (b, a) => {
+            let show = |s: &Option<OrderState>| {
+                s.as_ref().map_or("no order".to_owned(), |s| {
+                    format!(
+                        "{}, {} pizza(s) stored, {} cents charged, {} refunded",
+                        s.status, s.pizzas_stored, s.charged_cents, s.refunded_cents
+                    )
+                })
+            };
+            println!(
+                "before: {}
+after:  {}",
+                show(b),
+                show(a)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Places one order of each size at once and follows them to READY or CANCELLED.

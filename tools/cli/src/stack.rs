@@ -1,6 +1,8 @@
 //! A deployed stack's adapters, found through its manifest.
 
+use event_archive::DynamoArchive;
 use inventory::DynamoInventory;
+use lambda_kit::bus::SnsBus;
 use local_runner::Manifest;
 use orders::DynamoOrders;
 use payments::DynamoLedger;
@@ -18,6 +20,10 @@ pub struct Stack {
     pub stock: DynamoInventory,
     pub ledger: DynamoLedger,
     pub orders: DynamoOrders,
+    /// The event archive, read by `trace` and `replay` (which never write to it).
+    pub archive: DynamoArchive,
+    /// The bus a replay publishes to.
+    pub bus: SnsBus,
 }
 
 impl Stack {
@@ -29,6 +35,8 @@ impl Stack {
             stock: DynamoInventory::new(&aws, table("InventoryTable")?),
             ledger: DynamoLedger::new(&aws, table("PaymentsTable")?),
             orders: DynamoOrders::new(&aws, table("OrdersTable")?),
+            archive: DynamoArchive::new(&aws, table("ArchiveTable")?, std::time::Duration::ZERO),
+            bus: SnsBus::new(&aws),
             manifest,
         })
     }

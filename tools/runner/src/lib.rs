@@ -16,6 +16,7 @@ mod runtime_api;
 mod sqs;
 mod stream;
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,6 +59,9 @@ pub struct Options {
     /// The AWS endpoint for the runner and every function process, over
     /// `AWS_ENDPOINT_URL` (the benchmarks put a meter in front of the emulator this way).
     pub endpoint_url: Option<String>,
+    /// Queues (logical ids) not polled until [`Running::release`]: what disabling an event
+    /// source mapping does on AWS. Tests hold a queue to lose a message from it by hand.
+    pub held_queues: HashSet<String>,
 }
 
 impl Default for Options {
@@ -72,6 +76,7 @@ impl Default for Options {
             echo_logs: false,
             state_dir: None,
             endpoint_url: None,
+            held_queues: HashSet::new(),
         }
     }
 }
@@ -100,9 +105,17 @@ pub struct Running {
     pools: Vec<Arc<Pool>>,
     deliveries: broadcast::Sender<Delivery>,
     logs: broadcast::Sender<LogLine>,
+    held: watch::Sender<HashSet<String>>,
 }
 
 impl Running {
+    /// Starts polling a held queue (logical id), as enabling its mapping would.
+    pub fn release(&self, queue: &str) {
+        self.held.send_modify(|held| {
+            held.remove(queue);
+        });
+    }
+
     /// Every message handled from now on, with its outcome.
     pub fn deliveries(&self) -> broadcast::Receiver<Delivery> {
         self.deliveries.subscribe()
@@ -170,6 +183,7 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let streams = aws_sdk_dynamodbstreams::Client::new(&aws);
     let (shutdown, shutdown_signal) = watch::channel(false);
+    let (held, held_signal) = watch::channel(options.held_queues.clone());
     let (deliveries, _) = broadcast::channel(65_536);
     let (logs, _) = broadcast::channel(65_536);
     let settings = PoolSettings {
@@ -217,6 +231,7 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
                             chaos: options.chaos.clone(),
                             dice: dice.clone(),
                             deliveries: deliveries.clone(),
+                            held: held_signal.clone(),
                         };
                         tasks.push(tokio::spawn(poller.run(shutdown_signal.clone())));
                     }
@@ -250,5 +265,5 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
         tasks.push(tokio::spawn(gateway::serve(listener, routes, shutdown_signal.clone())));
         api_addr = Some(addr);
     }
-    Ok(Running { api_addr, shutdown, tasks, pools, deliveries, logs })
+    Ok(Running { api_addr, shutdown, tasks, pools, deliveries, logs, held })
 }

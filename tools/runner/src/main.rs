@@ -115,6 +115,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         echo_logs: !cli.quiet,
         state_dir: Some(cli.state_dir),
         endpoint_url: None,
+        held_queues: Default::default(),
     };
     let running = local_runner::start(&manifest, &options).await.map_err(|e| e.to_string())?;
     if let Some(addr) = running.api_addr {

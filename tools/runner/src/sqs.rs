@@ -50,10 +50,23 @@ pub struct SqsPoller {
     pub chaos: Chaos,
     pub dice: Arc<Dice>,
     pub deliveries: broadcast::Sender<Delivery>,
+    /// The queues (logical ids) not to poll for now, as a disabled event source mapping.
+    pub held: watch::Receiver<HashSet<String>>,
 }
 
 impl SqsPoller {
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Waits while the queue is held; `false` if the runner shut down meanwhile.
+    async fn wait_while_held(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        while self.held.borrow().contains(&self.source.queue.logical_id) {
+            tokio::select! {
+                _ = shutdown.changed() => return false,
+                changed = self.held.changed() => if changed.is_err() { return false },
+            }
+        }
+        true
+    }
+
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let span = info_span!("poller", function = %self.pool.function.logical_id, queue = %self.source.queue.name());
         async move {
             let mut backoff = Duration::ZERO;
@@ -64,6 +77,9 @@ impl SqsPoller {
                         _ = shutdown.changed() => break,
                         _ = tokio::time::sleep(backoff) => {}
                     }
+                }
+                if !self.wait_while_held(&mut shutdown).await {
+                    break;
                 }
                 let received = tokio::select! {
                     _ = shutdown.changed() => break,

@@ -1,0 +1,13 @@
+use anyhow::Context;
+use lambda_kit::batch::{SqsFunction, run};
+use lambda_kit::bus::SnsBus;
+use lambda_kit::{Env, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let env = Env::from_process();
+    telemetry::init_logging(&env);
+    let aws = lambda_kit::sdk_config().await;
+    let archivist = archive_service::Archivist::from_env(&env, &aws).context("configuring the archivist")?;
+    run(SqsFunction::from_env(archivist, SnsBus::new(&aws), &env).context("configuring the batch")?).await
+}

@@ -1,0 +1,49 @@
+//! The event archive, the bus's durable log: every event any topic carried, kept by
+//! correlation id (the order) in the order the events occurred, for the retention the
+//! template sets. An operator draws an order's [`timeline`] from it, or replays its events.
+//!
+//! Appending is idempotent: an event is keyed by its correlation id, its time and its id,
+//! so the same event archived twice (an at-least-once queue, a replay) is kept once.
+
+mod dynamo;
+mod memory;
+pub mod timeline;
+
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+
+use async_trait::async_trait;
+use chrono::SecondsFormat;
+use dynamo_kit::StoreError;
+use pizza_events::WireEvent;
+use serde::Serialize;
+
+pub use dynamo::DynamoArchive;
+pub use memory::InMemoryArchive;
+pub use timeline::Timeline;
+
+/// One archived event, with where it was published and the trace it belonged to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Archived {
+    /// The topic ARN it was published to: a replay sends it there again.
+    pub topic: String,
+    pub event: WireEvent,
+    pub traceparent: Option<String>,
+}
+
+impl Archived {
+    /// The position of the event in its correlation's history: its time (RFC 3339 in UTC
+    /// with nanoseconds, which sorts as text), then its id to break ties.
+    pub fn position(&self) -> String {
+        format!("{}#{}", self.event.occurred_at.to_rfc3339_opts(SecondsFormat::Nanos, true), self.event.id)
+    }
+}
+
+#[async_trait]
+pub trait EventArchive: Send + Sync {
+    /// Keeps every event, once however often it is appended.
+    async fn append(&self, events: &[Archived]) -> Result<(), StoreError>;
+
+    /// Every archived event of one correlation id, oldest first.
+    async fn history(&self, correlation_id: &str) -> Result<Vec<Archived>, StoreError>;
+}

@@ -1,0 +1,200 @@
+//! The event archive, the bus's durable log: an order's whole causal chain is archived
+//! once per event, `trace` draws it, and `replay` brings an order whose message was lost
+//! downstream to its end, while a replay of a finished order changes nothing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use event_archive::{Archived, EventArchive, Timeline};
+use inventory::StockRoom;
+use orders::{OrderDesk, OrderStatus};
+use payments::PaymentLedger;
+use pizza_cli::{audit, replay};
+use system_tests::{AMPLE_STOCK, PATIENCE, System, shared_system, wait_until_quiet};
+use uuid::Uuid;
+
+static SYSTEM: OnceLock<System> = OnceLock::new();
+static HOLDING_VEGGIES: OnceLock<System> = OnceLock::new();
+
+fn system() -> &'static System {
+    shared_system(&SYSTEM, "test-archive", &[("Namespace", "test-archive-")])
+}
+
+/// The order's history once its last event is archived.
+async fn archived_through(system: &System, order_id: &str, last_type: &str) -> Vec<Archived> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let history = system.archive.history(order_id).await.expect("the archive answers");
+        if history.iter().any(|a| a.event.event_type == last_type) {
+            return history;
+        }
+        assert!(Instant::now() < deadline, "{last_type} of {order_id} was not archived in {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn an_orders_timeline_holds_its_whole_causal_chain_each_event_once() {
+    const PIZZAS: usize = 4;
+    let system = system();
+    system.run(async {
+        let order_id = system.place_order(PIZZAS as u32).await;
+        system.wait_until_ready(&order_id).await;
+        archived_through(system, &order_id, "OrderConfirmed").await;
+        wait_until_quiet(system, PATIENCE).await;
+        let history = system.archive.history(&order_id).await.expect("the archive answers");
+        let timeline = Timeline::of(&order_id, &history);
+
+        assert_eq!(timeline.outcome.as_deref(), Some("READY"));
+        let stages = ["sauce", "cheese", "meat", "veggies"];
+        let mut expected = vec![
+            (("OrderPlaced", None), 1),
+            (("PaymentProcessed", None), 1),
+            (("PizzaRequested", None), PIZZAS),
+            (("OrderConfirmed", None), 1),
+        ];
+        expected.extend(stages.iter().map(|stage| (("IngredientAdded", Some(*stage)), PIZZAS)));
+        for ((event_type, stage), count) in &expected {
+            assert_eq!(timeline.count(event_type, *stage), *count, "{event_type} {stage:?}");
+        }
+        let total: usize = expected.iter().map(|(_, n)| n).sum();
+        assert_eq!(timeline.events.len(), total, "no other event, and every one once: {:#?}", timeline.groups);
+        let ids: HashSet<Uuid> = timeline.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids.len(), total, "each event archived once");
+
+        // Every parent exists, and each event's parent is the step before it.
+        assert!(timeline.missing_parents.is_empty(), "causes not archived: {:?}", timeline.missing_parents);
+        let by_id: BTreeMap<Uuid, &event_archive::timeline::Step> = timeline.events.iter().map(|e| (e.id, e)).collect();
+        let parent_of = |step: &event_archive::timeline::Step| step.parent.and_then(|p| by_id.get(&p).copied());
+        for step in &timeline.events {
+            let parent = parent_of(step);
+            let expected_parent = match (step.event_type.as_str(), step.detail.as_deref()) {
+                ("OrderPlaced", _) => None,
+                ("PaymentProcessed", _) => Some(("OrderPlaced", None)),
+                ("PizzaRequested", _) => Some(("PaymentProcessed", None)),
+                ("IngredientAdded", Some("sauce")) => Some(("PizzaRequested", None)),
+                ("IngredientAdded", Some("cheese")) => Some(("IngredientAdded", Some("sauce"))),
+                ("IngredientAdded", Some("meat")) => Some(("IngredientAdded", Some("cheese"))),
+                ("IngredientAdded", Some("veggies")) => Some(("IngredientAdded", Some("meat"))),
+                ("OrderConfirmed", _) => Some(("IngredientAdded", Some("veggies"))),
+                other => panic!("unexpected event {other:?}"),
+            };
+            let actual = parent.map(|p| (p.event_type.as_str(), p.detail.as_deref()));
+            assert_eq!(actual, expected_parent, "the parent of {}", step.label());
+            if let Some(parent) = parent {
+                assert!(parent.occurred_at <= step.occurred_at, "a cause precedes its effect");
+            }
+        }
+        let path: Vec<String> = timeline.critical_path.iter().map(|&i| timeline.events[i].event_type.clone()).collect();
+        assert_eq!(path.first().map(String::as_str), Some("OrderPlaced"));
+        assert_eq!(path.last().map(String::as_str), Some("OrderConfirmed"));
+        assert_eq!(path.len(), 8, "placed, paid, requested, four stages, confirmed: {path:?}");
+
+        let topics: HashSet<&String> = system.manifest.topics.values().collect();
+        assert!(history.iter().all(|a| topics.contains(&a.topic)), "each event keeps the topic it went to");
+        assert!(history.iter().all(|a| a.traceparent.is_some()), "and its trace");
+        let text = timeline.render_text(false);
+        let folded = text.lines().find(|l| l.contains("IngredientAdded (veggies) · veggies")).expect("a veggies line");
+        assert!(
+            folded.rsplit("veggies").next().is_some_and(|rest| rest.trim_start().starts_with(&PIZZAS.to_string())),
+            "the pizzas are folded into one line per stage: {text}"
+        );
+    });
+}
+
+/// What a replay must not change: the order and its pizzas, its payment, the stock it
+/// holds. (Not the stock levels: other tests cook on this stack meanwhile.)
+async fn settled_state(system: &System, order_id: Uuid) -> String {
+    let order = system.orders.find(order_id).await.expect("reads").expect("the order");
+    let mut pizzas: Vec<String> = order.pizzas.iter().map(|p| format!("{p:?}")).collect();
+    pizzas.sort();
+    let payment = system.ledger.find(order_id).await.expect("reads");
+    let mut held: Vec<String> = system
+        .stock
+        .reservations()
+        .await
+        .expect("reads")
+        .iter()
+        .filter(|h| h.order_id == order_id)
+        .map(|h| format!("{h:?}"))
+        .collect();
+    held.sort();
+    assert!(!held.is_empty(), "a READY order holds the stock of its pizzas");
+    format!("{:?}\n{pizzas:?}\n{payment:?}\n{held:?}", order.order)
+}
+
+#[test]
+fn a_replay_of_a_ready_order_changes_nothing() {
+    let system = system();
+    system.run(async {
+        let order_id = system.place_order(2).await;
+        system.wait_until_ready(&order_id).await;
+        let history = archived_through(system, &order_id, "OrderConfirmed").await;
+        wait_until_quiet(system, PATIENCE).await;
+        let id: Uuid = order_id.parse().expect("an order id");
+        let before = settled_state(system, id).await;
+
+        let mut deliveries = system.deliveries();
+        let sent = replay::replay(&system.bus, &history).await.expect("replayed");
+        assert_eq!(sent.len(), history.len());
+        wait_until_quiet(system, PATIENCE).await;
+        let mut redelivered = 0;
+        while let Ok(delivery) = deliveries.try_recv() {
+            if delivery.function == "SauceFunction" && delivery.body.contains(&order_id) {
+                assert!(delivery.succeeded, "a replayed event is handled, not failed");
+                redelivered += 1;
+            }
+        }
+        assert_eq!(redelivered, 2, "the sauce stage got both pizzas again");
+        assert_eq!(settled_state(system, id).await, before, "nothing changed");
+    });
+}
+
+#[test]
+fn a_replay_brings_an_order_whose_message_was_lost_to_ready() {
+    const PIZZAS: u32 = 3;
+    let system = HOLDING_VEGGIES.get_or_init(|| {
+        // A stack of its own each run: the audit counts every unit of its stock.
+        let stack = format!("test-replay-{}", &Uuid::new_v4().simple().to_string()[..8]);
+        System::start_holding(&stack, &[("Namespace", &format!("{stack}-"))], &["VeggiesQueue"])
+    });
+    system.run(async {
+        let order_id = system.place_order(PIZZAS).await;
+        let id: Uuid = order_id.parse().expect("an order id");
+        // Every pizza waits in the held veggies queue; an operator deletes one by hand.
+        let veggies = system.queue("VeggiesQueue").url.clone();
+        let deadline = Instant::now() + PATIENCE;
+        while pizza_cli::queues::depth(&system.sqs, &veggies).await.expect("depth").visible < u64::from(PIZZAS) {
+            assert!(Instant::now() < deadline, "the pizzas did not reach the veggies queue");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let taken =
+            system.sqs.receive_message().queue_url(&veggies).max_number_of_messages(1).send().await.expect("receives");
+        let lost = taken.messages().first().expect("a message");
+        system
+            .sqs
+            .delete_message()
+            .queue_url(&veggies)
+            .receipt_handle(lost.receipt_handle().expect("a receipt"))
+            .send()
+            .await
+            .expect("deletes");
+        system.release("VeggiesQueue");
+        wait_until_quiet(system, PATIENCE).await;
+        let stalled = system.orders.find(id).await.expect("reads").expect("the order");
+        assert_eq!(stalled.order.status, OrderStatus::Cooking, "the order stalls");
+        assert_eq!(stalled.pizzas.len(), PIZZAS as usize - 1);
+
+        let history = system.archive.history(&order_id).await.expect("reads");
+        let sent = replay::replay(&system.bus, replay::select(&history, None).expect("events")).await.expect("sent");
+        assert!(sent.len() >= history.len());
+        let order = system.wait_until_ready(&order_id).await;
+        assert_eq!(order["pizzas"].as_array().map(Vec::len), Some(PIZZAS as usize));
+        wait_until_quiet(system, PATIENCE).await;
+        let report = audit::audit(&audit::snapshot(system).await.expect("a snapshot"), Some(AMPLE_STOCK));
+        assert!(report.is_clean(), "charged once, stock conserved: {:?}", report.violations);
+        let payment = system.ledger.find(id).await.expect("reads").expect("a payment");
+        assert_eq!(payment.status, payments::PaymentStatus::Charged);
+    });
+}
