@@ -41,11 +41,12 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-lint: $(VENV)/.installed ## cfn-lint on the template, and on its SAM expansion with and without the crust stage
+lint: $(VENV)/.installed ## cfn-lint on the template, and on its SAM expansion: as it is, with the crust stage, with the crust stage and the archive
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded.json
 	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-crust.json --parameter CrustStage=enabled
-	$(VENV)/bin/cfn-lint .local/expanded.json .local/expanded-crust.json
+	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-archive.json --parameter CrustStage=enabled --parameter EventArchive=enabled
+	$(VENV)/bin/cfn-lint .local/expanded.json .local/expanded-crust.json .local/expanded-archive.json
 
 unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtures, schemas) and the deploy tooling
 	cargo test --workspace --exclude system-tests
@@ -89,9 +90,9 @@ $(BASELINE_VENV)/.installed: bench/baseline/requirements.txt
 	$(BASELINE_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
 	touch $@
 
-bench: $(VENV)/.installed $(BASELINE_VENV)/.installed ## figures as `name: value` lines: requests, capacity and dollars per pizza, the Powertools baseline, local speed (docs/benchmarks.md)
+bench: $(VENV)/.installed $(BASELINE_VENV)/.installed ## figures as `name: value` lines: requests, capacity and dollars per pizza, the Powertools baseline, local speed (docs/benchmarks.md); BENCH_PARAMETERS="--parameter EventArchive=enabled" prices the event archive too
 	cargo build --quiet --profile bench-local --bins
-	tools/local/with-emulator.sh bash -c '$(PYTHON) tools/local/deploy.py --stack-name bench --manifest .local/bench.json --parameter Namespace=bench- \
+	tools/local/with-emulator.sh bash -c '$(PYTHON) tools/local/deploy.py --stack-name bench --manifest .local/bench.json --parameter Namespace=bench- $(BENCH_PARAMETERS) \
 	  && cargo run --quiet --profile bench-local -p pizza-bench -- --manifest .local/bench.json'
 
 emulator-up: $(VENV)/.installed

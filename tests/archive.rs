@@ -18,14 +18,18 @@ static SYSTEM: OnceLock<System> = OnceLock::new();
 static HOLDING_VEGGIES: OnceLock<System> = OnceLock::new();
 
 fn system() -> &'static System {
-    shared_system(&SYSTEM, "test-archive", &[("Namespace", "test-archive-")])
+    shared_system(&SYSTEM, "test-archive", &[("Namespace", "test-archive-"), ("EventArchive", "enabled")])
+}
+
+async fn history(system: &System, order_id: &str) -> Vec<Archived> {
+    system.archive().expect("the stack keeps an archive").history(order_id).await.expect("the archive answers")
 }
 
 /// The order's history once its last event is archived.
 async fn archived_through(system: &System, order_id: &str, last_type: &str) -> Vec<Archived> {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let history = system.archive.history(order_id).await.expect("the archive answers");
+        let history = history(system, order_id).await;
         if history.iter().any(|a| a.event.event_type == last_type) {
             return history;
         }
@@ -43,7 +47,7 @@ fn an_orders_timeline_holds_its_whole_causal_chain_each_event_once() {
         system.wait_until_ready(&order_id).await;
         archived_through(system, &order_id, "OrderConfirmed").await;
         wait_until_quiet(system, PATIENCE).await;
-        let history = system.archive.history(&order_id).await.expect("the archive answers");
+        let history = history(system, &order_id).await;
         let timeline = Timeline::of(&order_id, &history);
 
         assert_eq!(timeline.outcome.as_deref(), Some("READY"));
@@ -157,7 +161,8 @@ fn a_replay_brings_an_order_whose_message_was_lost_to_ready() {
     let system = HOLDING_VEGGIES.get_or_init(|| {
         // A stack of its own each run: the audit counts every unit of its stock.
         let stack = format!("test-replay-{}", &Uuid::new_v4().simple().to_string()[..8]);
-        System::start_holding(&stack, &[("Namespace", &format!("{stack}-"))], &["VeggiesQueue"])
+        let namespace = format!("{stack}-");
+        System::start_holding(&stack, &[("Namespace", &namespace), ("EventArchive", "enabled")], &["VeggiesQueue"])
     });
     system.run(async {
         let order_id = system.place_order(PIZZAS).await;
@@ -186,7 +191,7 @@ fn a_replay_brings_an_order_whose_message_was_lost_to_ready() {
         assert_eq!(stalled.order.status, OrderStatus::Cooking, "the order stalls");
         assert_eq!(stalled.pizzas.len(), PIZZAS as usize - 1);
 
-        let history = system.archive.history(&order_id).await.expect("reads");
+        let history = history(system, &order_id).await;
         let sent = replay::replay(&system.bus, replay::select(&history, None).expect("events")).await.expect("sent");
         assert!(sent.len() >= history.len());
         let order = system.wait_until_ready(&order_id).await;

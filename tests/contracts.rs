@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use event_archive::DynamoArchive;
 use inventory::DynamoInventory;
 use orders::DynamoOrders;
 use payments::DynamoLedger;
@@ -12,7 +13,7 @@ use system_tests::{System, shared_system};
 static SYSTEM: OnceLock<System> = OnceLock::new();
 
 fn system() -> &'static System {
-    shared_system(&SYSTEM, "test-contracts", &[("Namespace", "test-contracts-")])
+    shared_system(&SYSTEM, "test-contracts", &[("Namespace", "test-contracts-"), ("EventArchive", "enabled")])
 }
 
 fn table(system: &System, logical_id: &str) -> String {
@@ -46,5 +47,16 @@ fn the_dynamodb_inventory_keeps_the_contract() {
     system.run(async {
         let aws = local_runner::sdk_config(&system.manifest).await;
         inventory::contract::inventory(&DynamoInventory::new(&aws, table(system, "InventoryTable"))).await;
+    });
+}
+
+#[test]
+fn the_dynamodb_archive_keeps_the_contract() {
+    let system = system();
+    system.run(async {
+        let aws = local_runner::sdk_config(&system.manifest).await;
+        let retention = std::time::Duration::from_secs(24 * 60 * 60);
+        event_archive::contract::event_archive(&DynamoArchive::new(&aws, table(system, "ArchiveTable"), retention))
+            .await;
     });
 }

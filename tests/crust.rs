@@ -12,6 +12,8 @@ static SYSTEM: OnceLock<System> = OnceLock::new();
 fn a_crust_stage_between_sauce_and_cheese_puts_a_crust_on_every_pizza() {
     let system = shared_system(&SYSTEM, "test-crust", &[("Namespace", "test-crust-"), ("CrustStage", "enabled")]);
     assert!(system.manifest.function("CrustFunction").is_some(), "the crust function is deployed");
+    assert!(system.manifest.function("ArchiveFunction").is_none(), "no archive unless asked for");
+    assert!(system.archive().is_err(), "so trace and replay say there is none");
     system.run(async {
         let order_id = system.place_order(3).await;
         let order = system.wait_until_ready(&order_id).await;

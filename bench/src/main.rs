@@ -98,7 +98,11 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     let _ = meter.take();
     let stats_before = running.stats();
 
-    println!("# cost: one order of {COST_ORDER_PIZZAS} pizzas, batch size 10, {} pollers per queue", cli.pollers);
+    println!(
+        "# cost: one order of {COST_ORDER_PIZZAS} pizzas, batch size 10, at most {} pollers per queue (fewer where the \
+         template's MaximumConcurrency says so)",
+        cli.pollers
+    );
     bench.order_until_ready(COST_ORDER_PIZZAS).await?;
     bench.wait_until_quiet().await?;
     let reading = meter.take();

@@ -225,6 +225,25 @@ impl State {
                 }
                 (0.0, units)
             }
+            "BatchWriteItem" => {
+                // Each put or delete is billed as its own write; unprocessed ones are not.
+                let mut units = 0.0;
+                for (table, requests) in request["RequestItems"].as_object().into_iter().flatten() {
+                    let table = Value::String(table.clone());
+                    let unprocessed = response["UnprocessedItems"][table.as_str().unwrap_or_default()]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    for write in requests.as_array().into_iter().flatten().filter(|w| !unprocessed.contains(w)) {
+                        if let Some(put) = write.get("PutRequest") {
+                            units += self.put(&table, &put["Item"], succeeded, false);
+                        } else if let Some(delete) = write.get("DeleteRequest") {
+                            units += self.delete(&table, &delete["Key"], false);
+                        }
+                    }
+                }
+                (units, 0.0)
+            }
             "TransactWriteItems" => {
                 // A cancelled transaction is billed as if it ran: what it prepared.
                 let mut units = 0.0;

@@ -10,8 +10,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${VENV:-$root/.venv}"
 state="$root/.local"
-pidfile="$state/emulator.pid"
 endpoint="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+hostport="${endpoint#*://}"; hostport="${hostport%%/*}"
+host="${hostport%:*}"; port="${hostport##*:}"
+# One pid file and log per port: `make test` on one port must not stop `make run`'s moto.
+pidfile="$state/emulator-$port.pid"
+logfile="$state/emulator-$port.log"
 
 answers() {
   # Any HTTP answer counts: LocalStack and moto answer differently, but both answer.
@@ -32,9 +36,6 @@ up() {
     echo reused
     return
   fi
-  local hostport host port
-  hostport="${endpoint#*://}"; hostport="${hostport%%/*}"
-  host="${hostport%:*}"; port="${hostport##*:}"
   case "$host" in
     127.*|localhost) ;;
     *) echo "emulator: nothing answers at $endpoint, and it is not a local address to start moto on" >&2; exit 1 ;;
@@ -43,17 +44,17 @@ up() {
   # A background job of a script ignores the terminal's Ctrl-C: the emulator stops when
   # its owner says so (`down`), after the functions have finished their batches.
   # moto, with DynamoDB requests made atomic (see emulator_server.py).
-  "$venv/bin/python" "$root/tools/local/emulator_server.py" -H "$host" -p "$port" >"$state/emulator.log" 2>&1 &
+  "$venv/bin/python" "$root/tools/local/emulator_server.py" -H "$host" -p "$port" >"$logfile" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 100); do
     if answers; then
-      echo "emulator: moto started at $endpoint (log: .local/emulator.log)" >&2
+      echo "emulator: moto started at $endpoint (log: .local/emulator-$port.log)" >&2
       echo started
       return
     fi
     sleep 0.2
   done
-  echo "emulator: moto did not answer at $endpoint within 20s; see .local/emulator.log" >&2
+  echo "emulator: moto did not answer at $endpoint within 20s; see .local/emulator-$port.log" >&2
   down
   exit 1
 }

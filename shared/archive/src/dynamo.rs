@@ -1,6 +1,7 @@
-//! The archive in DynamoDB: `pk = <correlation id>, sk = <time>#<event id>`, the event as
-//! JSON, and `expires_at` (the table's TTL attribute) the retention after it occurred, so
-//! that archiving the same event again writes the very same item.
+//! The archive in DynamoDB: `pk = <correlation id>, sk = <event id>`, the event as JSON, and
+//! `expires_at` (the table's TTL attribute) the retention after it occurred. Keyed by id, an
+//! event announced twice is one item; the history is sorted by occurrence when read (it is
+//! read a whole order at a time).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -33,7 +34,7 @@ impl DynamoArchive {
     fn item(&self, archived: &Archived) -> Result<Item, StoreError> {
         let event = serde_json::to_string(&archived.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let expires_at = archived.event.occurred_at.timestamp().max(0) as u64 + self.retention.as_secs();
-        let mut item = key(&archived.event.correlation_id, archived.position());
+        let mut item = key(&archived.event.correlation_id, archived.event.id.to_string());
         item.insert("topic".into(), s(&archived.topic));
         item.insert("event".into(), s(event));
         item.insert("expires_at".into(), dynamo_kit::item::n(expires_at));
@@ -72,7 +73,7 @@ impl EventArchive for DynamoArchive {
         let mut items: Vec<Item> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for archived in events {
-            if seen.insert((archived.event.correlation_id.clone(), archived.position())) {
+            if seen.insert((archived.event.correlation_id.clone(), archived.event.id)) {
                 items.push(self.item(archived)?);
             }
         }
@@ -87,7 +88,9 @@ impl EventArchive for DynamoArchive {
 
     async fn history(&self, correlation_id: &str) -> Result<Vec<Archived>, StoreError> {
         let items = dynamo_kit::read::query_partition(&self.client, &self.table, correlation_id, "").await?;
-        items.iter().map(archived_from_item).collect()
+        let mut history = items.iter().map(archived_from_item).collect::<Result<Vec<_>, _>>()?;
+        history.sort_by_key(Archived::position);
+        Ok(history)
     }
 }
 

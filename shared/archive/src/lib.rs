@@ -2,8 +2,9 @@
 //! correlation id (the order) in the order the events occurred, for the retention the
 //! template sets. An operator draws an order's [`timeline`] from it, or replays its events.
 //!
-//! Appending is idempotent: an event is keyed by its correlation id, its time and its id,
-//! so the same event archived twice (an at-least-once queue, a replay) is kept once.
+//! Appending is idempotent: an event is keyed by its correlation id and its id, so the same
+//! event archived twice (an at-least-once queue, a replay, a fact announced again with the
+//! same derived id) is kept once; the history is read back in occurrence order.
 
 mod dynamo;
 mod memory;
@@ -41,7 +42,7 @@ impl Archived {
 
 #[async_trait]
 pub trait EventArchive: Send + Sync {
-    /// Keeps every event, once however often it is appended.
+    /// Keeps every event, once however often it is appended (the latest copy of an id).
     async fn append(&self, events: &[Archived]) -> Result<(), StoreError>;
 
     /// Every archived event of one correlation id, oldest first.

@@ -8,7 +8,7 @@ use dynamo_kit::StoreError;
 
 use crate::{Archived, EventArchive};
 
-/// Events by (correlation id, position), as the table keys them.
+/// Events by (correlation id, event id), as the table keys them.
 type Events = BTreeMap<(String, String), Archived>;
 
 #[derive(Default)]
@@ -27,12 +27,15 @@ impl EventArchive for InMemoryArchive {
     async fn append(&self, events: &[Archived]) -> Result<(), StoreError> {
         let mut archived = self.events()?;
         for event in events {
-            archived.insert((event.event.correlation_id.clone(), event.position()), event.clone());
+            archived.insert((event.event.correlation_id.clone(), event.event.id.to_string()), event.clone());
         }
         Ok(())
     }
 
     async fn history(&self, correlation_id: &str) -> Result<Vec<Archived>, StoreError> {
-        Ok(self.events()?.iter().filter(|((c, _), _)| c == correlation_id).map(|(_, e)| e.clone()).collect())
+        let mut history: Vec<Archived> =
+            self.events()?.iter().filter(|((c, _), _)| c == correlation_id).map(|(_, e)| e.clone()).collect();
+        history.sort_by_key(Archived::position);
+        Ok(history)
     }
 }

@@ -250,8 +250,10 @@ impl Timeline {
         let critical: std::collections::HashSet<usize> = self.critical_path.iter().copied().collect();
         for (row, group) in self.groups.iter().enumerate() {
             let y = ROW * (row as f64 + 2.0);
-            let label = format!("{}{} ×{}", "  ".repeat(group.depth), group.label, group.count);
-            let _ = writeln!(svg, "<text x=\"8\" y=\"{:.1}\">{}</text>", y + 12.0, escape(&label));
+            // Indented by depth: SVG collapses leading spaces.
+            let label = format!("{} ×{}", group.label, group.count);
+            let indent = 8.0 + 10.0 * group.depth as f64;
+            let _ = writeln!(svg, "<text x=\"{indent:.1}\" y=\"{:.1}\">{}</text>", y + 12.0, escape(&label));
             let (from, to) = (x(group.first_at_ms), x(group.last_at_ms).max(x(group.first_at_ms) + 2.0));
             let _ = writeln!(
                 svg,

@@ -171,7 +171,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dlq { action: DlqAction::Redrive { queue } } => {
             let queue = queues::find(&stack.manifest, &queue)?;
-            let moved = queues::redrive(&stack.sqs, queue).await?;
+            let waiting = match &queue.dead_letter_queue_url {
+                Some(dlq) => queues::depth(&stack.sqs, dlq).await?.visible,
+                None => 0,
+            };
+            let bar = indicatif::ProgressBar::new(waiting);
+            if json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters moved back {elapsed}")
+                    .context("progress style")?,
+            );
+            let moved = queues::redrive_reporting(&stack.sqs, queue, |n| bar.set_position(n as u64)).await?;
+            bar.finish_and_clear();
             print(
                 json,
                 json!({ "queue": queue.name(), "moved": moved }),
@@ -227,7 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return place_orders(&api, sizes, json).await;
         }
         Command::Trace { order, expand, svg } => {
-            let history = stack.archive.history(&order).await?;
+            let history = stack.archive()?.history(&order).await?;
             if history.is_empty() {
                 bail!("the archive holds no event of {order}");
             }
@@ -320,7 +333,7 @@ async fn replay_order(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let order_id: uuid::Uuid = order.parse().with_context(|| format!("{order} is not an order id"))?;
-    let history = stack.archive.history(order).await?;
+    let history = stack.archive()?.history(order).await?;
     let events = replay::select(&history, from)?;
     let before = order_state(stack, order_id).await?;
     let sent = replay::replay(&stack.bus, events).await?;

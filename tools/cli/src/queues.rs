@@ -119,6 +119,11 @@ pub async fn peek_dead_letters(sqs: &Client, queue: &Queue, limit: usize) -> Res
 
 /// Moves every message of a queue's DLQ back to the queue; returns how many moved.
 pub async fn redrive(sqs: &Client, queue: &Queue) -> Result<usize, QueueError> {
+    redrive_reporting(sqs, queue, |_| {}).await
+}
+
+/// As [`redrive`], telling `moved` how many have moved so far after each message.
+pub async fn redrive_reporting(sqs: &Client, queue: &Queue, moved_so_far: impl Fn(usize)) -> Result<usize, QueueError> {
     let dlq = dead_letter_queue(queue)?;
     let mut moved = 0;
     loop {
@@ -152,6 +157,7 @@ pub async fn redrive(sqs: &Client, queue: &Queue) -> Result<usize, QueueError> {
                 .await
                 .map_err(sqs_error)?;
             moved += 1;
+            moved_so_far(moved);
         }
     }
 }

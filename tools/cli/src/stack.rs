@@ -11,6 +11,8 @@ use payments::DynamoLedger;
 pub enum StackError {
     #[error("the stack has no {0} (is the manifest from this template?)")]
     Missing(&'static str),
+    #[error("the stack keeps no event archive (it was deployed with EventArchive=disabled)")]
+    NoArchive,
 }
 
 /// The clients and adapters of one deployed stack.
@@ -20,8 +22,8 @@ pub struct Stack {
     pub stock: DynamoInventory,
     pub ledger: DynamoLedger,
     pub orders: DynamoOrders,
-    /// The event archive, read by `trace` and `replay` (which never write to it).
-    pub archive: DynamoArchive,
+    /// The event archive, unless the stack was deployed without one.
+    archive: Option<DynamoArchive>,
     /// The bus a replay publishes to.
     pub bus: SnsBus,
 }
@@ -35,9 +37,15 @@ impl Stack {
             stock: DynamoInventory::new(&aws, table("InventoryTable")?),
             ledger: DynamoLedger::new(&aws, table("PaymentsTable")?),
             orders: DynamoOrders::new(&aws, table("OrdersTable")?),
-            archive: DynamoArchive::new(&aws, table("ArchiveTable")?, std::time::Duration::ZERO),
+            // Read by `trace` and `replay`, which never write to it: no retention to apply.
+            archive: manifest.table("ArchiveTable").map(|t| DynamoArchive::new(&aws, t, std::time::Duration::ZERO)),
             bus: SnsBus::new(&aws),
             manifest,
         })
+    }
+
+    /// The event archive, which a stack deployed with `EventArchive=disabled` lacks.
+    pub fn archive(&self) -> Result<&DynamoArchive, StackError> {
+        self.archive.as_ref().ok_or(StackError::NoArchive)
     }
 }
