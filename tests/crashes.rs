@@ -155,16 +155,7 @@ fn pizzas_through_crashes_and_duplicates_keep_every_promise() {
 
         let snapshot = pizza_cli::audit::snapshot(&system).await.expect("snapshot");
         let report = pizza_cli::audit::audit(&snapshot, None);
-        eprintln!(
-            "audit: {} orders ({} ready, {} cancelled, {} stuck), {} cents charged, {} refunded, {} violations",
-            report.orders,
-            report.ready,
-            report.cancelled,
-            report.in_progress,
-            report.charged_cents,
-            report.refunded_cents,
-            report.violations.len()
-        );
+        eprintln!("audit: {report}");
         assert!(report.is_clean(), "{:#?}", report.violations);
         assert_eq!(report.in_progress, 0);
         let held_before_of = |ingredient: &str| held_before.get(ingredient).copied().unwrap_or(0);

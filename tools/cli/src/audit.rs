@@ -50,6 +50,24 @@ impl Report {
     }
 }
 
+/// The counts in one line, as an operator and a test log print them.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} orders: {} ready, {} cancelled, {} in progress; {} cents charged, {} refunded; {} units reserved; {} violations",
+            self.orders,
+            self.ready,
+            self.cancelled,
+            self.in_progress,
+            self.charged_cents,
+            self.refunded_cents,
+            self.reserved_units,
+            self.violations.len()
+        )
+    }
+}
+
 /// The stages every pizza goes through (the crust stage is optional).
 const KITCHEN_STAGES: [&str; 4] = ["sauce", "cheese", "meat", "veggies"];
 

@@ -275,16 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!(
-                    "{} orders: {} ready, {} cancelled, {} in progress; {} cents charged, {} refunded; {} units reserved",
-                    report.orders,
-                    report.ready,
-                    report.cancelled,
-                    report.in_progress,
-                    report.charged_cents,
-                    report.refunded_cents,
-                    report.reserved_units
-                );
+                println!("{report}");
                 for violation in &report.violations {
                     println!("VIOLATION: {violation}");
                 }
