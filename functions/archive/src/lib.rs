@@ -45,10 +45,7 @@ impl<A: EventArchive> BatchHandler for Archivist<A> {
     async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
         let records: Vec<Result<Archived, RecordError>> = batch.iter().map(archived).collect();
         let keep: Vec<Archived> = records.iter().filter_map(|r| r.as_ref().ok()).cloned().collect();
-        let stored = match self.archive.append(&keep).await {
-            Ok(()) => Ok(()),
-            Err(err) => Err(RecordError::from(err)),
-        };
+        let stored = self.archive.append(&keep).await.map_err(RecordError::from);
         if stored.is_ok() {
             self.metrics.emit(&[("EventsArchived", keep.len() as f64, Unit::Count)]);
         }

@@ -73,16 +73,12 @@ impl EventArchive for DynamoArchive {
         let mut items: Vec<Item> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for archived in events {
-            if seen.insert((archived.event.correlation_id.clone(), archived.event.id)) {
+            if seen.insert((&archived.event.correlation_id, archived.event.id)) {
                 items.push(self.item(archived)?);
             }
         }
-        let mut chunks = Vec::new();
-        while !items.is_empty() {
-            let rest = items.split_off(items.len().min(BATCH_WRITE_LIMIT));
-            chunks.push(std::mem::replace(&mut items, rest));
-        }
-        futures::future::try_join_all(chunks.into_iter().map(|chunk| self.write_batch(chunk))).await?;
+        futures::future::try_join_all(items.chunks(BATCH_WRITE_LIMIT).map(|chunk| self.write_batch(chunk.to_vec())))
+            .await?;
         Ok(())
     }
 

@@ -14,10 +14,11 @@ pub mod timeline;
 pub mod contract;
 
 use async_trait::async_trait;
-use chrono::SecondsFormat;
+use chrono::{DateTime, Utc};
 use dynamo_kit::StoreError;
 use pizza_events::WireEvent;
 use serde::Serialize;
+use uuid::Uuid;
 
 pub use dynamo::DynamoArchive;
 pub use memory::InMemoryArchive;
@@ -33,10 +34,10 @@ pub struct Archived {
 }
 
 impl Archived {
-    /// The position of the event in its correlation's history: its time (RFC 3339 in UTC
-    /// with nanoseconds, which sorts as text), then its id to break ties.
-    pub fn position(&self) -> String {
-        format!("{}#{}", self.event.occurred_at.to_rfc3339_opts(SecondsFormat::Nanos, true), self.event.id)
+    /// The position of the event in its correlation's history: its time, then its id to
+    /// break ties.
+    pub fn position(&self) -> (DateTime<Utc>, Uuid) {
+        (self.event.occurred_at, self.event.id)
     }
 }
 

@@ -13,11 +13,11 @@ use uuid::Uuid;
 
 use crate::trace::{TRACEPARENT, TraceContext};
 
-/// Where events go. Functions get topic ARNs from their environment, never by name.
 /// The message attribute naming the topic an event was published to: the archive keeps
 /// it, so that a replay sends each event where it first went.
 pub const TOPIC: &str = "topic";
 
+/// Where events go. Functions get topic ARNs from their environment, never by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TopicArn(pub String);
 

@@ -18,7 +18,7 @@ use serde_json::json;
 #[command(
     name = "pizza",
     version,
-    about = "Operate a deployed pizza shop: queues, dead letters, stock, orders, push, audit"
+    about = "Operate a deployed pizza shop: queues, dead letters, stock, orders, trace, replay, push, audit"
 )]
 struct Cli {
     /// The stack manifest `make deploy` wrote.
@@ -372,12 +372,7 @@ async fn replay_order(
                     )
                 })
             };
-            println!(
-                "before: {}
-after:  {}",
-                show(b),
-                show(a)
-            );
+            println!("before: {}\nafter:  {}", show(b), show(a));
         }
     }
     Ok(ExitCode::SUCCESS)
