@@ -26,6 +26,10 @@ pub use pizza_cli::http::Reply;
 /// What every ingredient starts with: more than any test uses.
 pub const AMPLE_STOCK: u64 = 100_000;
 
+/// Transient failures come back within seconds in a test, not minutes, unless the test
+/// deploys with its own retry parameters (the chaos test does, to outlast its outage).
+const QUICK_RETRIES: [(&str, &str); 2] = [("RetryBackoffBaseSeconds", "1"), ("RetryBackoffMaxSeconds", "4")];
+
 /// How long a test waits for the system to reach a state before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -46,6 +50,8 @@ pub struct System {
     /// The stores' adapters and the queues, as an operator reaches them.
     pub stack: Stack,
     pub client: Client,
+    /// AWS's own failures between the functions and the emulator, when started with it.
+    pub faults: Option<local_runner::FaultLayer>,
     options: Options,
     running: Option<Running>,
     runtime: Runtime,
@@ -67,15 +73,21 @@ impl System {
 
     /// As [`System::start`], with the runner shaking the system as `chaos` says.
     pub fn start_with(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos) -> System {
-        Self::launch(stack_name, parameters, chaos, &[])
+        Self::launch(stack_name, parameters, chaos, &[], false)
+    }
+
+    /// As [`System::start_with`], with the functions reaching the emulator through a fault
+    /// layer (`system.faults`), unarmed until the test arms it.
+    pub fn start_with_faults(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos) -> System {
+        Self::launch(stack_name, parameters, chaos, &[], true)
     }
 
     /// As [`System::start`], with `held` queues (logical ids) not polled until released.
     pub fn start_holding(stack_name: &str, parameters: &[(&str, &str)], held: &[&str]) -> System {
-        Self::launch(stack_name, parameters, Chaos::default(), held)
+        Self::launch(stack_name, parameters, Chaos::default(), held, false)
     }
 
-    fn launch(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos, held: &[&str]) -> System {
+    fn launch(stack_name: &str, parameters: &[(&str, &str)], chaos: Chaos, held: &[&str], faults: bool) -> System {
         let manifest = deploy_stack(stack_name, parameters);
 
         if std::env::var_os("ECHO_LOGS").is_some() {
@@ -84,8 +96,13 @@ impl System {
                 tracing_subscriber::fmt().with_env_filter("local_runner=info").with_writer(std::io::stderr).try_init();
         }
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+        let fault_layer = faults.then(|| {
+            let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| manifest.endpoint_url.clone());
+            runtime.block_on(local_runner::FaultLayer::start(&upstream)).expect("a fault layer")
+        });
         let options = Options {
             http_addr: ([127, 0, 0, 1], 0).into(),
+            endpoint_url: fault_layer.as_ref().map(local_runner::FaultLayer::endpoint),
             pollers_per_queue: 2,
             // Poison messages reach their DLQ in seconds rather than minutes.
             retry_delay: Some(Duration::from_secs(1)),
@@ -116,6 +133,7 @@ impl System {
             sns: aws_sdk_sns::Client::new(&aws),
             dynamodb: aws_sdk_dynamodb::Client::new(&aws),
             client: Client::new(&api),
+            faults: fault_layer,
             stack,
             manifest,
             api,
@@ -293,6 +311,9 @@ fn deploy(stack_name: &str, parameters: &[(&str, &str)], manifest: &Path) {
         .args(["--stack-name", stack_name])
         .arg("--manifest")
         .arg(manifest);
+    for (key, value) in QUICK_RETRIES.iter().filter(|(key, _)| !parameters.iter().any(|(k, _)| k == key)) {
+        command.arg("--parameter").arg(format!("{key}={value}"));
+    }
     for (key, value) in parameters {
         command.arg("--parameter").arg(format!("{key}={value}"));
     }

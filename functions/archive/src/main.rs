@@ -1,7 +1,9 @@
 use anyhow::Context;
 use lambda_kit::batch::{SqsFunction, run};
 use lambda_kit::bus::SnsBus;
-use lambda_kit::{Env, telemetry};
+use std::sync::Arc;
+
+use lambda_kit::{Env, SqsFailedRecords, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -9,5 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging(&env);
     let aws = lambda_kit::sdk_config().await;
     let archivist = archive_service::Archivist::from_env(&env, &aws).context("configuring the archivist")?;
-    run(SqsFunction::from_env(archivist, SnsBus::new(&aws), &env).context("configuring the batch")?).await
+    run(SqsFunction::from_env(archivist, SnsBus::new(&aws), Arc::new(SqsFailedRecords::new(&aws)), &env)
+        .context("configuring the batch")?)
+    .await
 }

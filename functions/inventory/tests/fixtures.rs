@@ -8,6 +8,7 @@ use inventory_service::Restocker;
 use lambda_kit::Env;
 use lambda_kit::batch::{Invocation, SqsFunction};
 use lambda_kit::bus::InMemoryBus;
+use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
 use pizza_events::WireEvent;
 use pizza_events::catalogue::OrderCancelled;
@@ -29,7 +30,9 @@ async fn the_sample_cancellation_gives_back_every_reservation_once() {
 
     let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
     let restocker = Restocker::new(inventory, Metrics::from_env(&env));
-    let function = SqsFunction::from_env(restocker, Arc::new(InMemoryBus::default()), &env).expect("configured");
+    let function =
+        SqsFunction::from_env(restocker, Arc::new(InMemoryBus::default()), Arc::new(RecordedFailures::default()), &env)
+            .expect("configured");
     for _ in 0..2 {
         let response = function.process(batch.clone(), &Invocation::default()).await;
         assert!(response.batch_item_failures.is_empty());

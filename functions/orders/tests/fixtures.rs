@@ -5,6 +5,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_kit::batch::{Invocation, SqsFunction};
 use lambda_kit::bus::InMemoryBus;
+use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
 use lambda_kit::{Env, Outgoing, TopicArn};
 use order_service::{OrderService, Topics};
@@ -22,7 +23,8 @@ async fn the_sample_payment_starts_cooking_and_the_sample_pizza_is_stored() {
     let topics = Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) };
     let bus = Arc::new(InMemoryBus::default());
     let service = OrderService::new(InMemoryOrders::default(), topics, Metrics::from_env(&env));
-    let function = SqsFunction::from_env(service, bus.clone(), &env).expect("configured");
+    let function =
+        SqsFunction::from_env(service, bus.clone(), Arc::new(RecordedFailures::default()), &env).expect("configured");
 
     let paid = event(include_str!("../../../events/sqs/kitchen-payment-processed.json"));
     let payment = WireEvent::from_json(paid.records[0].body.as_deref().unwrap_or_default()).expect("envelope");

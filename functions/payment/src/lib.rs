@@ -164,8 +164,10 @@ impl<L: PaymentLedger> PaymentService<L> {
         vec![announcement(&self.payments_topic, cause, payment.order_id, data)]
     }
 
-    async fn handle(&self, inbound: &Inbound, limits: &HashMap<String, u64>) -> RecordOutcome {
+    async fn handle(&self, inbound: &Inbound, limits: &Result<HashMap<String, u64>, RecordError>) -> RecordOutcome {
         if inbound.event.is::<OrderPlaced>() {
+            // Only a charge needs the credit limits: a failed read fails the charges alone.
+            let limits = limits.as_ref().map_err(RecordError::shared)?;
             self.charge(inbound, limits).await
         } else if inbound.event.is::<OrderCancelled>() {
             self.refund(inbound).await
@@ -173,26 +175,23 @@ impl<L: PaymentLedger> PaymentService<L> {
             Err(RecordError::permanent(format!("the payment service does not handle {}", inbound.event.event_type)))
         }
     }
+
+    /// The credit limits of every customer the batch charges, in one read.
+    async fn limits_for(&self, batch: &[Inbound]) -> Result<HashMap<String, u64>, RecordError> {
+        let customers: Vec<String> =
+            batch.iter().filter_map(|i| i.event.decode::<OrderPlaced>().ok()).map(|p| p.data.customer_id).collect();
+        if customers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let names: Vec<&str> = customers.iter().map(String::as_str).collect();
+        Ok(self.ledger.credit_limits(&names).await?)
+    }
 }
 
 #[async_trait]
 impl<L: PaymentLedger> BatchHandler for PaymentService<L> {
     async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
-        // One read for the credit limits of every customer in the batch.
-        let customers: Vec<String> =
-            batch.iter().filter_map(|i| i.event.decode::<OrderPlaced>().ok()).map(|p| p.data.customer_id).collect();
-        let limits = if customers.is_empty() {
-            HashMap::new()
-        } else {
-            let names: Vec<&str> = customers.iter().map(String::as_str).collect();
-            match self.ledger.credit_limits(&names).await {
-                Ok(limits) => limits,
-                Err(err) => {
-                    let err = RecordError::from(err);
-                    return batch.iter().map(|_| Err(err.shared())).collect();
-                }
-            }
-        };
+        let limits = self.limits_for(batch).await;
         join_all(batch.iter().map(|inbound| self.handle(inbound, &limits))).await
     }
 }
@@ -285,6 +284,46 @@ mod tests {
         assert_eq!(refunds[0].decode::<PaymentRefunded>().expect("refund").data.amount_cents, 2500);
         // The OrderPlaced delivered once more after all that charges nothing and announces nothing.
         assert!(handle(&service, &[order]).await.is_empty());
+    }
+
+    /// A ledger whose credit limits cannot be read (DynamoDB throttles the read).
+    struct LimitsUnreadable(InMemoryLedger);
+
+    #[async_trait]
+    impl PaymentLedger for LimitsUnreadable {
+        async fn credit_limits(&self, _: &[&str]) -> Result<HashMap<String, u64>, dynamo_kit::StoreError> {
+            Err(dynamo_kit::StoreError::unavailable("throttled"))
+        }
+        async fn record(&self, payment: &Payment) -> Result<Recorded, dynamo_kit::StoreError> {
+            self.0.record(payment).await
+        }
+        async fn refund(&self, order_id: Uuid) -> Result<Refund, dynamo_kit::StoreError> {
+            self.0.refund(order_id).await
+        }
+        async fn find(&self, order_id: Uuid) -> Result<Option<Payment>, dynamo_kit::StoreError> {
+            self.0.find(order_id).await
+        }
+        async fn set_credit_limit(&self, customer: &str, cents: u64) -> Result<(), dynamo_kit::StoreError> {
+            self.0.set_credit_limit(customer, cents).await
+        }
+    }
+
+    #[tokio::test]
+    async fn refunds_go_through_when_the_credit_limits_cannot_be_read_and_only_charges_wait() {
+        let charged = service();
+        let earlier = placed("c-1", "tok_visa", 2500);
+        handle(&charged, std::slice::from_ref(&earlier)).await;
+        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+        let service = PaymentService::new(
+            LimitsUnreadable(charged.ledger),
+            TopicArn("payments".into()),
+            LIMIT,
+            Metrics::from_env(&env),
+        );
+        let outcomes = service.handle_batch(&[placed("c-2", "tok_visa", 100), cancelled(&earlier)]).await;
+        assert!(matches!(&outcomes[0], Err(err) if err.is_transient()), "the charge waits for its limit");
+        let refund = outcomes[1].as_ref().expect("the refund needs no limit");
+        assert_eq!(refund[0].event.decode::<PaymentRefunded>().expect("refunded").data.amount_cents, 2500);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_kit::batch::{Invocation, SqsFunction};
 use lambda_kit::bus::InMemoryBus;
+use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
 use lambda_kit::{Env, TopicArn};
 use payment_service::PaymentService;
@@ -17,7 +18,8 @@ async fn the_sample_order_is_charged() {
     let service =
         PaymentService::new(InMemoryLedger::default(), TopicArn("payments".into()), 100_000, Metrics::from_env(&env));
     let bus = Arc::new(InMemoryBus::default());
-    let function = SqsFunction::from_env(service, bus.clone(), &env).expect("configured");
+    let function =
+        SqsFunction::from_env(service, bus.clone(), Arc::new(RecordedFailures::default()), &env).expect("configured");
     let batch: SqsEvent =
         serde_json::from_str(include_str!("../../../events/sqs/payment-order-placed.json")).expect("an SQS event");
     assert!(function.process(batch, &Invocation::default()).await.batch_item_failures.is_empty());

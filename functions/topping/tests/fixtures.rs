@@ -7,12 +7,13 @@ use inventory::{InMemoryInventory, StockRoom};
 use lambda_kit::Env;
 use lambda_kit::batch::{Invocation, SqsFunction};
 use lambda_kit::bus::InMemoryBus;
+use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
 use topping_stage::{Stage, ToppingStage};
 
 type Function = SqsFunction<ToppingStage<InMemoryInventory>, Arc<InMemoryBus>>;
 
-async fn sauce() -> (Function, Arc<InMemoryBus>) {
+async fn sauce() -> (Function, Arc<InMemoryBus>, Arc<RecordedFailures>) {
     let env: Env = [
         ("STAGE", "sauce"),
         ("OUTPUT_TOPIC_ARN", "next"),
@@ -28,7 +29,9 @@ async fn sauce() -> (Function, Arc<InMemoryBus>) {
     }
     let bus = Arc::new(InMemoryBus::default());
     let handler = ToppingStage::new(stage, pantry, Metrics::from_env(&env));
-    (SqsFunction::from_env(handler, bus.clone(), &env).expect("configured"), bus)
+    let failures = Arc::new(RecordedFailures::default());
+    let function = SqsFunction::from_env(handler, bus.clone(), failures.clone(), &env).expect("configured");
+    (function, bus, failures)
 }
 
 fn event(json: &str) -> SqsEvent {
@@ -37,7 +40,7 @@ fn event(json: &str) -> SqsEvent {
 
 #[tokio::test]
 async fn the_sample_request_is_topped_and_passed_on_in_its_trace() {
-    let (function, bus) = sauce().await;
+    let (function, bus, _) = sauce().await;
     let batch = event(include_str!("../../../events/sqs/sauce-pizza-requested.json"));
     let response = function.process(batch, &Invocation::default()).await;
     assert!(response.batch_item_failures.is_empty());
@@ -53,12 +56,13 @@ async fn the_sample_request_is_topped_and_passed_on_in_its_trace() {
 }
 
 #[tokio::test]
-async fn only_the_poison_of_the_sample_batch_fails() {
-    let (function, bus) = sauce().await;
+async fn only_the_poison_of_the_sample_batch_is_dead_lettered() {
+    let (function, bus, failures) = sauce().await;
     let batch = event(include_str!("../../../events/sqs/sauce-batch-with-poison.json"));
     let poison = batch.records[1].message_id.clone().expect("an id");
     let response = function.process(batch, &Invocation::default()).await;
-    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-    assert_eq!(failed, vec![poison]);
+    assert!(response.batch_item_failures.is_empty(), "the poison left its queue for the dead-letter queue");
+    let dead: Vec<_> = failures.dead_lettered.lock().expect("lock").iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(dead, vec![poison]);
     assert_eq!(bus.published().len(), 1);
 }

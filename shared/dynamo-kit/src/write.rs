@@ -77,6 +77,9 @@ pub enum Cancelled {
     ConditionFailed(Item),
 }
 
+/// Cancellation reasons that say an item was throttled.
+const THROTTLED_REASONS: &[&str] = &["ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"];
+
 /// How many times a transaction is retried when it conflicts with another one on the same
 /// items, before giving up as unavailable (the record is then retried by its queue).
 const CONFLICT_RETRIES: u32 = 4;
@@ -118,6 +121,8 @@ pub async fn transact(
                     conflict = true;
                     reasons.push(Cancelled::NotTheCause);
                 }
+                // DynamoDB throttled one of the items: not now, rather than never.
+                Some(code) if THROTTLED_REASONS.contains(&code) => return Err(StoreError::unavailable(service)),
                 Some(_) => return Err(StoreError::Refused(Box::new(service))),
             }
         }
@@ -135,7 +140,7 @@ pub async fn transact(
 
 /// 10 ms, 20 ms, 40 ms… with up to half again of jitter, so that two conflicting writers
 /// do not meet again.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let base = 10u64 << attempt.min(6);
     let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % (base / 2 + 1);
     Duration::from_millis(base + jitter)

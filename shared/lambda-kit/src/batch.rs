@@ -9,6 +9,10 @@
 //! dead-lettered after the queue's `maxReceiveCount`), while its batch mates are not.
 //! Redelivering a record publishes the very same events again: handlers derive event ids
 //! from their cause and find their earlier writes by natural key.
+//!
+//! A failed record is settled by the kind of its failure (see [`crate::retry`]): a
+//! transient one comes back after a backoff, a permanent one goes to the dead-letter
+//! queue at once, with its reason.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,6 +30,7 @@ use crate::bus::{EventBus, Outgoing, TOPIC};
 use crate::config::{ConfigError, Env};
 use crate::error::RecordError;
 use crate::faults::{FaultPoint, Faults};
+use crate::retry::{FailedRecords, RetryPolicy};
 use crate::telemetry::{Metrics, Unit};
 use crate::trace::{AWS_TRACE_HEADER, TRACEPARENT, TraceContext};
 
@@ -71,23 +76,48 @@ impl From<&lambda_runtime::Context> for Invocation {
     }
 }
 
-/// A queue consumer: a batch handler with the bus it publishes to, its metrics and faults.
+/// A queue consumer: a batch handler with the bus it publishes to, where its failed
+/// records go, its metrics and faults.
 pub struct SqsFunction<H, B> {
     handler: H,
     bus: B,
+    failures: Arc<dyn FailedRecords>,
+    retry: RetryPolicy,
     metrics: Metrics,
     faults: Faults,
     warm: AtomicBool,
 }
 
+/// What became of a failed record.
+enum Settled {
+    /// Reported as failed: its queue delivers it again (after a backoff if one was set).
+    Reported,
+    /// In the dead-letter queue already: reported as handled, so it is deleted.
+    DeadLettered,
+}
+
 impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
-    pub fn new(handler: H, bus: B, metrics: Metrics, faults: Faults) -> Self {
-        Self { handler, bus, metrics, faults, warm: AtomicBool::new(false) }
+    pub fn new(
+        handler: H,
+        bus: B,
+        failures: Arc<dyn FailedRecords>,
+        retry: RetryPolicy,
+        metrics: Metrics,
+        faults: Faults,
+    ) -> Self {
+        Self { handler, bus, failures, retry, metrics, faults, warm: AtomicBool::new(false) }
     }
 
-    /// With the metrics and faults the environment configures.
-    pub fn from_env(handler: H, bus: B, env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self::new(handler, bus, Metrics::from_env(env), Faults::from_env(env)?))
+    /// With the retry policy, metrics and faults the environment configures.
+    pub fn from_env(handler: H, bus: B, failures: Arc<dyn FailedRecords>, env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            handler,
+            bus,
+            failures,
+            RetryPolicy::from_env(env)?,
+            Metrics::from_env(env),
+            Faults::from_env(env)?,
+        ))
     }
 
     pub fn handler(&self) -> &H {
@@ -140,18 +170,26 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
         self.faults.at(FaultPoint::AfterWrite, &invocation.request_id);
 
         let outcomes = self.publish(&unique, outcomes).await;
-        let mut response = SqsBatchResponse::default();
-        let mut failed = 0;
-        for (record, slot) in records.iter().zip(&slot) {
-            let result = match slot {
-                Ok(index) => outcomes[*index].as_ref().map(|published| *published).map_err(|e| e.shared()),
-                Err(err) => Err(err.shared()),
+        let failures = records.iter().zip(&slot).filter_map(|(record, slot)| {
+            let err = match slot {
+                Ok(index) => outcomes[*index].as_ref().err()?.shared(),
+                Err(err) => err.shared(),
             };
-            if let Err(err) = result {
-                let span = slot.as_ref().map(|i| unique[*i].span.clone()).unwrap_or_else(|_| Span::current());
-                span.in_scope(|| log_failure(record, &err));
-                response.add_failure(record.message_id.clone().unwrap_or_default());
-                failed += 1;
+            let span = slot.as_ref().map(|i| unique[*i].span.clone()).unwrap_or_else(|_| Span::current());
+            Some(async move {
+                let settled = self.settle_failure(record, &err).instrument(span).await;
+                (record, settled)
+            })
+        });
+        let mut response = SqsBatchResponse::default();
+        let (mut failed, mut dead_lettered) = (0, 0);
+        for (record, settled) in futures::future::join_all(failures).await {
+            match settled {
+                Settled::Reported => {
+                    response.add_failure(record.message_id.clone().unwrap_or_default());
+                    failed += 1;
+                }
+                Settled::DeadLettered => dead_lettered += 1,
             }
         }
         for (inbound, outcome) in unique.iter().zip(&outcomes) {
@@ -161,8 +199,9 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
         }
         let published: usize = outcomes.iter().filter_map(|o| o.as_ref().ok()).sum();
         self.metrics.emit(&[
-            ("MessagesProcessed", (records.len() - failed) as f64, Unit::Count),
+            ("MessagesProcessed", (records.len() - failed - dead_lettered) as f64, Unit::Count),
             ("MessagesFailed", failed as f64, Unit::Count),
+            ("MessagesDeadLettered", dead_lettered as f64, Unit::Count),
             ("EventsPublished", published as f64, Unit::Count),
             ("HandlerDuration", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds),
             // CPU, not wall time: what the handler itself costs, apart from waiting on AWS.
@@ -174,6 +213,38 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
             ("ColdStart", if cold_start { 1.0 } else { 0.0 }, Unit::Count),
         ]);
         response
+    }
+
+    /// A transient failure comes back after a backoff; a permanent one goes to the
+    /// dead-letter queue now. Where that cannot be done, the record is reported failed and
+    /// its queue's own visibility timeout and redrive policy take over.
+    async fn settle_failure(&self, record: &SqsMessage, err: &RecordError) -> Settled {
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        let receive_count = receive_count(record);
+        if err.is_transient() {
+            let delay = self.retry.delay(receive_count, jitter());
+            let outcome = self.failures.retry_after(record, delay).await;
+            let retry_in = if outcome.is_ok() { delay.as_secs() } else { 0 };
+            warn!(message_id, receive_count, retry_in_seconds = retry_in, reason = %err, "message failed; it will be retried");
+            if let Err(problem) = outcome {
+                warn!(message_id, problem, "could not delay the retry; the queue's visibility timeout applies");
+            }
+            return Settled::Reported;
+        }
+        let reason = crate::describe(err);
+        match self.failures.dead_letter(record, &reason).await {
+            Ok(()) => {
+                error!(message_id, receive_count, reason, "poison message: moved to the dead-letter queue");
+                Settled::DeadLettered
+            }
+            Err(problem) => {
+                error!(
+                    message_id,
+                    receive_count, reason, problem, "poison message: could not dead-letter it; it is retried"
+                );
+                Settled::Reported
+            }
+        }
     }
 
     /// Publishes every successful record's events, each continuing its cause's trace; a
@@ -221,14 +292,13 @@ fn record_span(event: &WireEvent, trace: &TraceContext) -> Span {
     )
 }
 
-fn log_failure(record: &SqsMessage, err: &RecordError) {
-    let message_id = record.message_id.as_deref().unwrap_or_default();
-    let receive_count = record.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?");
-    if err.is_transient() {
-        warn!(message_id, receive_count, reason = %err, "message failed; it will be retried");
-    } else {
-        error!(message_id, receive_count, reason = %err, "poison message: it is retried, then moved to the dead-letter queue");
-    }
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
+}
+
+/// A number in `[0, 1)`, different for every call: spreads the retries of one outage.
+fn jitter() -> f64 {
+    (Uuid::new_v4().as_u128() as u32) as f64 / (u64::from(u32::MAX) + 1) as f64
 }
 
 /// Runs a queue consumer on the Lambda Runtime API until the process ends.
@@ -249,9 +319,11 @@ where
 mod tests {
     use super::*;
     use crate::bus::{InMemoryBus, TopicArn};
+    use crate::retry::RecordedFailures;
     use pizza_events::Envelope;
     use pizza_events::catalogue::{OrderConfirmed, PizzaRequested};
     use serde_json::{Value, json};
+    use std::time::Duration;
 
     /// Passes each pizza on to `next`, except pizzas of the order it refuses.
     struct Relay {
@@ -289,15 +361,25 @@ mod tests {
                 if let Some(tp) = traceparent {
                     attributes = json!({"traceparent": {"stringValue": tp, "dataType": "String"}});
                 }
-                json!({"messageId": format!("m{i}"), "body": body, "attributes": {}, "messageAttributes": attributes})
+                json!({
+                    "messageId": format!("m{i}"),
+                    "body": body,
+                    "attributes": {"ApproximateReceiveCount": "3"},
+                    "messageAttributes": attributes,
+                })
             })
             .collect();
         serde_json::from_value(json!({"Records": records})).expect("valid SQS event")
     }
 
     fn function(refuse: Option<Uuid>) -> SqsFunction<Relay, Arc<InMemoryBus>> {
-        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
-        SqsFunction::from_env(Relay { refuse }, Arc::new(InMemoryBus::default()), &env).expect("valid")
+        function_with(refuse, Arc::new(RecordedFailures::default()))
+    }
+
+    fn function_with(refuse: Option<Uuid>, failures: Arc<RecordedFailures>) -> SqsFunction<Relay, Arc<InMemoryBus>> {
+        let env: Env =
+            [("POWERTOOLS_METRICS_DISABLED", "true"), ("RETRY_BACKOFF_BASE_SECONDS", "4")].into_iter().collect();
+        SqsFunction::from_env(Relay { refuse }, Arc::new(InMemoryBus::default()), failures, &env).expect("valid")
     }
 
     fn failed(response: &SqsBatchResponse) -> Vec<&str> {
@@ -305,7 +387,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_the_malformed_and_the_failed_records_are_reported() {
+    async fn poison_goes_to_the_dead_letter_queue_at_once_with_its_reason_and_the_rest_goes_on() {
         let refused = Uuid::new_v4();
         let bodies = [
             request(Uuid::new_v4()).to_json(),
@@ -313,18 +395,59 @@ mod tests {
             request(refused).to_json(),
             request(Uuid::new_v4()).to_json(),
         ];
-        let function = function(Some(refused));
+        let failures = Arc::new(RecordedFailures::default());
+        let function = function_with(Some(refused), failures.clone());
         let response = function.process(batch(&bodies, None), &Invocation::default()).await;
-        assert_eq!(failed(&response), vec!["m1", "m2"]);
+        assert!(failed(&response).is_empty(), "dead-lettered records are handled: their queue deletes them");
         assert_eq!(function.bus.events_on("next").len(), 2);
+        let mut dead = failures.dead_lettered.lock().expect("lock").clone();
+        dead.sort();
+        assert_eq!(dead.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+        assert!(dead[0].1.starts_with("not an event envelope"), "{dead:?}");
+        assert_eq!(dead[1].1, "refused");
+        assert!(failures.retried.lock().expect("lock").is_empty());
     }
 
     #[tokio::test]
-    async fn a_record_whose_events_are_not_published_fails_and_nothing_else_does() {
-        let function = function(None);
+    async fn a_transient_failure_comes_back_after_a_backoff_that_grows_with_its_receives() {
+        let failures = Arc::new(RecordedFailures::default());
+        let function = function_with(None, failures.clone());
         function.bus.refuse("next");
         let response =
             function.process(batch(&[request(Uuid::new_v4()).to_json()], None), &Invocation::default()).await;
+        assert_eq!(failed(&response), vec!["m0"]);
+        let retried = failures.retried.lock().expect("lock").clone();
+        // The third receive of a 4 s base: between 8 and 16 seconds.
+        let [(id, delay)] = retried.as_slice() else { panic!("one retry: {retried:?}") };
+        assert_eq!(id, "m0");
+        assert!((Duration::from_secs(8)..=Duration::from_secs(16)).contains(delay), "{delay:?}");
+        assert!(failures.dead_lettered.lock().expect("lock").is_empty());
+    }
+
+    /// Failed records that cannot be settled: the queue's own redrive policy takes over.
+    struct Unreachable;
+
+    #[async_trait]
+    impl FailedRecords for Unreachable {
+        async fn retry_after(&self, _: &SqsMessage, _: Duration) -> Result<(), String> {
+            Err("SQS is out".into())
+        }
+        async fn dead_letter(&self, _: &SqsMessage, _: &str) -> Result<(), String> {
+            Err("SQS is out".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn poison_that_cannot_be_dead_lettered_is_reported_so_it_is_not_lost() {
+        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+        let function = SqsFunction::from_env(
+            Relay { refuse: None },
+            Arc::new(InMemoryBus::default()),
+            Arc::new(Unreachable),
+            &env,
+        )
+        .expect("valid");
+        let response = function.process(batch(&["{".to_owned()], None), &Invocation::default()).await;
         assert_eq!(failed(&response), vec!["m0"]);
     }
 

@@ -6,6 +6,7 @@
 //!   CloudWatch embedded-metric-format metrics;
 //! - [`trace`]: W3C `traceparent` and X-Ray trace headers, carried hop to hop;
 //! - [`error`]: whether a record's failure is worth retrying;
+//! - [`retry`]: a transient failure backs off, a permanent one is dead-lettered at once;
 //! - [`bus`]: the event bus port, with SNS and in-memory adapters;
 //! - [`batch`]: an SQS-triggered function: handlers take a whole batch and return the
 //!   events each record produces; the kit publishes them and reports partial failures;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod http;
+pub mod retry;
 pub mod telemetry;
 pub mod trace;
 
@@ -25,6 +27,7 @@ pub use batch::{BatchHandler, Inbound, RecordOutcome};
 pub use bus::{EventBus, Outgoing, TopicArn};
 pub use config::{ConfigError, Env};
 pub use error::RecordError;
+pub use retry::{FailedRecords, RetryPolicy, SqsFailedRecords};
 
 /// The SDK configuration: `aws_config` honours `AWS_ENDPOINT_URL` and
 /// `AWS_ENDPOINT_URL_<SERVICE>`, so the same code talks to AWS, moto or LocalStack.

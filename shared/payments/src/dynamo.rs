@@ -16,6 +16,8 @@ use crate::{Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
 
 /// BatchGetItem reads at most 100 keys a call.
 const BATCH_GET_LIMIT: usize = 100;
+/// How often unprocessed keys are asked for again before the read counts as unavailable.
+const UNPROCESSED_RETRIES: u32 = 5;
 
 pub struct DynamoLedger {
     client: Client,
@@ -58,15 +60,28 @@ impl PaymentLedger for DynamoLedger {
                     .consistent_read(true)
                     .build(),
             )?);
-            // DynamoDB may answer only part of a batch; ask again for the rest.
+            // DynamoDB may answer only part of a batch: ask again for the rest, backing off,
+            // a bounded number of times (then the batch is retried by its queue).
+            let mut attempt = 0;
             while let Some(request) = keys.take() {
+                if attempt > 0 {
+                    if attempt > UNPROCESSED_RETRIES {
+                        return Err(StoreError::unavailable("DynamoDB kept leaving credit limits unread"));
+                    }
+                    tokio::time::sleep(dynamo_kit::write::backoff(attempt)).await;
+                }
+                attempt += 1;
                 let output =
                     self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
                 for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
                     let customer = get_s(item, "pk")?.trim_start_matches("CUSTOMER#").to_owned();
                     limits.insert(customer, get_n(item, "credit_limit_cents")?);
                 }
-                keys = output.unprocessed_keys().and_then(|u| u.get(&self.table)).cloned();
+                keys = output
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
             }
         }
         Ok(limits)

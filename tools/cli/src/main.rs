@@ -165,7 +165,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("no dead letters for {}", queue.name());
             } else {
                 for letter in letters {
-                    println!("{} (received {} times)\n  {}", letter.message_id, letter.receive_count, letter.body);
+                    println!("{} (received {} times)", letter.message_id, letter.receive_count);
+                    if let Some(reason) = &letter.reason {
+                        println!("  why: {reason}");
+                    }
+                    println!("  {}", letter.body);
                 }
             }
         }

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use lambda_kit::retry::{DEAD_LETTER_REASON, DEAD_LETTER_SOURCE};
 use local_runner::manifest::{Manifest, Queue};
 use serde::Serialize;
 
@@ -77,6 +78,9 @@ pub struct DeadLetter {
     pub message_id: String,
     pub body: String,
     pub receive_count: u32,
+    /// Why the consumer dead-lettered it, when it did so itself (poison); `None` when the
+    /// queue moved it after its last receive.
+    pub reason: Option<String>,
 }
 
 /// Reads up to `limit` messages of a queue's DLQ without taking them: each is made visible
@@ -92,6 +96,7 @@ pub async fn peek_dead_letters(sqs: &Client, queue: &Queue, limit: usize) -> Res
             .max_number_of_messages(10)
             .visibility_timeout(0)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(DEAD_LETTER_REASON)
             .send()
             .await
             .map_err(sqs_error)?;
@@ -107,7 +112,11 @@ pub async fn peek_dead_letters(sqs: &Client, queue: &Queue, limit: usize) -> Res
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(0);
-                seen.push(DeadLetter { message_id: id, body: message.body.unwrap_or_default(), receive_count });
+                let reason = message
+                    .message_attributes()
+                    .and_then(|a| a.get(DEAD_LETTER_REASON))
+                    .and_then(|reason| reason.string_value.clone());
+                seen.push(DeadLetter { message_id: id, body: message.body.unwrap_or_default(), receive_count, reason });
             }
         }
         if seen.len() >= limit {
@@ -143,10 +152,13 @@ pub async fn redrive_reporting(sqs: &Client, queue: &Queue, moved_so_far: impl F
         for message in messages {
             // Send first, delete after: a crash in between duplicates a message, which
             // consumers absorb, rather than losing it.
+            // The dead letter's own notes stay behind: the message goes back as it came.
+            let mut attributes = message.message_attributes.clone().unwrap_or_default();
+            attributes.retain(|name, _| name != DEAD_LETTER_REASON && name != DEAD_LETTER_SOURCE);
             sqs.send_message()
                 .queue_url(&queue.url)
                 .set_message_body(message.body.clone())
-                .set_message_attributes(message.message_attributes.clone())
+                .set_message_attributes(Some(attributes))
                 .send()
                 .await
                 .map_err(sqs_error)?;

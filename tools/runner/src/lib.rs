@@ -7,6 +7,7 @@
 //! pollers and serves the HTTP API on localhost. Nothing about the topology is known here
 //! that the template did not say, and nothing of the functions' code is linked in.
 
+pub mod aws_faults;
 pub mod chaos;
 mod environment;
 mod gateway;
@@ -27,6 +28,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::info;
 
+pub use aws_faults::{FaultLayer, FaultPlan};
 pub use chaos::Chaos;
 pub use environment::LogLine;
 pub use manifest::{EventSource, Manifest};

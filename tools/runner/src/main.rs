@@ -38,6 +38,10 @@ struct Cli {
     /// Do not copy the functions' log lines to stderr.
     #[arg(long)]
     quiet: bool,
+    /// Put a fault layer between the functions and the emulator, armed with this plan
+    /// (JSON; see docs/local-stack.md). `POST /__faults` to it arms another plan.
+    #[arg(long, value_name = "PLAN.json")]
+    aws_faults: Option<PathBuf>,
     #[command(flatten)]
     chaos: ChaosArgs,
 }
@@ -66,6 +70,19 @@ struct ChaosArgs {
     /// The probability the runner kills a process after it answered, before the delete.
     #[arg(long, default_value_t = 0.0)]
     kill_before_delete: f64,
+}
+
+/// Starts the fault layer in front of the emulator, armed with the plan at `path`; returns
+/// the endpoint the functions are to use.
+async fn start_fault_layer(path: &std::path::Path, manifest: &Manifest) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let plan: local_runner::FaultPlan =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not a fault plan: {e}", path.display()))?;
+    let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| manifest.endpoint_url.clone());
+    let layer = local_runner::FaultLayer::start(&upstream).await.map_err(|e| format!("fault layer: {e}"))?;
+    layer.arm(plan)?;
+    eprintln!("pizza-local: AWS faults armed; the fault layer is at {} (POST /__faults re-arms it)", layer.endpoint());
+    Ok(layer.endpoint())
 }
 
 fn key_value(pair: &str) -> Result<(String, String), String> {
@@ -105,6 +122,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     if !chaos.is_calm() {
         eprintln!("pizza-local: chaos on, seed {}", chaos.seed);
     }
+    let endpoint_url = match &cli.aws_faults {
+        Some(path) => Some(start_fault_layer(path, &manifest).await?),
+        None => None,
+    };
     let options = Options {
         http_addr: cli.http,
         bin_dir: cli.bin_dir.unwrap_or_else(local_runner::default_bin_dir),
@@ -114,7 +135,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         extra_environment: cli.environment,
         echo_logs: !cli.quiet,
         state_dir: Some(cli.state_dir),
-        endpoint_url: None,
+        endpoint_url,
         held_queues: Default::default(),
     };
     let running = local_runner::start(&manifest, &options).await.map_err(|e| e.to_string())?;

@@ -44,8 +44,10 @@ pub struct SqsPoller {
     pub source: SqsSource,
     pub region: String,
     pub sqs: aws_sdk_sqs::Client,
-    /// Makes a failed message visible again after this delay instead of the queue's
-    /// visibility timeout (a local convenience; Lambda waits the full timeout).
+    /// Makes the messages of a failed invocation (a crash, a timeout, an error) visible
+    /// again after this delay instead of the queue's visibility timeout: a local
+    /// convenience, as Lambda waits the full timeout. Records the function itself reported
+    /// failed keep the backoff it gave them.
     pub retry_delay: Option<Duration>,
     pub chaos: Chaos,
     pub dice: Arc<Dice>,
@@ -155,21 +157,25 @@ impl SqsPoller {
         let (reply, lease) = self.pool.invoke(payload, trace_header).await;
         let outcome =
             if matches!(reply, Err(InvokeError::TimedOut(_))) { Invoked::TimedOut } else { Invoked::Answered };
-        let failed: HashSet<String> = match reply {
+        let failed: Failed = match reply {
             Ok(Reply::Response(body)) => match serde_json::from_slice::<SqsBatchResponse>(&body) {
-                Ok(response) => failed_messages(all_ids(), &response, self.source.mapping.report_batch_item_failures),
+                Ok(response) => Failed::Reported(failed_messages(
+                    all_ids(),
+                    &response,
+                    self.source.mapping.report_batch_item_failures,
+                )),
                 Err(err) => {
                     error!(reason = %err, "the function's response is no batch response; the whole batch fails");
-                    all_ids()
+                    Failed::Invocation(all_ids())
                 }
             },
             Ok(Reply::Error { error_type, message }) => {
                 error!(error_type, message, "the invocation failed; the whole batch fails");
-                all_ids()
+                Failed::Invocation(all_ids())
             }
             Err(err) => {
                 error!(reason = %err, "the invocation failed; the whole batch fails");
-                all_ids()
+                Failed::Invocation(all_ids())
             }
         };
         if let Some(lease) = lease
@@ -179,7 +185,7 @@ impl SqsPoller {
             // the whole batch comes back.
             warn!("chaos: killing the environment before the delete");
             lease.kill().await;
-            self.settle(&messages, &all_ids(), true).await;
+            self.settle(&messages, &Failed::Invocation(all_ids()), true).await;
             return outcome;
         }
         self.settle(&messages, &failed, false).await;
@@ -187,15 +193,17 @@ impl SqsPoller {
     }
 
     /// Deletes what succeeded, schedules the retry of what failed, reports both.
-    async fn settle(&self, messages: &[Message], failed: &HashSet<String>, crashed: bool) {
+    async fn settle(&self, messages: &[Message], failed: &Failed, crashed: bool) {
+        let (Failed::Reported(ids) | Failed::Invocation(ids)) = failed;
         let (failures, successes): (Vec<&Message>, Vec<&Message>) =
-            messages.iter().partition(|m| m.message_id.as_ref().is_some_and(|id| failed.contains(id)));
+            messages.iter().partition(|m| m.message_id.as_ref().is_some_and(|id| ids.contains(id)));
         // Chaos: SQS may deliver a handled message again; this share is not deleted.
         let (again, done): (Vec<&Message>, Vec<&Message>) =
             successes.into_iter().partition(|_| self.dice.chance(self.chaos.redeliver));
         debug!(succeeded = done.len(), failed = failures.len(), "invocation done");
         self.delete(&done).await;
-        let retry = failures.iter().chain(&again).copied().collect::<Vec<_>>();
+        let invocation_failed = matches!(failed, Failed::Invocation(_));
+        let retry = failures.iter().filter(|_| invocation_failed).chain(&again).copied().collect::<Vec<_>>();
         if let Some(delay) = self.retry_delay {
             self.make_visible_after(&retry, delay).await;
         }
@@ -310,6 +318,14 @@ impl SqsPoller {
 enum Invoked {
     Answered,
     TimedOut,
+}
+
+/// The messages of a batch that failed, and how.
+enum Failed {
+    /// The function answered and named them: it settled their retry itself.
+    Reported(HashSet<String>),
+    /// The invocation failed (crashed, timed out, errored): all of them, unsettled.
+    Invocation(HashSet<String>),
 }
 
 /// Which messages of a batch failed, by Lambda's rules for a batch response: without

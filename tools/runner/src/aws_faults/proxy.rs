@@ -1,0 +1,310 @@
+//! The fault layer's proxy: forwards every request to the emulator, except those an armed
+//! rule fails. `POST /__faults` (a plan) arms it, `DELETE /__faults` disarms it, and
+//! `GET /__faults` says what it injected.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+use super::answers::{Answer, Injection, inject, rewrite};
+use super::{Call, FaultPlan, Injected, Service};
+use crate::chaos::Dice;
+
+const CONTROL_PATH: &str = "/__faults";
+
+type Upstream = Client<HttpConnector, Full<Bytes>>;
+type Reply = hyper::Response<Full<Bytes>>;
+
+/// A running fault layer; clients pointed at [`FaultLayer::endpoint`] reach the emulator
+/// through it. It lives as long as its runtime.
+#[derive(Clone)]
+pub struct FaultLayer {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+}
+
+struct State {
+    upstream: String,
+    client: Upstream,
+    armed: Mutex<Option<Armed>>,
+    injected: Mutex<Injected>,
+}
+
+struct Armed {
+    plan: FaultPlan,
+    since: Instant,
+    dice: Dice,
+    /// Faults injected so far by each rule, for their `times`.
+    used: Vec<u64>,
+}
+
+impl FaultLayer {
+    /// Starts the layer on a free local port in front of `upstream` (the emulator's URL).
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            armed: Mutex::new(None),
+            injected: Mutex::new(Injected::new()),
+        });
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(state.handle(request).await) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(Self { addr, state })
+    }
+
+    /// The URL to give clients as `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Arms `plan`: its windows count from now. Replaces any plan armed before.
+    pub fn arm(&self, plan: FaultPlan) -> Result<(), String> {
+        self.state.arm(plan)
+    }
+
+    pub fn disarm(&self) {
+        *lock(&self.state.armed) = None;
+    }
+
+    /// How many faults of each kind were injected so far, by `service:kind`.
+    pub fn injected(&self) -> Injected {
+        lock(&self.state.injected).clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl State {
+    async fn handle(&self, request: hyper::Request<hyper::body::Incoming>) -> Reply {
+        let (parts, body) = request.into_parts();
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) => return plain(400, &format!("unreadable request: {err}")),
+        };
+        if parts.uri.path() == CONTROL_PATH {
+            return self.control(&parts.method, &body);
+        }
+        let injection = identify(&parts.headers, &body).and_then(|call| self.decide(&call, &body));
+        let (forwarded, then) = match injection {
+            Some(Injection::Refuse(answer)) => return reply(answer),
+            Some(Injection::Delay(latency)) => {
+                tokio::time::sleep(latency).await;
+                (body, None)
+            }
+            Some(Injection::Forward { body, then }) => (body, Some(then)),
+            None => (body, None),
+        };
+        let (status, headers, answer) = match self.forward(parts, forwarded).await {
+            Ok(answered) => answered,
+            Err(err) => return plain(502, &format!("the emulator did not answer: {err}")),
+        };
+        if let Some(answer) = then.as_ref().and_then(|then| rewrite(then, status, &answer)) {
+            return reply(answer);
+        }
+        let mut response = hyper::Response::new(Full::new(answer));
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        *response.headers_mut() = headers;
+        response
+    }
+
+    /// The injection the armed plan draws for `call`, if any; counts it.
+    fn decide(&self, call: &Call, body: &Bytes) -> Option<Injection> {
+        let mut armed = lock(&self.armed);
+        let armed = armed.as_mut()?;
+        let elapsed = armed.since.elapsed();
+        for (index, rule) in armed.plan.rules.iter().enumerate() {
+            let spent = rule.times.is_some_and(|times| armed.used[index] >= times);
+            let mentioned = rule.contains.as_ref().is_none_or(|text| contains(body, text.as_bytes()));
+            if spent || !mentioned || !rule.covers(call, elapsed) {
+                continue;
+            }
+            let kinds = rule.kinds_for(call);
+            if kinds.is_empty() || !armed.dice.chance(rule.rate) {
+                continue;
+            }
+            let kind = kinds[(armed.dice.next_u64() % kinds.len() as u64) as usize];
+            let latency = Duration::from_millis(rule.latency_ms);
+            if let Some(injection) = inject(kind, call, body, latency, armed.dice.next_u64()) {
+                let name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+                let label = format!("{}:{}", service_name(call.service), name.unwrap_or_default());
+                debug!(caller = ?call.caller, operation = %call.operation, fault = %label, "injecting a fault");
+                *lock(&self.injected).entry(label).or_default() += 1;
+                armed.used[index] += 1;
+                return Some(injection);
+            }
+        }
+        None
+    }
+
+    fn arm(&self, plan: FaultPlan) -> Result<(), String> {
+        plan.validate()?;
+        let (dice, used) = (Dice::new(plan.seed), vec![0; plan.rules.len()]);
+        *lock(&self.armed) = Some(Armed { plan, since: Instant::now(), dice, used });
+        Ok(())
+    }
+
+    fn control(&self, method: &http::Method, body: &Bytes) -> Reply {
+        match *method {
+            http::Method::POST => match serde_json::from_slice::<FaultPlan>(body) {
+                Ok(plan) => match self.arm(plan) {
+                    Ok(()) => plain(200, "armed"),
+                    Err(problem) => plain(400, &problem),
+                },
+                Err(err) => plain(400, &format!("not a fault plan: {err}")),
+            },
+            http::Method::DELETE => {
+                *lock(&self.armed) = None;
+                plain(200, "disarmed")
+            }
+            _ => {
+                let body = serde_json::to_string(&*lock(&self.injected)).unwrap_or_default();
+                reply(Answer { status: 200, content_type: "application/json", body: Bytes::from(body) })
+            }
+        }
+    }
+
+    async fn forward(
+        &self,
+        mut parts: http::request::Parts,
+        body: Bytes,
+    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
+        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        parts.uri = format!("{}{path}", self.upstream).parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        // The body may have been cut down: its length is the new one.
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let response =
+            self.client.request(hyper::Request::from_parts(parts, Full::new(body))).await.map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let mut headers = parts.headers;
+        headers.remove(http::header::CONTENT_LENGTH);
+        headers.remove(http::header::TRANSFER_ENCODING);
+        Ok((parts.status.as_u16(), headers, body))
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+fn service_name(service: Service) -> &'static str {
+    match service {
+        Service::Dynamodb => "dynamodb",
+        Service::Sns => "sns",
+    }
+}
+
+fn reply(answer: Answer) -> Reply {
+    let mut response = hyper::Response::new(Full::new(answer.body));
+    *response.status_mut() = http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    if let Ok(value) = http::HeaderValue::from_str(answer.content_type) {
+        response.headers_mut().insert(http::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn plain(status: u16, text: &str) -> Reply {
+    if status >= 400 {
+        warn!(status, text, "fault layer");
+    }
+    reply(Answer { status, content_type: "text/plain", body: Bytes::from(text.to_owned()) })
+}
+
+/// What a request is: DynamoDB's JSON protocol names its operation in `x-amz-target`;
+/// SNS's query protocol in the form's `Action`. Other services are not failed here.
+fn identify(headers: &http::HeaderMap, body: &[u8]) -> Option<Call> {
+    let agent = ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let caller = agent.split_whitespace().find_map(|part| part.strip_prefix("app/")).map(str::to_owned);
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, operation) = target.split_once('.')?;
+        if !prefix.starts_with("DynamoDB_") {
+            return None;
+        }
+        let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        return Some(Call {
+            service: Service::Dynamodb,
+            operation: operation.to_owned(),
+            resources: tables_named(&request),
+            caller,
+        });
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let operation = field("Action")?;
+    let is_sns = field("Version").is_none_or(|v| v == "2010-03-31") && field("TopicArn").is_some();
+    is_sns.then(|| Call {
+        service: Service::Sns,
+        operation,
+        resources: field("TopicArn").into_iter().collect(),
+        caller,
+    })
+}
+
+/// Every table a DynamoDB request names.
+fn tables_named(request: &serde_json::Value) -> Vec<String> {
+    let mut tables: Vec<String> = request["TableName"].as_str().map(str::to_owned).into_iter().collect();
+    if let Some(items) = request["RequestItems"].as_object() {
+        tables.extend(items.keys().cloned());
+    }
+    for action in request["TransactItems"].as_array().into_iter().flatten() {
+        if let Some(op) = action.as_object().and_then(|a| a.values().next()) {
+            tables.extend(op["TableName"].as_str().map(str::to_owned));
+        }
+    }
+    tables.sort();
+    tables.dedup();
+    tables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_told_apart_by_service_operation_tables_and_caller() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-amz-target", "DynamoDB_20120810.TransactWriteItems".parse().expect("header"));
+        headers.insert("user-agent", "aws-sdk-rust/1.3 app/SauceFunction".parse().expect("header"));
+        let body = serde_json::json!({"TransactItems": [
+            {"Update": {"TableName": "inventory"}}, {"ConditionCheck": {"TableName": "orders"}}
+        ]});
+        let call = identify(&headers, body.to_string().as_bytes()).expect("a DynamoDB call");
+        assert_eq!(call.operation, "TransactWriteItems");
+        assert_eq!(call.resources, ["inventory", "orders"]);
+        assert_eq!(call.caller.as_deref(), Some("SauceFunction"));
+
+        let sns = identify(&http::HeaderMap::new(), b"Action=PublishBatch&TopicArn=arn%3At&Version=2010-03-31")
+            .expect("an SNS call");
+        assert_eq!((sns.service, sns.operation.as_str(), sns.caller), (Service::Sns, "PublishBatch", None));
+        assert!(identify(&http::HeaderMap::new(), b"Action=SendMessage&QueueUrl=q").is_none(), "SQS is not failed");
+    }
+}
