@@ -29,6 +29,7 @@ fn the_dynamodb_orders_keep_the_contract() {
         orders::contract::order_desk(&store).await;
         orders::contract::order_moves(&store).await;
         orders::contract::pizza_storage(&store).await;
+        orders::contract::watchlist(&store).await;
     });
 }
 
@@ -58,5 +59,39 @@ fn the_dynamodb_archive_keeps_the_contract() {
         let retention = std::time::Duration::from_secs(24 * 60 * 60);
         event_archive::contract::event_archive(&DynamoArchive::new(&aws, table(system, "ArchiveTable"), retention))
             .await;
+    });
+}
+
+/// A stage that believes an ingredient is gone (it read the level before a restock) must
+/// not announce a shortage: the write that would record it checks the stock, finds units,
+/// and the next round reserves one. Without that check a pizza could be reported out of
+/// stock while its ingredient sat on the shelf, and its whole order be cancelled.
+#[test]
+fn a_stale_belief_that_an_ingredient_ran_out_never_becomes_a_shortage() {
+    let system = system();
+    system.run(async {
+        use inventory::{Pantry, Reservation, ReservationRequest, StockRoom};
+        let aws = local_runner::sdk_config(&system.manifest).await;
+        let pantry = DynamoInventory::new(&aws, table(system, "InventoryTable"));
+        let ham = format!("ham-{}", uuid::Uuid::new_v4().simple());
+        pantry.set_stock(&ham, 5).await.expect("stocked");
+        let order_id = uuid::Uuid::new_v4();
+        let pizza = ReservationRequest { order_id, pizza_id: uuid::Uuid::new_v4(), candidates: vec![ham.clone()] };
+        let believed = [(ham.clone(), 0)].into_iter().collect();
+        let outcome = pantry.reserve_believing("meat", std::slice::from_ref(&pizza), believed).await.expect("answers");
+        assert_eq!(outcome, vec![Reservation::Reserved(ham.clone())]);
+
+        // A real shortage is recorded, and repeated once the shelf is full again.
+        let hungry = ReservationRequest { pizza_id: uuid::Uuid::new_v4(), ..pizza.clone() };
+        pantry.set_stock(&ham, 0).await.expect("none left");
+        assert_eq!(
+            pantry.reserve("meat", std::slice::from_ref(&hungry)).await.expect("answers"),
+            vec![Reservation::OutOfStock]
+        );
+        pantry.set_stock(&ham, 5).await.expect("restocked");
+        assert_eq!(
+            pantry.reserve("meat", std::slice::from_ref(&hungry)).await.expect("answers"),
+            vec![Reservation::AlreadyOutOfStock]
+        );
     });
 }

@@ -68,6 +68,9 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
                         short += 1;
                         tracing::warn!(pizza_id = %pizza.pizza_id, "out of every ingredient of the stage");
                     }
+                    Reservation::AlreadyOutOfStock => {
+                        tracing::info!(pizza_id = %pizza.pizza_id, "found out of stock before; reported again")
+                    }
                     Reservation::OrderClosed => {
                         dropped += 1;
                         tracing::info!(pizza_id = %pizza.pizza_id, "order cancelled; pizza dropped");

@@ -96,7 +96,7 @@ impl Stage {
                 };
                 vec![Outgoing::new(&self.output, Envelope::caused_by(cause, &self.name, &self.name, data).to_wire())]
             }
-            None if *reservation == Reservation::OutOfStock => {
+            None if reservation.is_out_of_stock() => {
                 let data =
                     InventoryFailed { order_id: pizza.order_id, pizza_id: pizza.pizza_id, stage: self.name.clone() };
                 let event = Envelope::caused_by(cause, &self.name, "out-of-stock", data);

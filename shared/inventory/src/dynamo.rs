@@ -2,14 +2,17 @@
 //! - `pk = STOCK#<ingredient>, sk = STOCK`: `available` units;
 //! - `pk = ORDER#<order>, sk = CLOSED`: the order takes no more reservations;
 //! - `pk = ORDER#<order>, sk = RES#<stage>`: the order's reservations at a stage, one
-//!   attribute `p<pizza id>` = ingredient per pizza. One item per order and stage, so a
-//!   batch of one order's pizzas writes one reservation item, not one per pizza.
+//!   attribute `p<pizza id>` = ingredient per pizza, and `x<pizza id>` for a pizza found
+//!   out of stock. One item per order and stage, so a batch of one order's pizzas writes
+//!   one reservation item, not one per pizza.
 //!
 //! A batch is one transaction: per order, the closed check and its reservation item (each
-//! new pizza's attribute must be absent); per ingredient, `available >= k` and the take. A
-//! cancelled transaction says which condition failed and what the item held, so the next
-//! attempt knows which pizzas were reserved before, which orders are closed and how much
-//! of each ingredient is left, and it is redone without guessing.
+//! pizza's attributes must be absent); per ingredient, `available >= k` and the take of
+//! `k` units, and where a pizza of the batch goes without it, `available < k + 1` too: a
+//! shortage is decided against the stock it is recorded with, never against a stale read.
+//! A cancelled transaction says which condition failed and what the item held, so the
+//! next attempt knows which pizzas were settled before, which orders are closed and how
+//! much of each ingredient is left, and it is redone without guessing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -27,6 +30,7 @@ use crate::{Held, Pantry, Reservation, ReservationRequest, Restock, StockLevel, 
 const STOCK_PREFIX: &str = "STOCK#";
 const RESERVATIONS_PREFIX: &str = "RES#";
 const PIZZA_ATTRIBUTE_PREFIX: &str = "p";
+const SHORTAGE_ATTRIBUTE_PREFIX: &str = "x";
 const MAX_ACTIONS: usize = 100;
 /// Rounds of learning (a closed order, an earlier reservation, a short ingredient) before
 /// a batch gives up as contended; each round settles something or learns a lower level.
@@ -92,15 +96,29 @@ impl DynamoInventory {
                 }
             }
         }
+        // Every ingredient a pizza of the round goes without must really be short.
+        let mut short: BTreeMap<&str, u64> = BTreeMap::new();
+        for order in orders {
+            for (_, request, pick) in &order.pizzas {
+                if pick.is_none() {
+                    for candidate in &request.candidates {
+                        short.insert(candidate.as_str(), takes.get(candidate.as_str()).copied().unwrap_or(0));
+                    }
+                }
+            }
+        }
         for (ingredient, units) in &takes {
-            let take = Update::builder()
+            actions.push(self.take_action(ingredient, *units, short.contains_key(ingredient))?);
+            meaning.push(Action::Stock((*ingredient).to_owned()));
+        }
+        for ingredient in short.keys().filter(|i| !takes.contains_key(*i)) {
+            let check = ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::stock_key(ingredient)))
-                .update_expression("SET available = available - :units")
-                .condition_expression("available >= :units")
-                .expression_attribute_values(":units", n(*units))
+                .condition_expression("attribute_not_exists(available) OR available < :one")
+                .expression_attribute_values(":one", n(1u64))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            actions.push(TransactWriteItem::builder().update(built(take.build())?).build());
+            actions.push(TransactWriteItem::builder().condition_check(built(check.build())?).build());
             meaning.push(Action::Stock((*ingredient).to_owned()));
         }
 
@@ -130,6 +148,8 @@ impl DynamoInventory {
                     for (index, request, _) in &orders[*order_index].pizzas {
                         if let Some(ingredient) = opt_s(old, &pizza_attribute(request.pizza_id)) {
                             outcomes[*index].get_or_insert(Reservation::AlreadyReserved(ingredient.to_owned()));
+                        } else if old.contains_key(&shortage_attribute(request.pizza_id)) {
+                            outcomes[*index].get_or_insert(Reservation::AlreadyOutOfStock);
                         }
                     }
                 }
@@ -142,41 +162,53 @@ impl DynamoInventory {
         Ok(())
     }
 
-    /// The order's reservation item: its new pizzas' attributes are set, and every pizza of
-    /// the round must not be reserved yet (one with nothing left is only checked).
+    /// Takes `units` of an ingredient; `exactly`: and no more were left (a pizza of the
+    /// round goes without it).
+    fn take_action(&self, ingredient: &str, units: u64, exactly: bool) -> Result<TransactWriteItem, StoreError> {
+        let condition = if exactly { "available >= :units AND available < :more" } else { "available >= :units" };
+        let mut take = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::stock_key(ingredient)))
+            .update_expression("SET available = available - :units")
+            .condition_expression(condition)
+            .expression_attribute_values(":units", n(units))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if exactly {
+            take = take.expression_attribute_values(":more", n(units + 1));
+        }
+        Ok(TransactWriteItem::builder().update(built(take.build())?).build())
+    }
+
+    /// The order's reservation item: each pizza of the round gets its ingredient's
+    /// attribute, or its shortage's, and must have had neither.
     fn reservation_action(&self, stage: &str, order: &OrderRound<'_>) -> Result<TransactWriteItem, StoreError> {
         let key = Self::reservations_key(order.order_id, stage);
-        let mut names = HashMap::new();
-        let mut values = HashMap::new();
-        let mut sets = Vec::new();
+        let mut names =
+            HashMap::from([("#order".to_owned(), "order_id".to_owned()), ("#stage".into(), "stage".into())]);
+        let mut values =
+            HashMap::from([(":order".to_owned(), s(order.order_id.to_string())), (":stage".into(), s(stage))]);
+        let mut sets = vec!["#order = :order".to_owned(), "#stage = :stage".to_owned()];
         let mut absent = Vec::new();
         for (i, (_, request, pick)) in order.pizzas.iter().enumerate() {
             names.insert(format!("#p{i}"), pizza_attribute(request.pizza_id));
-            absent.push(format!("attribute_not_exists(#p{i})"));
-            if let Some(ingredient) = pick {
-                values.insert(format!(":p{i}"), s(ingredient.clone()));
-                sets.push(format!("#p{i} = :p{i}"));
+            names.insert(format!("#x{i}"), shortage_attribute(request.pizza_id));
+            absent.push(format!("attribute_not_exists(#p{i}) AND attribute_not_exists(#x{i})"));
+            match pick {
+                Some(ingredient) => {
+                    values.insert(format!(":p{i}"), s(ingredient.clone()));
+                    sets.push(format!("#p{i} = :p{i}"));
+                }
+                None => {
+                    values.insert(format!(":x{i}"), s("out of stock"));
+                    sets.push(format!("#x{i} = :x{i}"));
+                }
             }
         }
-        let condition = absent.join(" AND ");
-        if sets.is_empty() {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            return Ok(TransactWriteItem::builder().condition_check(built(check.build())?).build());
-        }
-        names.insert("#order".into(), "order_id".into());
-        names.insert("#stage".into(), "stage".into());
-        values.insert(":order".into(), s(order.order_id.to_string()));
-        values.insert(":stage".into(), s(stage));
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key))
-            .update_expression(format!("SET #order = :order, #stage = :stage, {}", sets.join(", ")))
-            .condition_expression(condition)
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(absent.join(" AND "))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
@@ -218,6 +250,10 @@ fn pizza_attribute(pizza_id: Uuid) -> String {
     format!("{PIZZA_ATTRIBUTE_PREFIX}{}", pizza_id.simple())
 }
 
+fn shortage_attribute(pizza_id: Uuid) -> String {
+    format!("{SHORTAGE_ATTRIBUTE_PREFIX}{}", pizza_id.simple())
+}
+
 /// (pizza id, ingredient) of every reservation in a reservation item.
 fn pizzas_in(item: &Item) -> impl Iterator<Item = (Uuid, &str)> {
     item.iter().filter_map(|(name, value)| {
@@ -233,6 +269,21 @@ fn is_reservation_item(item: &Item) -> bool {
 #[async_trait]
 impl Pantry for DynamoInventory {
     async fn reserve(&self, stage: &str, requests: &[ReservationRequest]) -> Result<Vec<Reservation>, StoreError> {
+        self.reserve_believing(stage, requests, HashMap::new()).await
+    }
+}
+
+impl DynamoInventory {
+    /// As [`Pantry::reserve`], starting from what the caller believes is left of some
+    /// ingredients. A belief can be stale: the writes check it, so it only costs a round
+    /// when it is wrong. (The system tests use it to prove that a stale level never makes
+    /// a pizza go without.)
+    pub async fn reserve_believing(
+        &self,
+        stage: &str,
+        requests: &[ReservationRequest],
+        believed: HashMap<String, u64>,
+    ) -> Result<Vec<Reservation>, StoreError> {
         let mut outcomes: Vec<Option<Reservation>> = vec![None; requests.len()];
         let mut first_of: HashMap<Uuid, usize> = HashMap::new();
         let mut pending: Vec<usize> = Vec::new();
@@ -242,7 +293,7 @@ impl Pantry for DynamoInventory {
                 pending.push(index);
             }
         }
-        let mut known = HashMap::new();
+        let mut known = believed;
         for _ in 0..MAX_ROUNDS {
             if pending.is_empty() {
                 break;
@@ -282,6 +333,7 @@ impl Pantry for DynamoInventory {
                     (Some(Reservation::Reserved(ingredient)), false) => {
                         Reservation::AlreadyReserved(ingredient.clone())
                     }
+                    (Some(Reservation::OutOfStock), false) => Reservation::AlreadyOutOfStock,
                     (Some(outcome), _) => outcome.clone(),
                     (None, _) => Reservation::OutOfStock,
                 }

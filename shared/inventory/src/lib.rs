@@ -6,6 +6,10 @@
 //! ingredient however often it is delivered. Releasing an order first closes it, so no
 //! reservation can follow, then gives back everything it holds in the mirror transaction.
 //! Both are safe to repeat and to race: no unit is ever taken twice or given back twice.
+//!
+//! "Out of stock" is a fact like a reservation: decided against the stock in the very
+//! write that records it, and found again by a redelivery, so one pizza at one stage never
+//! gets both an ingredient and a shortage.
 
 mod allocation;
 mod dynamo;
@@ -37,8 +41,11 @@ pub enum Reservation {
     Reserved(String),
     /// The pizza held a unit at this stage already (a redelivery): of this ingredient.
     AlreadyReserved(String),
-    /// None of the candidates is in stock.
+    /// None of the candidates is in stock: checked against the stock in the same write
+    /// that records it, so the decision is final for this pizza and stage.
     OutOfStock,
+    /// The pizza was found out of stock at this stage before (a redelivery): it still is.
+    AlreadyOutOfStock,
     /// The order is closed (cancelled): nothing more is reserved for it.
     OrderClosed,
 }
@@ -48,8 +55,13 @@ impl Reservation {
     pub fn ingredient(&self) -> Option<&str> {
         match self {
             Reservation::Reserved(name) | Reservation::AlreadyReserved(name) => Some(name),
-            Reservation::OutOfStock | Reservation::OrderClosed => None,
+            Reservation::OutOfStock | Reservation::AlreadyOutOfStock | Reservation::OrderClosed => None,
         }
+    }
+
+    /// Whether the pizza cannot get an ingredient of this stage, now or ever.
+    pub fn is_out_of_stock(&self) -> bool {
+        matches!(self, Reservation::OutOfStock | Reservation::AlreadyOutOfStock)
     }
 }
 

@@ -20,6 +20,8 @@ struct State {
     available: BTreeMap<String, u64>,
     /// (order, pizza, stage) → ingredient
     reservations: HashMap<(Uuid, Uuid, String), String>,
+    /// (order, pizza, stage) found out of stock
+    shortages: HashSet<(Uuid, Uuid, String)>,
     closed: HashSet<Uuid>,
 }
 
@@ -44,6 +46,8 @@ impl Pantry for InMemoryInventory {
                     Some(Reservation::OrderClosed)
                 } else if let Some(held) = state.reservations.get(&key) {
                     Some(Reservation::AlreadyReserved(held.clone()))
+                } else if state.shortages.contains(&key) {
+                    Some(Reservation::AlreadyOutOfStock)
                 } else if requests[..index].iter().any(|earlier| earlier.pizza_id == request.pizza_id) {
                     None // settled below, after its first mention
                 } else {
@@ -69,7 +73,10 @@ impl Pantry for InMemoryInventory {
                         state.reservations.insert(key, ingredient.clone());
                         Reservation::Reserved(ingredient)
                     }
-                    None => Reservation::OutOfStock,
+                    None => {
+                        state.shortages.insert((request.order_id, request.pizza_id, stage.to_owned()));
+                        Reservation::OutOfStock
+                    }
                 });
             }
             requests
@@ -81,7 +88,7 @@ impl Pantry for InMemoryInventory {
                         let key = (request.order_id, request.pizza_id, stage.to_owned());
                         match state.reservations.get(&key) {
                             Some(held) => Reservation::AlreadyReserved(held.clone()),
-                            None => Reservation::OutOfStock,
+                            None => Reservation::AlreadyOutOfStock,
                         }
                     }
                 })
