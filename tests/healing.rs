@@ -22,12 +22,13 @@ static HEALING: OnceLock<System> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Thirty receives at a 1–4 s backoff retry a record for about a minute: longer than any
-/// outage below, which the old budget (three receives) did not outlast.
+/// outage below, which the old budget (three receives) did not outlast. The reconciler
+/// heals an order that stood still for ten seconds.
 fn system() -> &'static System {
     HEALING.get_or_init(|| {
         System::start_with_faults(
             "test-healing",
-            &[("Namespace", "test-healing-"), ("MaxReceiveCount", "30")],
+            &[("Namespace", "test-healing-"), ("MaxReceiveCount", "30"), ("StalledAfterSeconds", "10")],
             Chaos::default(),
         )
     })
@@ -218,4 +219,45 @@ fn an_order_whose_completion_fails_after_its_last_pizza_is_completed_once_the_ta
         assert_nothing_dead_lettered(system).await;
     });
     disarm(system);
+}
+
+#[test]
+fn an_order_the_relay_gave_up_on_is_announced_again_by_the_reconciler() {
+    let system = system();
+    let _serial = serial();
+    let relay_dlq = system.queue("RelayDeadLetterQueue").url.clone();
+    // SNS refuses the relay until it has given up, after its ten stream retries. (And the
+    // reconciler, so that the test sees the order stuck before it is healed.)
+    arm(
+        system,
+        json!([
+            { "service": "sns", "caller": "RelayFunction", "kinds": ["internal_error", "throttling"] },
+            { "service": "sns", "caller": "ReconcilerFunction", "kinds": ["internal_error"] }
+        ]),
+    );
+    system.run(async {
+        let order_id = system.place_order(2).await;
+        // Each of the relay's tries waits out the SDK's own retries first.
+        let deadline = Instant::now() + 3 * system_tests::PATIENCE;
+        loop {
+            let depth = pizza_cli::queues::depth(&system.sqs, &relay_dlq).await.expect("depth");
+            if depth.visible > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the relay never gave up");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert_eq!(system.get_order(&order_id).await.json["status"], "PLACED", "nobody heard of the order");
+        disarm(system);
+        // Nobody redrives anything: the reconciler finds the order standing still.
+        let order = system.wait_until_ready(&order_id).await;
+        assert_eq!(order["charged_cents"], 2 * PIZZA_PRICE_CENTS);
+        drain(system, &relay_dlq).await;
+    });
+    disarm(system);
+}
+
+/// Empties a queue (the relay's record of what it gave up on, once the test has seen it).
+async fn drain(system: &System, queue_url: &str) {
+    system.sqs.purge_queue().queue_url(queue_url).send().await.expect("purged");
 }

@@ -110,6 +110,8 @@ impl System {
             echo_logs: std::env::var_os("ECHO_LOGS").is_some(),
             state_dir: Some(workspace_root().join(".local").join("state").join(stack_name)),
             held_queues: held.iter().map(|q| (*q).to_owned()).collect(),
+            // A reconciler round every few seconds, not every few minutes.
+            schedule_every: Some(Duration::from_secs(2)),
             ..Options::default()
         };
         let _ = std::fs::remove_dir_all(options.state_dir.as_ref().expect("a state dir"));

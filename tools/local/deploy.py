@@ -360,7 +360,7 @@ class Deployment:
                     self._event_source(queues, source, settings)
                     for (function, source), settings in mappings.items()
                     if function == name
-                ],
+                ] + self._schedules(expanded, resolver, logical_id),
             })
         tables = {}
         for lid, r in expanded["Resources"].items():
@@ -409,6 +409,24 @@ class Deployment:
             "on_failure_queue_url": self._queue_by_arn(queues, on_failure)["url"] if on_failure else None,
             **common,
         }
+
+    @staticmethod
+    def _schedules(expanded: dict, resolver: Resolver, function_id: str) -> list[dict]:
+        """The EventBridge schedules that invoke a function, which the runner fires itself."""
+        schedules = []
+        for rule in expanded["Resources"].values():
+            props = rule.get("Properties", {})
+            if rule["Type"] != "AWS::Events::Rule" or "ScheduleExpression" not in props or not resolver.is_deployed(rule):
+                continue
+            for target in props.get("Targets", []):
+                arn = target.get("Arn")
+                if isinstance(arn, dict) and arn.get("Fn::GetAtt", [None])[0] == function_id:
+                    schedules.append({
+                        "kind": "schedule",
+                        "expression": resolver.resolve(props["ScheduleExpression"]),
+                        "enabled": resolver.resolve(props.get("State", "ENABLED")) != "DISABLED",
+                    })
+        return schedules
 
     def _queue(self, url: str) -> dict:
         attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]

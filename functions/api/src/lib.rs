@@ -19,7 +19,7 @@ use lambda_kit::trace::{TRACEPARENT, TraceContext};
 use lambda_kit::{ConfigError, Env, Outgoing, TopicArn};
 use orders::{DynamoOrders, Order, OrderDesk, Placement};
 use pizza_events::catalogue::OrderPlaced;
-use pizza_events::{Envelope, Event, derived_id};
+use pizza_events::{Envelope, derived_id};
 use sha2::{Digest, Sha256};
 use tracing::{Instrument, error, info, info_span};
 use uuid::Uuid;
@@ -115,7 +115,7 @@ impl<D: OrderDesk> OrderApi<D> {
 
     /// `OrderPlaced`, its id fixed by the order, continuing the request's trace.
     fn announcement(&self, order: &Order, card_token: &str, trace: TraceContext) -> Outgoing {
-        let id = derived_id(&[&order.order_id.to_string(), OrderPlaced::TYPE]);
+        let id = orders::announcement_id(order.order_id);
         let data = OrderPlaced {
             order_id: order.order_id,
             pizzas: order.pizzas,

@@ -14,6 +14,7 @@
 //! its announcement is repaired by the redelivery.
 
 mod decide;
+pub mod reconcile;
 
 use std::collections::HashMap;
 

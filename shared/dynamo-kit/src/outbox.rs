@@ -41,3 +41,26 @@ pub fn put_entry(table: &str, event: &Outgoing) -> Result<Put, StoreError> {
     }
     built(put.build())
 }
+
+/// The entry of event `event_id`, as the relay would publish it; `None` once it expired
+/// (or if it never was). The reconciler reads it to announce an order again.
+pub async fn find_entry(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    event_id: uuid::Uuid,
+) -> Result<Option<Outgoing>, StoreError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key(EVENT_ID, s(event_id.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(crate::classify)?;
+    let Some(item) = output.item else { return Ok(None) };
+    let event = pizza_events::WireEvent::from_json(crate::item::get_s(&item, EVENT)?)
+        .map_err(|e| StoreError::Corrupt(format!("outbox entry {event_id}: {e}")))?;
+    let topic = lambda_kit::TopicArn(crate::item::get_s(&item, TOPIC_ARN)?.to_owned());
+    let trace = crate::item::opt_s(&item, TRACEPARENT).and_then(lambda_kit::trace::TraceContext::from_traceparent);
+    Ok(Some(Outgoing { topic, event, trace }))
+}

@@ -383,6 +383,12 @@ impl Restock for DynamoInventory {
         }
         Ok(released)
     }
+
+    async fn units_held_by(&self, order_id: Uuid) -> Result<u32, StoreError> {
+        let order = format!("ORDER#{order_id}");
+        let items = query_partition(&self.client, &self.table, &order, RESERVATIONS_PREFIX).await?;
+        Ok(items.iter().map(|item| pizzas_in(item).count() as u32).sum())
+    }
 }
 
 #[async_trait]

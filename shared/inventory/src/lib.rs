@@ -88,6 +88,9 @@ pub trait Restock: Send + Sync {
     /// Closes the order to new reservations and gives back all it holds; returns how many
     /// units this call gave back.
     async fn release_order(&self, order_id: Uuid) -> Result<u32, StoreError>;
+    /// How many units the order holds now, at every stage (a reconciler's check that a
+    /// cancelled order gave everything back).
+    async fn units_held_by(&self, order_id: Uuid) -> Result<u32, StoreError>;
 }
 
 /// What an operator (and an audit) needs.

@@ -111,6 +111,10 @@ impl Restock for InMemoryInventory {
             held.len() as u32
         })
     }
+
+    async fn units_held_by(&self, order_id: Uuid) -> Result<u32, StoreError> {
+        self.with(|state| state.reservations.keys().filter(|(order, _, _)| *order == order_id).count() as u32)
+    }
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderStatus, PizzaStored, Placement, StoredPizza,
-    Transition,
+    Transition, Watchlist,
 };
 
 fn announcement(order: &Order) -> Outgoing {
@@ -21,7 +21,9 @@ fn announcement(order: &Order) -> Outgoing {
         card_token: "tok_visa".into(),
         amount_cents: order.amount_cents,
     };
-    let event = Envelope::identified(Uuid::new_v4(), "contract", order.order_id.to_string(), data).to_wire();
+    let event =
+        Envelope::identified(crate::announcement_id(order.order_id), "contract", order.order_id.to_string(), data)
+            .to_wire();
     Outgoing::new(&TopicArn("arn:aws:sns:us-east-1:123456789012:orders".into()), event)
 }
 
@@ -152,4 +154,46 @@ pub async fn pizza_storage(store: &(impl OrderDesk + OrderBook)) {
 
 async fn order_with_status(store: &impl OrderDesk, order: &Order) -> Order {
     store.find(order.order_id).await.expect("reads").expect("found").order
+}
+
+/// Whether `order` is among the watched orders that last moved before `before`. An index
+/// may lag its table for a moment, so a change is waited for a little.
+async fn is_stalled(store: &impl Watchlist, order: &Order, before: chrono::DateTime<chrono::Utc>, expected: bool) {
+    for _ in 0..50 {
+        let stalled = store.stalled(before, 10_000).await.expect("reads the watchlist");
+        if stalled.contains(&order.order_id) == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("order {} stalled before {before}: expected {expected}", order.order_id);
+}
+
+/// `Watchlist`: an order is watched from placing until it is ready, or cancelled and
+/// dismissed; its last move is what makes it stalled or not; only a cancelled order can be
+/// dismissed.
+pub async fn watchlist(store: &(impl OrderDesk + OrderBook + Watchlist)) {
+    let later = || chrono::Utc::now() + chrono::Duration::minutes(1);
+    let earlier = chrono::Utc::now() - chrono::Duration::hours(1);
+
+    let cooking = placed(store, 1).await;
+    let announced = store.announcement(cooking.order_id).await.expect("reads the outbox").expect("announced");
+    assert_eq!(announced.event.id, crate::announcement_id(cooking.order_id));
+    assert_eq!(announced.event.decode::<OrderPlaced>().expect("OrderPlaced").data.order_id, cooking.order_id);
+    assert!(store.announcement(Uuid::new_v4()).await.expect("reads").is_none(), "no order, no announcement");
+    is_stalled(store, &cooking, later(), true).await;
+    is_stalled(store, &cooking, earlier, false).await;
+    store.start_cooking(cooking.order_id, cooking.amount_cents).await.expect("cooks");
+    assert!(!store.dismiss(cooking.order_id).await.expect("answers"), "a cooking order cannot be dismissed");
+    is_stalled(store, &cooking, later(), true).await;
+    store.store_pizzas(&[pizza(&cooking)]).await.expect("stored");
+    store.complete_if_all_stored(cooking.order_id).await.expect("completes");
+    is_stalled(store, &cooking, later(), false).await;
+
+    let cancelled = placed(store, 2).await;
+    store.cancel(cancelled.order_id, CancelReason::OutOfStock).await.expect("cancels");
+    is_stalled(store, &cancelled, later(), true).await;
+    assert!(store.dismiss(cancelled.order_id).await.expect("dismisses"));
+    is_stalled(store, &cancelled, later(), false).await;
+    assert!(store.dismiss(cancelled.order_id).await.expect("again"), "dismissing twice is fine");
 }

@@ -21,10 +21,15 @@ use uuid::Uuid;
 
 use crate::{
     CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
-    Placement, StoredPizza, Transition,
+    Placement, StoredPizza, Transition, Watchlist,
 };
 
 const ORDER_SK: &str = "ORDER";
+/// The sparse index of watched orders: `watch` (one value, [`WATCHED`]) and `updated_at`,
+/// present from placing until an order needs no more watching.
+const WATCH_INDEX: &str = "watched-by-last-move";
+const WATCH: &str = "watch";
+const WATCHED: &str = "open";
 const PIZZA_SK_PREFIX: &str = "PIZZA#";
 /// TransactWriteItems takes at most 100 actions.
 const MAX_ACTIONS: usize = 100;
@@ -41,13 +46,13 @@ impl DynamoOrders {
         Self { client: Client::new(config), table: table.into(), outbox_table: None }
     }
 
-    /// The same store, announcing new orders through the outbox table `outbox_table`.
     /// Every order (an operator's audit; it reads the whole table).
     pub async fn all_orders(&self) -> Result<Vec<Order>, StoreError> {
         let items = dynamo_kit::read::scan_all(&self.client, &self.table).await?;
         items.iter().filter(|item| opt_s(item, "sk") == Some(ORDER_SK)).map(order_from_item).collect()
     }
 
+    /// The same store, announcing new orders through the outbox table `outbox_table`.
     pub fn with_outbox(mut self, outbox_table: impl Into<String>) -> Self {
         self.outbox_table = Some(outbox_table.into());
         self
@@ -271,7 +276,7 @@ impl OrderBook for DynamoOrders {
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError> {
         let update = self
             .guarded_update(order_id)
-            .update_expression("SET #status = :ready, updated_at = :now")
+            .update_expression("SET #status = :ready, updated_at = :now REMOVE watch")
             .condition_expression("#status = :cooking AND pizzas_ready = pizzas")
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
             .expression_attribute_values(":ready", s(OrderStatus::Ready.as_str()));
@@ -282,6 +287,60 @@ impl OrderBook for DynamoOrders {
                 current => Ok(Completion::NotComplete(current)),
             },
         }
+    }
+}
+
+#[async_trait]
+impl Watchlist for DynamoOrders {
+    async fn stalled(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let mut orders = Vec::new();
+        let mut start_key = None;
+        while orders.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(WATCH_INDEX)
+                .key_condition_expression("watch = :watched AND updated_at < :before")
+                .expression_attribute_values(":watched", s(WATCHED))
+                .expression_attribute_values(":before", s(before.to_rfc3339()))
+                .limit((limit - orders.len()).min(1000) as i32)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(dynamo_kit::classify)?;
+            for item in page.items() {
+                let pk = get_s(item, "pk")?;
+                let id = pk.strip_prefix("ORDER#").and_then(|id| id.parse().ok());
+                orders.push(id.ok_or_else(|| StoreError::Corrupt(format!("{pk} is no order key")))?);
+            }
+            start_key = page.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(orders)
+    }
+
+    async fn dismiss(&self, order_id: Uuid) -> Result<bool, StoreError> {
+        // Not a move: `updated_at` stays as it was.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .update_expression("REMOVE watch")
+            .condition_expression("#status = :cancelled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s(OrderStatus::Cancelled.as_str()));
+        Ok(update_or_old(update).await?.is_ok())
+    }
+
+    async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError> {
+        let outbox_table = self.outbox_table.as_deref().ok_or_else(|| {
+            StoreError::Refused("this order store has no outbox table to read announcements from".into())
+        })?;
+        outbox::find_entry(&self.client, outbox_table, crate::announcement_id(order_id)).await
     }
 }
 
@@ -330,6 +389,9 @@ fn order_to_attributes(order: &Order) -> Item {
     item.insert("payment_fingerprint".into(), s(order.payment_fingerprint.clone()));
     item.insert("created_at".into(), s(order.created_at.to_rfc3339()));
     item.insert("updated_at".into(), s(order.created_at.to_rfc3339()));
+    if !order.status.is_final() {
+        item.insert(WATCH.into(), s(WATCHED));
+    }
     if let Some(reason) = order.cancel_reason {
         item.insert("cancel_reason".into(), s(reason.as_str()));
     }

@@ -188,6 +188,28 @@ pub trait OrderBook: Send + Sync {
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError>;
 }
 
+/// The id of an order's `OrderPlaced`: fixed by the order, so the API's announcement and
+/// any later one (the reconciler's) are the same event.
+pub fn announcement_id(order_id: Uuid) -> Uuid {
+    use pizza_events::Event;
+    pizza_events::derived_id(&[&order_id.to_string(), pizza_events::catalogue::OrderPlaced::TYPE])
+}
+
+/// What the reconciler needs: the orders that may be stuck. An order is watched from the
+/// moment it is placed until it is `READY`, or `CANCELLED` with every compensation seen
+/// done; each of its moves counts as progress.
+#[async_trait]
+pub trait Watchlist: Send + Sync {
+    /// Watched orders whose last move is older than `before`, oldest first, at most `limit`.
+    async fn stalled(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError>;
+    /// Stops watching a `CANCELLED` order (its compensations are done); `false` if the
+    /// order is not cancelled, and nothing changes.
+    async fn dismiss(&self, order_id: Uuid) -> Result<bool, StoreError>;
+    /// The order's `OrderPlaced` as it was stored with the order (for the outbox), to be
+    /// announced again; `None` once the outbox entry expired.
+    async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

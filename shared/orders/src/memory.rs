@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dynamo_kit::StoreError;
 use lambda_kit::Outgoing;
 use pizza_events::catalogue::CancelReason;
@@ -12,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
-    Placement, Transition,
+    Placement, Transition, Watchlist,
 };
 
 #[derive(Default)]
@@ -25,6 +26,20 @@ struct State {
     orders: HashMap<Uuid, OrderDetails>,
     /// The outbox: announcements of placed orders, in order.
     announced: Vec<Outgoing>,
+    /// Watched orders, with the time of their last move.
+    watched: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl State {
+    /// The order moved: it is watched from now, or no more once it is ready.
+    fn moved(&mut self, order_id: Uuid) {
+        let ready = self.orders.get(&order_id).is_some_and(|d| d.order.status == OrderStatus::Ready);
+        if ready {
+            self.watched.remove(&order_id);
+        } else if let Some(last) = self.watched.get_mut(&order_id) {
+            *last = Utc::now();
+        }
+    }
 }
 
 impl InMemoryOrders {
@@ -48,7 +63,9 @@ impl InMemoryOrders {
         self.with(|state| match state.orders.get_mut(&order_id) {
             Some(details) if expected(&details.order) => {
                 update(&mut details.order);
-                Transition::Applied(details.order.clone())
+                let order = details.order.clone();
+                state.moved(order_id);
+                Transition::Applied(order)
             }
             other => Transition::Rejected { current: other.map(|d| d.order.clone()) },
         })
@@ -63,6 +80,7 @@ impl OrderDesk for InMemoryOrders {
                 return Placement::Exists(existing.order.clone());
             }
             state.orders.insert(order.order_id, OrderDetails { order: order.clone(), pizzas: Vec::new() });
+            state.watched.insert(order.order_id, order.created_at);
             state.announced.push(announcement.clone());
             Placement::Placed
         })
@@ -101,6 +119,7 @@ impl OrderBook for InMemoryOrders {
         self.with(|state| {
             if let Some(details) = state.orders.get_mut(&order_id) {
                 details.order.refunded_cents = refunded_cents;
+                state.moved(order_id);
             }
         })
     }
@@ -108,7 +127,7 @@ impl OrderBook for InMemoryOrders {
     async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<Vec<PizzaStored>, StoreError> {
         self.with(|state| {
             let mut seen = HashSet::new();
-            pizzas
+            let outcomes: Vec<PizzaStored> = pizzas
                 .iter()
                 .map(|finished| {
                     let first = seen.insert(finished.pizza.pizza_id);
@@ -125,7 +144,13 @@ impl OrderBook for InMemoryOrders {
                         other => PizzaStored::OrderNotCooking { current: other.map(|d| d.order.clone()) },
                     }
                 })
-                .collect()
+                .collect();
+            for (finished, outcome) in pizzas.iter().zip(&outcomes) {
+                if *outcome == PizzaStored::Stored {
+                    state.moved(finished.order_id);
+                }
+            }
+            outcomes
         })
     }
 
@@ -136,13 +161,42 @@ impl OrderBook for InMemoryOrders {
                     && details.order.pizzas_ready == details.order.pizzas =>
             {
                 details.order.status = OrderStatus::Ready;
-                Completion::Completed(details.order.clone())
+                let order = details.order.clone();
+                state.moved(order_id);
+                Completion::Completed(order)
             }
             Some(details) if details.order.status == OrderStatus::Ready => {
                 Completion::AlreadyReady(details.order.clone())
             }
             other => Completion::NotComplete(other.map(|d| d.order.clone())),
         })
+    }
+}
+
+#[async_trait]
+impl Watchlist for InMemoryOrders {
+    async fn stalled(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        self.with(|state| {
+            let mut stalled: Vec<(DateTime<Utc>, Uuid)> =
+                state.watched.iter().filter(|(_, last)| **last < before).map(|(id, last)| (*last, *id)).collect();
+            stalled.sort();
+            stalled.into_iter().take(limit).map(|(_, id)| id).collect()
+        })
+    }
+
+    async fn dismiss(&self, order_id: Uuid) -> Result<bool, StoreError> {
+        self.with(|state| {
+            let cancelled = state.orders.get(&order_id).is_some_and(|d| d.order.status == OrderStatus::Cancelled);
+            if cancelled {
+                state.watched.remove(&order_id);
+            }
+            cancelled
+        })
+    }
+
+    async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError> {
+        let id = crate::announcement_id(order_id);
+        self.with(|state| state.announced.iter().find(|a| a.event.id == id).cloned())
     }
 }
 
@@ -157,6 +211,7 @@ mod tests {
         contract::order_desk(&store).await;
         contract::order_moves(&store).await;
         contract::pizza_storage(&store).await;
+        contract::watchlist(&store).await;
         assert!(!store.announced().is_empty(), "placed orders are announced");
     }
 }

@@ -14,6 +14,7 @@ mod gateway;
 pub mod manifest;
 mod pool;
 mod runtime_api;
+mod schedule;
 mod sqs;
 mod stream;
 
@@ -26,7 +27,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use aws_faults::{FaultLayer, FaultPlan};
 pub use chaos::Chaos;
@@ -61,6 +62,9 @@ pub struct Options {
     /// The AWS endpoint for the runner and every function process, over
     /// `AWS_ENDPOINT_URL` (the benchmarks put a meter in front of the emulator this way).
     pub endpoint_url: Option<String>,
+    /// Fire every schedule this often instead of its own rate (EventBridge fires at most
+    /// once a minute; the tests want a reconciler round every few seconds).
+    pub schedule_every: Option<Duration>,
     /// Queues (logical ids) not polled until [`Running::release`]: what disabling an event
     /// source mapping does on AWS. Tests hold a queue to lose a message from it by hand.
     pub held_queues: HashSet<String>,
@@ -78,6 +82,7 @@ impl Default for Options {
             echo_logs: false,
             state_dir: None,
             endpoint_url: None,
+            schedule_every: None,
             held_queues: HashSet::new(),
         }
     }
@@ -252,6 +257,20 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
                     };
                     tasks.push(tokio::spawn(poller.run(shutdown_signal.clone())));
                     info!(function = %function.logical_id, stream = %stream.stream_arn, "reading the stream");
+                }
+                EventSource::Schedule(schedule) if schedule.enabled => {
+                    let Some(period) = options.schedule_every.or_else(|| schedule.period()) else {
+                        warn!(function = %function.logical_id, expression = %schedule.expression, "only rate(…) schedules fire locally");
+                        continue;
+                    };
+                    let scheduler = schedule::Scheduler {
+                        pool: pool.clone(),
+                        period,
+                        region: manifest.region.clone(),
+                        account: manifest.account.clone(),
+                    };
+                    tasks.push(tokio::spawn(scheduler.run(shutdown_signal.clone())));
+                    info!(function = %function.logical_id, seconds = period.as_secs(), "firing on a schedule");
                 }
                 _ => {}
             }

@@ -29,6 +29,9 @@ struct Cli {
     /// Retry failed messages after this many seconds instead of the queue's visibility timeout.
     #[arg(long)]
     retry_delay: Option<u64>,
+    /// Fire every schedule this many seconds apart instead of at its own rate.
+    #[arg(long)]
+    schedule_every: Option<u64>,
     /// Set KEY in every function's environment (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value)]
     environment: Vec<(String, String)>,
@@ -136,6 +139,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         echo_logs: !cli.quiet,
         state_dir: Some(cli.state_dir),
         endpoint_url,
+        schedule_every: cli.schedule_every.map(Duration::from_secs),
         held_queues: Default::default(),
     };
     let running = local_runner::start(&manifest, &options).await.map_err(|e| e.to_string())?;

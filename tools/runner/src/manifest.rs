@@ -43,6 +43,31 @@ pub struct Function {
 pub enum EventSource {
     Sqs(SqsSource),
     DynamodbStream(StreamSource),
+    /// An EventBridge schedule that invokes the function.
+    Schedule(ScheduleSource),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ScheduleSource {
+    /// `rate(5 minutes)`, or a `cron(…)` expression (not fired locally).
+    pub expression: String,
+    pub enabled: bool,
+}
+
+impl ScheduleSource {
+    /// How often a `rate(…)` schedule fires; `None` for a cron expression.
+    pub fn period(&self) -> Option<std::time::Duration> {
+        let inner = self.expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+        let (count, unit) = inner.trim().split_once(' ')?;
+        let count: u64 = count.parse().ok().filter(|n| *n > 0)?;
+        let seconds = match unit.trim() {
+            "minute" | "minutes" => 60,
+            "hour" | "hours" => 3600,
+            "day" | "days" => 86_400,
+            _ => return None,
+        };
+        Some(std::time::Duration::from_secs(count * seconds))
+    }
 }
 
 /// What every event source mapping has.
@@ -151,6 +176,20 @@ impl Manifest {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_schedule_has_a_period_and_a_cron_has_none() {
+        let schedule = |expression: &str| ScheduleSource { expression: expression.into(), enabled: true }.period();
+        assert_eq!(schedule("rate(5 minutes)"), Some(std::time::Duration::from_secs(300)));
+        assert_eq!(schedule("rate(1 hour)"), Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(schedule("rate(0 minutes)"), None);
+        assert_eq!(schedule("cron(0 12 * * ? *)"), None);
+    }
+}
+
 impl Function {
     /// How many invocations of this function may run at once: its reserved concurrency,
     /// else the largest maximum concurrency of its queues (at least one).
@@ -160,7 +199,7 @@ impl Function {
             .iter()
             .filter_map(|s| match s {
                 EventSource::Sqs(sqs) => sqs.maximum_concurrency,
-                EventSource::DynamodbStream(_) => Some(1),
+                EventSource::DynamodbStream(_) | EventSource::Schedule(_) => Some(1),
             })
             .sum::<u32>();
         let limit = match (self.reserved_concurrency, from_sources) {

@@ -1,0 +1,423 @@
+//! The reconciler: what watches a choreography. No service owns an order's whole journey,
+//! so an order whose messages were all lost or dead-lettered (a relay that gave up, a
+//! publish that never got out) would wait forever. On a schedule, the reconciler finds
+//! the orders that have not moved for a while and announces again what they are missing,
+//! under the very event ids of the first announcements, so the services absorb a repeat
+//! and act on what they never saw:
+//!
+//! - `PLACED` (never paid): `OrderPlaced` again, from the outbox;
+//! - `COOKING` with every pizza stored: the order is completed and confirmed;
+//! - `COOKING` with pizzas missing: each missing pizza is requested again;
+//! - `CANCELLED` with a charge not refunded or units still reserved: the cancellation
+//!   again; once both are undone the order is no longer watched.
+//!
+//! With nothing stalled a run costs one query of a sparse index.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use inventory::{DynamoInventory, Restock};
+use lambda_kit::telemetry::{Metrics, Unit};
+use lambda_kit::{ConfigError, Env, EventBus, Outgoing, TopicArn};
+use orders::{DynamoOrders, OrderBook, OrderDesk, OrderDetails, OrderStatus, Transition, Watchlist};
+use payments::{DynamoLedger, PaymentLedger, PaymentStatus};
+use pizza_events::catalogue::PaymentProcessed;
+use pizza_events::{Envelope, Event, derived_id};
+use serde::Serialize;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::Topics;
+
+/// What a cancelled order still holds of what the saga gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Leftovers {
+    /// Its charge is not refunded.
+    pub charged: bool,
+    /// Units of stock it still holds.
+    pub units_held: u32,
+}
+
+/// What a stalled order needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Its `OrderPlaced` again: the payment service never saw it, or its answer was lost.
+    AnnounceOrder,
+    /// Every pizza is stored: complete it and confirm it.
+    Complete,
+    /// These pizzas (by id) are not stored: request them again.
+    RequestPizzas(Vec<Uuid>),
+    /// Its cancellation again: a charge or reservations are left.
+    AnnounceCancellation,
+    /// Nothing is missing: stop watching it.
+    Dismiss,
+}
+
+impl Remedy {
+    fn name(&self) -> &'static str {
+        match self {
+            Remedy::AnnounceOrder => "OrdersAnnouncedAgain",
+            Remedy::Complete => "OrdersCompleted",
+            Remedy::RequestPizzas(_) => "OrdersWithPizzasRequestedAgain",
+            Remedy::AnnounceCancellation => "CancellationsAnnouncedAgain",
+            Remedy::Dismiss => "OrdersSettled",
+        }
+    }
+}
+
+/// The remedy for a stalled order, from the order and, for a cancelled one, what it still
+/// holds.
+pub fn remedy(details: &OrderDetails, leftovers: Leftovers) -> Remedy {
+    let order = &details.order;
+    match order.status {
+        OrderStatus::Placed => Remedy::AnnounceOrder,
+        OrderStatus::Cooking if order.pizzas_ready >= order.pizzas => Remedy::Complete,
+        OrderStatus::Cooking => {
+            let stored: Vec<Uuid> = details.pizzas.iter().map(|p| p.pizza_id).collect();
+            let missing =
+                (0..order.pizzas).map(|i| crate::pizza_id(order.order_id, i)).filter(|id| !stored.contains(id));
+            Remedy::RequestPizzas(missing.collect())
+        }
+        OrderStatus::Cancelled if leftovers.charged || leftovers.units_held > 0 => Remedy::AnnounceCancellation,
+        OrderStatus::Cancelled | OrderStatus::Ready => Remedy::Dismiss,
+    }
+}
+
+/// The `PaymentProcessed` that paid an order, rebuilt: its id is fixed by the order, so the
+/// pizzas it caused get the same ids again.
+fn payment_of(details: &OrderDetails) -> Envelope<PaymentProcessed> {
+    let order = &details.order;
+    let data = PaymentProcessed {
+        order_id: order.order_id,
+        customer_id: order.customer_id.clone(),
+        amount_cents: order.charged_cents,
+    };
+    let id = derived_id(&[&order.order_id.to_string(), PaymentProcessed::TYPE]);
+    Envelope::identified(id, "payment", order.order_id.to_string(), data)
+}
+
+/// What one run did.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Report {
+    /// Orders found stalled.
+    pub stalled: usize,
+    /// Remedies applied, by name.
+    pub remedies: BTreeMap<&'static str, u32>,
+    /// Events announced again.
+    pub announced: usize,
+    /// Orders that could not be looked at or helped this run (the next run tries again).
+    pub failed: u32,
+    /// Placed orders whose announcement expired from the outbox: only a person can help.
+    pub beyond_repair: Vec<Uuid>,
+}
+
+pub struct Reconciler<B, L, R, E> {
+    pub book: B,
+    pub ledger: L,
+    pub stock: R,
+    pub bus: E,
+    pub topics: Topics,
+    /// How long an order may stand still before it counts as stalled.
+    pub stalled_after: Duration,
+    /// The most orders one run looks at (the oldest first).
+    pub limit: usize,
+    pub metrics: Metrics,
+}
+
+impl<E: EventBus> Reconciler<DynamoOrders, DynamoLedger, DynamoInventory, E> {
+    /// The tables and topics the template gives the reconciler, and how long an order may
+    /// stand still (`STALLED_AFTER_SECONDS`) before it is healed.
+    pub fn from_env(env: &Env, aws: &aws_config::SdkConfig, bus: E) -> Result<Self, ConfigError> {
+        let book = DynamoOrders::new(aws, env.require("ORDERS_TABLE")?).with_outbox(env.require("OUTBOX_TABLE")?);
+        Ok(Self {
+            book,
+            ledger: DynamoLedger::new(aws, env.require("PAYMENTS_TABLE")?),
+            stock: DynamoInventory::new(aws, env.require("INVENTORY_TABLE")?),
+            bus,
+            topics: Topics {
+                pizza: TopicArn(env.require("PIZZA_TOPIC_ARN")?.to_owned()),
+                orders: TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned()),
+            },
+            stalled_after: Duration::from_secs(env.require_parsed("STALLED_AFTER_SECONDS")?),
+            limit: env
+                .get("RECONCILE_LIMIT")
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
+                    name: "RECONCILE_LIMIT",
+                    reason: e.to_string(),
+                })?
+                .unwrap_or(DEFAULT_LIMIT),
+            metrics: Metrics::from_env(env),
+        })
+    }
+}
+
+/// The most stalled orders one run looks at: a run stays well within its timeout, and the
+/// next run takes the rest.
+const DEFAULT_LIMIT: usize = 200;
+
+impl<B, L, R, E> Reconciler<B, L, R, E>
+where
+    B: OrderBook + OrderDesk + Watchlist,
+    L: PaymentLedger,
+    R: Restock,
+    E: EventBus,
+{
+    /// One pass over the orders stalled at `now`.
+    pub async fn run(&self, now: DateTime<Utc>) -> Report {
+        let mut report = Report::default();
+        let before = now - chrono::Duration::from_std(self.stalled_after).unwrap_or_default();
+        let stalled = match self.book.stalled(before, self.limit).await {
+            Ok(stalled) => stalled,
+            Err(err) => {
+                warn!(reason = %lambda_kit::describe(&err), "cannot list the stalled orders; the next run tries again");
+                report.failed += 1;
+                return self.finish(report);
+            }
+        };
+        report.stalled = stalled.len();
+        let mut out = Vec::new();
+        for order_id in stalled {
+            match self.heal(order_id, &mut out, &mut report).await {
+                Ok(Some(remedy)) => *report.remedies.entry(remedy.name()).or_default() += 1,
+                Ok(None) => {}
+                Err(err) => {
+                    warn!(%order_id, reason = %lambda_kit::describe(&err), "cannot heal the order this run");
+                    report.failed += 1;
+                }
+            }
+        }
+        if !out.is_empty() {
+            let published = self.bus.publish(&out).await;
+            report.announced = out.len() - published.failed.len();
+            for (event_id, reason) in &published.failed {
+                warn!(%event_id, reason, "an announcement did not get out; the next run tries again");
+            }
+            report.failed += published.failed.len() as u32;
+        }
+        self.finish(report)
+    }
+
+    /// Applies the remedy of one stalled order; its announcements go to `out`.
+    async fn heal(
+        &self,
+        order_id: Uuid,
+        out: &mut Vec<Outgoing>,
+        report: &mut Report,
+    ) -> Result<Option<Remedy>, dynamo_kit::StoreError> {
+        let Some(details) = self.book.find(order_id).await? else { return Ok(None) };
+        let leftovers = if details.order.status == OrderStatus::Cancelled {
+            let payment = self.ledger.find(order_id).await?;
+            Leftovers {
+                charged: payment.is_some_and(|p| p.status == PaymentStatus::Charged),
+                units_held: self.stock.units_held_by(order_id).await?,
+            }
+        } else {
+            Leftovers::default()
+        };
+        let remedy = remedy(&details, leftovers);
+        let paid = payment_of(&details);
+        let current = Transition::Rejected { current: Some(details.order.clone()) };
+        match &remedy {
+            Remedy::AnnounceOrder => match self.book.announcement(order_id).await? {
+                Some(announcement) => out.push(announcement),
+                None => {
+                    warn!(%order_id, "placed, never paid, and its announcement expired: only a person can help");
+                    report.beyond_repair.push(order_id);
+                    return Ok(None);
+                }
+            },
+            Remedy::Complete => {
+                let completion = self.book.complete_if_all_stored(order_id).await?;
+                out.extend(self.topics.confirmation(&paid.to_wire(), order_id, &completion));
+            }
+            Remedy::RequestPizzas(missing) => {
+                let requests = self.topics.cooking(&paid, &current).unwrap_or_default();
+                out.extend(requests.into_iter().filter(|request| {
+                    let pizza = request.event.decode::<pizza_events::catalogue::PizzaRequested>();
+                    pizza.is_ok_and(|p| missing.contains(&p.data.pizza_id))
+                }));
+            }
+            Remedy::AnnounceCancellation => {
+                out.extend(self.topics.cancellation(&paid.to_wire(), order_id, &current).unwrap_or_default());
+            }
+            Remedy::Dismiss => {
+                self.book.dismiss(order_id).await?;
+            }
+        }
+        info!(%order_id, status = details.order.status.as_str(), remedy = remedy.name(), "stalled order healed");
+        Ok(Some(remedy))
+    }
+
+    fn finish(&self, report: Report) -> Report {
+        let healed = |name: &str| f64::from(report.remedies.get(name).copied().unwrap_or(0));
+        self.metrics.emit(&[
+            // Settled orders are the reconciler's own bookkeeping, not work it found.
+            ("StalledOrders", report.stalled as f64 - healed("OrdersSettled"), Unit::Count),
+            ("EventsAnnouncedAgain", report.announced as f64, Unit::Count),
+            ("ReconcileFailures", f64::from(report.failed), Unit::Count),
+            ("OrdersBeyondRepair", report.beyond_repair.len() as f64, Unit::Count),
+        ]);
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inventory::{InMemoryInventory, Pantry, ReservationRequest, StockRoom};
+    use lambda_kit::bus::InMemoryBus;
+    use orders::{FinishedPizza, InMemoryOrders, Order, StoredPizza};
+    use payments::{InMemoryLedger, Payment};
+    use pizza_events::catalogue::{CancelReason, OrderCancelled, OrderConfirmed, OrderPlaced, PizzaRequested};
+    use std::sync::Arc;
+
+    type TestReconciler = Reconciler<InMemoryOrders, InMemoryLedger, InMemoryInventory, Arc<InMemoryBus>>;
+
+    fn reconciler() -> TestReconciler {
+        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+        Reconciler {
+            book: InMemoryOrders::default(),
+            ledger: InMemoryLedger::default(),
+            stock: InMemoryInventory::default(),
+            bus: Arc::new(InMemoryBus::default()),
+            topics: Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) },
+            stalled_after: Duration::from_secs(600),
+            limit: 100,
+            metrics: Metrics::from_env(&env),
+        }
+    }
+
+    /// An order placed (and announced in the outbox) `pizzas` pizzas.
+    async fn placed(reconciler: &TestReconciler, pizzas: u32) -> Order {
+        let order = Order::place(Uuid::new_v4(), "c-1", pizzas, u64::from(pizzas) * 1250, "fp");
+        let data = OrderPlaced {
+            order_id: order.order_id,
+            pizzas,
+            customer_id: "c-1".into(),
+            card_token: "tok_visa".into(),
+            amount_cents: order.amount_cents,
+        };
+        let event =
+            Envelope::identified(orders::announcement_id(order.order_id), "api", order.order_id.to_string(), data);
+        let announcement = Outgoing::new(&TopicArn("orders".into()), event.to_wire());
+        reconciler.book.place(&order, &announcement).await.expect("placed");
+        order
+    }
+
+    fn later() -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::hours(1)
+    }
+
+    fn stored(order: &Order, index: u32) -> FinishedPizza {
+        FinishedPizza {
+            order_id: order.order_id,
+            pizza: StoredPizza { pizza_id: crate::pizza_id(order.order_id, index), ingredients: vec![] },
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_stalled_nothing_done() {
+        let reconciler = reconciler();
+        placed(&reconciler, 1).await;
+        let report = reconciler.run(Utc::now()).await;
+        assert_eq!(report, Report::default(), "a fresh order is not stalled");
+        assert!(reconciler.bus.published().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_placed_order_nobody_paid_is_announced_again_as_the_same_event() {
+        let reconciler = reconciler();
+        let order = placed(&reconciler, 2).await;
+        let report = reconciler.run(later()).await;
+        assert_eq!(report.remedies.get("OrdersAnnouncedAgain"), Some(&1));
+        let published = reconciler.bus.events_on("orders");
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].id, orders::announcement_id(order.order_id));
+    }
+
+    #[tokio::test]
+    async fn a_cooking_order_gets_its_missing_pizzas_requested_again_under_their_first_ids() {
+        let reconciler = reconciler();
+        let order = placed(&reconciler, 3).await;
+        reconciler.book.start_cooking(order.order_id, order.amount_cents).await.expect("cooking");
+        reconciler.book.store_pizzas(&[stored(&order, 1)]).await.expect("one stored");
+        reconciler.run(later()).await;
+        let requested: Vec<Uuid> = reconciler
+            .bus
+            .events_on("pizza")
+            .iter()
+            .map(|e| e.decode::<PizzaRequested>().expect("a request").data.pizza_id)
+            .collect();
+        assert_eq!(requested, [crate::pizza_id(order.order_id, 0), crate::pizza_id(order.order_id, 2)]);
+        // The very events the order service first published, so the stages absorb them.
+        let paid = payment_of(&reconciler.book.find(order.order_id).await.expect("reads").expect("exists"));
+        let first = reconciler.topics.cooking(&paid, &Transition::Applied(order.clone())).expect("cooks");
+        assert_eq!(reconciler.bus.events_on("pizza")[0].id, first[0].event.id);
+    }
+
+    #[tokio::test]
+    async fn a_cooking_order_with_every_pizza_stored_is_completed_and_confirmed() {
+        let reconciler = reconciler();
+        let order = placed(&reconciler, 2).await;
+        reconciler.book.start_cooking(order.order_id, order.amount_cents).await.expect("cooking");
+        reconciler.book.store_pizzas(&[stored(&order, 0), stored(&order, 1)]).await.expect("stored");
+        reconciler.run(later()).await;
+        let details = reconciler.book.find(order.order_id).await.expect("reads").expect("exists");
+        assert_eq!(details.order.status, OrderStatus::Ready);
+        assert_eq!(reconciler.bus.events_on("orders").iter().filter(|e| e.is::<OrderConfirmed>()).count(), 1);
+        assert!(reconciler.book.stalled(later(), 10).await.expect("reads").is_empty(), "ready: not watched");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_order_is_announced_again_until_its_charge_and_stock_are_given_back_then_dismissed() {
+        let reconciler = reconciler();
+        let order = placed(&reconciler, 1).await;
+        reconciler.book.start_cooking(order.order_id, order.amount_cents).await.expect("cooking");
+        reconciler.book.cancel(order.order_id, CancelReason::OutOfStock).await.expect("cancelled");
+        let payment = Payment {
+            order_id: order.order_id,
+            customer_id: "c-1".into(),
+            amount_cents: order.amount_cents,
+            status: PaymentStatus::Charged,
+            decline_reason: None,
+        };
+        reconciler.ledger.record(&payment).await.expect("charged");
+        reconciler.stock.set_stock("pesto", 1).await.expect("stocked");
+        let request = ReservationRequest {
+            order_id: order.order_id,
+            pizza_id: crate::pizza_id(order.order_id, 0),
+            candidates: vec!["pesto".into()],
+        };
+        reconciler.stock.reserve("sauce", &[request]).await.expect("reserved");
+
+        let report = reconciler.run(later()).await;
+        assert_eq!(report.remedies.get("CancellationsAnnouncedAgain"), Some(&1));
+        let cancelled = reconciler.bus.events_on("orders");
+        assert!(cancelled[0].is::<OrderCancelled>());
+
+        // The compensations run; the next pass finds nothing left and stops watching.
+        reconciler.ledger.refund(order.order_id).await.expect("refunded");
+        reconciler.stock.release_order(order.order_id).await.expect("released");
+        let report = reconciler.run(later()).await;
+        assert_eq!(report.remedies.get("OrdersSettled"), Some(&1));
+        assert_eq!(reconciler.run(later()).await, Report::default());
+    }
+
+    #[tokio::test]
+    async fn a_placed_order_whose_announcement_expired_is_reported_for_a_person() {
+        let reconciler = reconciler();
+        let order = Order::place(Uuid::new_v4(), "c-1", 1, 1250, "fp");
+        let stray = Outgoing::new(
+            &TopicArn("orders".into()),
+            Envelope::new("api", order.order_id.to_string(), OrderConfirmed { order_id: order.order_id, pizzas: 1 })
+                .to_wire(),
+        );
+        reconciler.book.place(&order, &stray).await.expect("placed");
+        let report = reconciler.run(later()).await;
+        assert_eq!(report.beyond_repair, [order.order_id]);
+        assert!(reconciler.bus.published().is_empty());
+    }
+}
