@@ -56,9 +56,10 @@ system-test: $(VENV)/.installed $(VENV)/.cargo-lambda ## the system against the 
 	cargo build --bins
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
 
-chaos: $(VENV)/.installed ## 1,000 pizzas in 100 orders through duplicates, delays and killed processes, then the audit (CHAOS_SEED=n replays)
+chaos: $(VENV)/.installed ## 1,000 pizzas in 100 orders through duplicates, killed processes, a 200 s AWS outage and 2 minutes of AWS failures, healed with nobody in the loop, then the audit (CHAOS_SEED=n replays)
 	cargo build --bins
-	CHAOS_ORDERS=$${CHAOS_ORDERS:-100} tools/local/with-emulator.sh cargo test -p system-tests --test crashes -- --nocapture pizzas_through
+	CHAOS_ORDERS=$${CHAOS_ORDERS:-100} CHAOS_OUTAGE_SECONDS=$${CHAOS_OUTAGE_SECONDS:-200} CHAOS_STORM_SECONDS=$${CHAOS_STORM_SECONDS:-120} \
+	  tools/local/with-emulator.sh cargo test -p system-tests --test crashes -- --nocapture pizzas_through
 
 deploy: $(VENV)/.installed ## deploy the template to the emulator at AWS_ENDPOINT_URL (must be running)
 	$(PYTHON) tools/local/deploy.py --stack-name $(STACK) --manifest .local/$(STACK).json

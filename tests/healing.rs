@@ -261,3 +261,32 @@ fn an_order_the_relay_gave_up_on_is_announced_again_by_the_reconciler() {
 async fn drain(system: &System, queue_url: &str) {
     system.sqs.purge_queue().queue_url(queue_url).send().await.expect("purged");
 }
+
+#[test]
+fn an_operator_can_republish_what_the_relay_gave_up_on_without_waiting_for_the_reconciler() {
+    let system = system();
+    let _serial = serial();
+    let relay_dlq = system.queue("RelayDeadLetterQueue").url.clone();
+    let reconciler_down = json!({ "service": "sns", "caller": "ReconcilerFunction", "kinds": ["internal_error"] });
+    arm(
+        system,
+        json!([{ "service": "sns", "caller": "RelayFunction", "kinds": ["internal_error"] }, reconciler_down.clone()]),
+    );
+    system.run(async {
+        let order_id = system.place_order(1).await;
+        let deadline = Instant::now() + 3 * system_tests::PATIENCE;
+        while pizza_cli::queues::depth(&system.sqs, &relay_dlq).await.expect("depth").visible == 0 {
+            assert!(Instant::now() < deadline, "the relay never gave up");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // SNS answers the relay again, but the reconciler stays silent: only the operator helps.
+        arm(system, json!([reconciler_down]));
+        let republished = pizza_cli::outbox::republish(system).await.expect("republished");
+        assert!(republished.ranges >= 1 && republished.events >= 1, "{republished:?}");
+        assert!(republished.expired.is_empty());
+        system.wait_until_ready(&order_id).await;
+        let left = pizza_cli::queues::depth(&system.sqs, &relay_dlq).await.expect("depth");
+        assert_eq!(left.visible + left.in_flight, 0, "the ranges left the relay's dead-letter queue");
+    });
+    disarm(system);
+}

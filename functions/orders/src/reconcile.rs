@@ -180,7 +180,7 @@ where
         report.stalled = stalled.len();
         let mut out = Vec::new();
         for order_id in stalled {
-            match self.heal(order_id, &mut out, &mut report).await {
+            match self.heal(order_id, before, &mut out, &mut report).await {
                 Ok(Some(remedy)) => *report.remedies.entry(remedy.name()).or_default() += 1,
                 Ok(None) => {}
                 Err(err) => {
@@ -204,10 +204,15 @@ where
     async fn heal(
         &self,
         order_id: Uuid,
+        before: DateTime<Utc>,
         out: &mut Vec<Outgoing>,
         report: &mut Report,
     ) -> Result<Option<Remedy>, dynamo_kit::StoreError> {
         let Some(details) = self.book.find(order_id).await? else { return Ok(None) };
+        if details.order.updated_at >= before {
+            // Its status stood still, but it moves: pizzas are being stored.
+            return Ok(None);
+        }
         let leftovers = if details.order.status == OrderStatus::Cancelled {
             let payment = self.ledger.find(order_id).await?;
             Leftovers {
@@ -252,14 +257,21 @@ where
     }
 
     fn finish(&self, report: Report) -> Report {
-        let healed = |name: &str| f64::from(report.remedies.get(name).copied().unwrap_or(0));
+        // Two metrics, the alarms' inputs (a custom metric costs $0.30 a month); the rest of
+        // the report is in the log line.
+        let healed: f64 =
+            report.remedies.iter().filter(|(name, _)| **name != "OrdersSettled").map(|(_, n)| f64::from(*n)).sum();
         self.metrics.emit(&[
-            // Settled orders are the reconciler's own bookkeeping, not work it found.
-            ("StalledOrders", report.stalled as f64 - healed("OrdersSettled"), Unit::Count),
-            ("EventsAnnouncedAgain", report.announced as f64, Unit::Count),
-            ("ReconcileFailures", f64::from(report.failed), Unit::Count),
+            ("StalledOrders", healed, Unit::Count),
             ("OrdersBeyondRepair", report.beyond_repair.len() as f64, Unit::Count),
         ]);
+        info!(
+            stalled = report.stalled,
+            announced = report.announced,
+            failed = report.failed,
+            remedies = ?report.remedies,
+            "reconciler round done"
+        );
         report
     }
 }

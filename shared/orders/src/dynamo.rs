@@ -25,10 +25,13 @@ use crate::{
 };
 
 const ORDER_SK: &str = "ORDER";
-/// The sparse index of watched orders: `watch` (one value, [`WATCHED`]) and `updated_at`,
-/// present from placing until an order needs no more watching.
-const WATCH_INDEX: &str = "watched-by-last-move";
+/// The sparse index of watched orders: `watch` (one value, [`WATCHED`]) and
+/// `status_since`, present from placing until an order needs no more watching. Its sort
+/// key moves with the status, not with every stored pizza: an index entry is rewritten
+/// three or four times in an order's life, not once per batch of pizzas.
+const WATCH_INDEX: &str = "watched-by-status-since";
 const WATCH: &str = "watch";
+const STATUS_SINCE: &str = "status_since";
 const WATCHED: &str = "open";
 const PIZZA_SK_PREFIX: &str = "PIZZA#";
 /// TransactWriteItems takes at most 100 actions.
@@ -212,7 +215,9 @@ impl OrderBook for DynamoOrders {
     async fn start_cooking(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError> {
         let update = self
             .guarded_update(order_id)
-            .update_expression("SET #status = :cooking, charged_cents = :charged, updated_at = :now")
+            .update_expression(
+                "SET #status = :cooking, charged_cents = :charged, updated_at = :now, status_since = :now",
+            )
             .condition_expression("#status = :placed")
             .expression_attribute_values(":placed", s(OrderStatus::Placed.as_str()))
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
@@ -224,7 +229,9 @@ impl OrderBook for DynamoOrders {
         let [placed, cooking] = CANCELLABLE.map(|status| s(status.as_str()));
         let update = self
             .guarded_update(order_id)
-            .update_expression("SET #status = :cancelled, cancel_reason = :reason, updated_at = :now")
+            .update_expression(
+                "SET #status = :cancelled, cancel_reason = :reason, updated_at = :now, status_since = :now",
+            )
             .condition_expression("#status IN (:placed, :cooking)")
             .expression_attribute_values(":placed", placed)
             .expression_attribute_values(":cooking", cooking)
@@ -276,7 +283,7 @@ impl OrderBook for DynamoOrders {
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError> {
         let update = self
             .guarded_update(order_id)
-            .update_expression("SET #status = :ready, updated_at = :now REMOVE watch")
+            .update_expression("SET #status = :ready, updated_at = :now REMOVE watch, status_since")
             .condition_expression("#status = :cooking AND pizzas_ready = pizzas")
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
             .expression_attribute_values(":ready", s(OrderStatus::Ready.as_str()));
@@ -301,7 +308,7 @@ impl Watchlist for DynamoOrders {
                 .query()
                 .table_name(&self.table)
                 .index_name(WATCH_INDEX)
-                .key_condition_expression("watch = :watched AND updated_at < :before")
+                .key_condition_expression("watch = :watched AND status_since < :before")
                 .expression_attribute_values(":watched", s(WATCHED))
                 .expression_attribute_values(":before", s(before.to_rfc3339()))
                 .limit((limit - orders.len()).min(1000) as i32)
@@ -388,9 +395,10 @@ fn order_to_attributes(order: &Order) -> Item {
     item.insert("refunded_cents".into(), n(order.refunded_cents));
     item.insert("payment_fingerprint".into(), s(order.payment_fingerprint.clone()));
     item.insert("created_at".into(), s(order.created_at.to_rfc3339()));
-    item.insert("updated_at".into(), s(order.created_at.to_rfc3339()));
+    item.insert("updated_at".into(), s(order.updated_at.to_rfc3339()));
     if !order.status.is_final() {
         item.insert(WATCH.into(), s(WATCHED));
+        item.insert(STATUS_SINCE.into(), s(order.updated_at.to_rfc3339()));
     }
     if let Some(reason) = order.cancel_reason {
         item.insert("cancel_reason".into(), s(reason.as_str()));
@@ -417,10 +425,18 @@ fn order_from_item(item: &Item) -> Result<Order, StoreError> {
         charged_cents: get_n_or_zero(item, "charged_cents")?,
         refunded_cents: get_n_or_zero(item, "refunded_cents")?,
         payment_fingerprint: opt_s(item, "payment_fingerprint").unwrap_or_default().to_owned(),
-        created_at: DateTime::parse_from_rfc3339(get_s(item, "created_at")?)
-            .map_err(|e| StoreError::Corrupt(format!("created_at: {e}")))?
-            .with_timezone(&Utc),
+        created_at: time(item, "created_at")?,
+        updated_at: match opt_s(item, "updated_at") {
+            Some(_) => time(item, "updated_at")?,
+            None => time(item, "created_at")?,
+        },
     })
+}
+
+fn time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(get_s(item, name)?)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
 }
 
 fn pizza_from_item(item: &Item) -> Result<StoredPizza, StoreError> {

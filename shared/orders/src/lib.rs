@@ -70,6 +70,8 @@ pub struct Order {
     /// must name the same card, and the token itself is not stored.
     pub payment_fingerprint: String,
     pub created_at: DateTime<Utc>,
+    /// When it last moved: placed, paid, a pizza stored, completed, cancelled, refunded.
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Order {
@@ -80,6 +82,7 @@ impl Order {
         amount_cents: u64,
         payment_fingerprint: impl Into<String>,
     ) -> Self {
+        let now = Utc::now();
         Self {
             order_id,
             status: OrderStatus::Placed,
@@ -91,7 +94,8 @@ impl Order {
             charged_cents: 0,
             refunded_cents: 0,
             payment_fingerprint: payment_fingerprint.into(),
-            created_at: Utc::now(),
+            created_at: now,
+            updated_at: now,
         }
     }
 
@@ -197,10 +201,12 @@ pub fn announcement_id(order_id: Uuid) -> Uuid {
 
 /// What the reconciler needs: the orders that may be stuck. An order is watched from the
 /// moment it is placed until it is `READY`, or `CANCELLED` with every compensation seen
-/// done; each of its moves counts as progress.
+/// done.
 #[async_trait]
 pub trait Watchlist: Send + Sync {
-    /// Watched orders whose last move is older than `before`, oldest first, at most `limit`.
+    /// Watched orders whose status has not changed since before `before`, oldest first, at
+    /// most `limit`: candidates, whose `updated_at` says whether they moved otherwise
+    /// (stored a pizza, recorded a refund) since.
     async fn stalled(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError>;
     /// Stops watching a `CANCELLED` order (its compensations are done); `false` if the
     /// order is not cancelled, and nothing changes.

@@ -26,18 +26,20 @@ struct State {
     orders: HashMap<Uuid, OrderDetails>,
     /// The outbox: announcements of placed orders, in order.
     announced: Vec<Outgoing>,
-    /// Watched orders, with the time of their last move.
+    /// Watched orders, with the time of their last change of status.
     watched: HashMap<Uuid, DateTime<Utc>>,
 }
 
 impl State {
-    /// The order moved: it is watched from now, or no more once it is ready.
-    fn moved(&mut self, order_id: Uuid) {
-        let ready = self.orders.get(&order_id).is_some_and(|d| d.order.status == OrderStatus::Ready);
-        if ready {
+    /// The order moved (`status`: its status changed): no more watched once it is ready.
+    fn moved(&mut self, order_id: Uuid, status: bool) {
+        let now = Utc::now();
+        let Some(details) = self.orders.get_mut(&order_id) else { return };
+        details.order.updated_at = now;
+        if details.order.status == OrderStatus::Ready {
             self.watched.remove(&order_id);
-        } else if let Some(last) = self.watched.get_mut(&order_id) {
-            *last = Utc::now();
+        } else if let Some(since) = self.watched.get_mut(&order_id).filter(|_| status) {
+            *since = now;
         }
     }
 }
@@ -63,9 +65,11 @@ impl InMemoryOrders {
         self.with(|state| match state.orders.get_mut(&order_id) {
             Some(details) if expected(&details.order) => {
                 update(&mut details.order);
-                let order = details.order.clone();
-                state.moved(order_id);
-                Transition::Applied(order)
+                state.moved(order_id, true);
+                match state.orders.get(&order_id) {
+                    Some(details) => Transition::Applied(details.order.clone()),
+                    None => Transition::Rejected { current: None },
+                }
             }
             other => Transition::Rejected { current: other.map(|d| d.order.clone()) },
         })
@@ -119,7 +123,7 @@ impl OrderBook for InMemoryOrders {
         self.with(|state| {
             if let Some(details) = state.orders.get_mut(&order_id) {
                 details.order.refunded_cents = refunded_cents;
-                state.moved(order_id);
+                state.moved(order_id, false);
             }
         })
     }
@@ -147,7 +151,7 @@ impl OrderBook for InMemoryOrders {
                 .collect();
             for (finished, outcome) in pizzas.iter().zip(&outcomes) {
                 if *outcome == PizzaStored::Stored {
-                    state.moved(finished.order_id);
+                    state.moved(finished.order_id, false);
                 }
             }
             outcomes
@@ -161,9 +165,11 @@ impl OrderBook for InMemoryOrders {
                     && details.order.pizzas_ready == details.order.pizzas =>
             {
                 details.order.status = OrderStatus::Ready;
-                let order = details.order.clone();
-                state.moved(order_id);
-                Completion::Completed(order)
+                state.moved(order_id, true);
+                match state.orders.get(&order_id) {
+                    Some(details) => Completion::Completed(details.order.clone()),
+                    None => Completion::NotComplete(None),
+                }
             }
             Some(details) if details.order.status == OrderStatus::Ready => {
                 Completion::AlreadyReady(details.order.clone())

@@ -9,10 +9,15 @@
 //!   count matches the reservations held, nothing is oversold, and (given the stock each
 //!   ingredient started with) every unit is either available or reserved.
 //!
-//! Orders still on their way are counted, not judged: audit a quiet system.
+//! - no order is forgotten: an order still on its way may not have stood still for longer
+//!   than the healing the reconciler promises (given that promise).
+//!
+//! Orders on their way are counted, and judged only by how long they have stood still:
+//! audit a quiet system.
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use inventory::{Held, StockLevel, StockRoom};
 use orders::{Order, OrderDesk, OrderStatus, StoredPizza};
 use payments::{Payment, PaymentStatus};
@@ -24,6 +29,8 @@ use crate::Stack;
 /// What the stores hold.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// When it was read.
+    pub taken_at: DateTime<Utc>,
     pub orders: Vec<Order>,
     /// The stored pizzas of every READY order.
     pub pizzas: HashMap<Uuid, Vec<StoredPizza>>,
@@ -80,6 +87,7 @@ pub async fn snapshot(stack: &Stack) -> Result<Snapshot, dynamo_kit::StoreError>
         }
     }
     Ok(Snapshot {
+        taken_at: Utc::now(),
         orders,
         pizzas,
         payments: stack.ledger.all_payments().await?,
@@ -88,9 +96,33 @@ pub async fn snapshot(stack: &Stack) -> Result<Snapshot, dynamo_kit::StoreError>
     })
 }
 
-/// Checks the snapshot; `initial_stock` is what every ingredient was stocked with, if the
-/// caller knows (a test does).
-pub fn audit(snapshot: &Snapshot, initial_stock: Option<u64>) -> Report {
+/// What the audit holds the stores to, beyond what always holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Promises {
+    /// What every ingredient was stocked with, if the caller knows (a test does).
+    pub initial_stock: Option<u64>,
+    /// How long an unfinished order may stand still before it is forgotten: the
+    /// reconciler's stalled-after time and one of its rounds.
+    pub healed_within: Option<std::time::Duration>,
+}
+
+/// How long an unfinished order may stand still on this stack: the reconciler's
+/// stalled-after time and two of its rounds (one to find it, one to spare). `None` if the
+/// stack has no reconciler on a rate schedule.
+pub fn promised_healing(manifest: &local_runner::Manifest) -> Option<std::time::Duration> {
+    manifest.functions.iter().find_map(|function| {
+        let stalled_after: u64 = function.environment.get("STALLED_AFTER_SECONDS")?.parse().ok()?;
+        let round = function.event_sources.iter().find_map(|source| match source {
+            local_runner::EventSource::Schedule(schedule) => schedule.period(),
+            _ => None,
+        })?;
+        Some(std::time::Duration::from_secs(stalled_after) + 2 * round)
+    })
+}
+
+/// Checks the snapshot against the saga's promises.
+pub fn audit(snapshot: &Snapshot, promises: Promises) -> Report {
+    let initial_stock = promises.initial_stock;
     let mut report = Report { orders: snapshot.orders.len(), ..Report::default() };
     let payments: HashMap<Uuid, &Payment> = snapshot.payments.iter().map(|p| (p.order_id, p)).collect();
     let orders: HashMap<Uuid, &Order> = snapshot.orders.iter().map(|o| (o.order_id, o)).collect();
@@ -136,7 +168,17 @@ pub fn audit(snapshot: &Snapshot, initial_stock: Option<u64>) -> Report {
                     violation(format!("order {id} is CANCELLED but still holds {held} reserved unit(s)"));
                 }
             }
-            OrderStatus::Placed | OrderStatus::Cooking => {}
+            OrderStatus::Placed | OrderStatus::Cooking => {
+                let still = (snapshot.taken_at - order.updated_at).to_std().unwrap_or_default();
+                if let Some(promise) = promises.healed_within.filter(|promise| still > *promise) {
+                    violation(format!(
+                        "order {id} is {} and has not moved for {}s, longer than the {}s it would take to heal",
+                        order.status.as_str(),
+                        still.as_secs(),
+                        promise.as_secs()
+                    ));
+                }
+            }
         }
     }
     for payment in &snapshot.payments {
@@ -203,7 +245,7 @@ fn whole_order_problem(order: &Order, pizzas: &[StoredPizza]) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
+    use std::time::Duration;
 
     fn order(status: OrderStatus, pizzas: u32) -> Order {
         Order {
@@ -218,6 +260,7 @@ mod tests {
             refunded_cents: 0,
             payment_fingerprint: String::new(),
             created_at: Utc::now(),
+            updated_at: Utc::now(),
         }
     }
 
@@ -256,7 +299,7 @@ mod tests {
             orders: vec![ready, cancelled],
             ..Snapshot::default()
         };
-        let report = audit(&snapshot, Some(10));
+        let report = audit(&snapshot, Promises { initial_stock: Some(10), ..Promises::default() });
         assert!(report.is_clean(), "{report:?}");
         assert_eq!((report.ready, report.cancelled, report.in_progress, report.reserved_units), (1, 1, 0, 1));
     }
@@ -271,14 +314,14 @@ mod tests {
             orders: vec![cancelled],
             ..Snapshot::default()
         };
-        let report = audit(&snapshot, Some(10));
+        let report = audit(&snapshot, Promises { initial_stock: Some(10), ..Promises::default() });
         assert_eq!(report.violations.len(), 2, "{report:?}");
     }
 
     #[test]
     fn leaked_or_oversold_stock_is_reported() {
         let snapshot = Snapshot { levels: vec![level("tomato", -1, 0), level("basil", 5, 2)], ..Snapshot::default() };
-        let report = audit(&snapshot, Some(10));
+        let report = audit(&snapshot, Promises { initial_stock: Some(10), ..Promises::default() });
         // tomato: oversold and leaked; basil: counter without reservations, and leaked.
         assert_eq!(report.violations.len(), 4, "{report:?}");
     }
@@ -288,10 +331,14 @@ mod tests {
         let ready = order(OrderStatus::Ready, 2);
         let mut short = payment(&ready, PaymentStatus::Charged);
         short.amount_cents -= 1;
-        let report = audit(&Snapshot { payments: vec![short], orders: vec![ready], ..Snapshot::default() }, None);
+        let report =
+            audit(&Snapshot { payments: vec![short], orders: vec![ready], ..Snapshot::default() }, Promises::default());
         assert_eq!(report.violations.len(), 1, "{report:?}");
         let unpaid = order(OrderStatus::Ready, 1);
-        assert_eq!(audit(&Snapshot { orders: vec![unpaid], ..Snapshot::default() }, None).violations.len(), 1);
+        assert_eq!(
+            audit(&Snapshot { orders: vec![unpaid], ..Snapshot::default() }, Promises::default()).violations.len(),
+            1
+        );
     }
 
     fn stored(stages: &[(&str, &str)]) -> StoredPizza {
@@ -317,19 +364,35 @@ mod tests {
             orders: vec![ready.clone()],
             ..Snapshot::default()
         };
-        assert!(audit(&snapshot(vec![stored(&whole), stored(&whole)]), None).is_clean());
-        assert_eq!(audit(&snapshot(vec![stored(&whole)]), None).violations.len(), 1, "a pizza short");
+        assert!(audit(&snapshot(vec![stored(&whole), stored(&whole)]), Promises::default()).is_clean());
+        assert_eq!(audit(&snapshot(vec![stored(&whole)]), Promises::default()).violations.len(), 1, "a pizza short");
         let no_meat = [("sauce", "pesto"), ("cheese", "vegan"), ("veggies", "olives")];
-        assert_eq!(audit(&snapshot(vec![stored(&whole), stored(&no_meat)]), None).violations.len(), 1);
+        assert_eq!(audit(&snapshot(vec![stored(&whole), stored(&no_meat)]), Promises::default()).violations.len(), 1);
         let off_menu = [("sauce", "ketchup"), ("cheese", "vegan"), ("meat", "ham"), ("veggies", "olives")];
-        assert_eq!(audit(&snapshot(vec![stored(&whole), stored(&off_menu)]), None).violations.len(), 1);
+        assert_eq!(audit(&snapshot(vec![stored(&whole), stored(&off_menu)]), Promises::default()).violations.len(), 1);
         let twin = stored(&whole);
-        assert_eq!(audit(&snapshot(vec![twin.clone(), twin]), None).violations.len(), 1, "one id twice");
+        assert_eq!(audit(&snapshot(vec![twin.clone(), twin]), Promises::default()).violations.len(), 1, "one id twice");
+    }
+
+    #[test]
+    fn an_order_that_stood_still_for_longer_than_healing_takes_is_forgotten() {
+        let mut stuck = order(OrderStatus::Cooking, 3);
+        stuck.updated_at = Utc::now() - chrono::Duration::minutes(30);
+        let snapshot = Snapshot { taken_at: Utc::now(), orders: vec![stuck], ..Snapshot::default() };
+        let promise =
+            |minutes: u64| Promises { healed_within: Some(Duration::from_secs(minutes * 60)), ..Promises::default() };
+        let report = audit(&snapshot, promise(20));
+        assert_eq!(report.violations.len(), 1, "{report:?}");
+        assert!(report.violations[0].contains("has not moved"), "{report:?}");
+        assert!(audit(&snapshot, promise(40)).is_clean(), "still within the promise");
     }
 
     #[test]
     fn orders_in_progress_are_counted_not_judged() {
-        let report = audit(&Snapshot { orders: vec![order(OrderStatus::Cooking, 3)], ..Snapshot::default() }, None);
+        let report = audit(
+            &Snapshot { orders: vec![order(OrderStatus::Cooking, 3)], ..Snapshot::default() },
+            Promises::default(),
+        );
         assert!(report.is_clean());
         assert_eq!(report.in_progress, 1);
     }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod http;
+pub mod outbox;
 pub mod push;
 pub mod queues;
 pub mod replay;

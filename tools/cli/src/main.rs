@@ -11,7 +11,7 @@ use inventory::StockRoom;
 use local_runner::Manifest;
 use orders::OrderDesk;
 use payments::PaymentLedger;
-use pizza_cli::{Stack, audit, push, queues, replay};
+use pizza_cli::{Stack, audit, outbox, push, queues, replay};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -95,12 +95,29 @@ enum Command {
         #[arg(long = "env", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// The outbox ranges the relay gave up on (its dead-letter queue): publish their
+    /// events again.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Check the saga's promises: no double charge, no money kept, no stock leaked.
     Audit {
         /// What every ingredient was stocked with, to check that no unit went missing.
         #[arg(long)]
         initial_stock: Option<u64>,
+        /// How long an unfinished order may stand still (default: what the stack's
+        /// reconciler promises: its stalled-after time and two of its rounds).
+        #[arg(long, value_name = "SECONDS")]
+        healed_within: Option<u64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// Read each range the relay gave up on back from the outbox stream and publish its
+    /// events again; the range leaves the dead-letter queue once they are out.
+    Republish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -274,8 +291,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format!("{} deployed as {}", function.logical_id, pushed.function_arn),
             );
         }
-        Command::Audit { initial_stock } => {
-            let report = audit::audit(&audit::snapshot(&stack).await?, initial_stock);
+        Command::Outbox { action: OutboxAction::Republish } => {
+            let republished = outbox::republish(&stack).await?;
+            print(json, serde_json::to_value(&republished)?, republished.to_string());
+        }
+        Command::Audit { initial_stock, healed_within } => {
+            let healed_within =
+                healed_within.map(std::time::Duration::from_secs).or_else(|| audit::promised_healing(&stack.manifest));
+            let promises = audit::Promises { initial_stock, healed_within };
+            let report = audit::audit(&audit::snapshot(&stack).await?, promises);
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

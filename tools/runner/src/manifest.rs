@@ -176,20 +176,6 @@ impl Manifest {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_rate_schedule_has_a_period_and_a_cron_has_none() {
-        let schedule = |expression: &str| ScheduleSource { expression: expression.into(), enabled: true }.period();
-        assert_eq!(schedule("rate(5 minutes)"), Some(std::time::Duration::from_secs(300)));
-        assert_eq!(schedule("rate(1 hour)"), Some(std::time::Duration::from_secs(3600)));
-        assert_eq!(schedule("rate(0 minutes)"), None);
-        assert_eq!(schedule("cron(0 12 * * ? *)"), None);
-    }
-}
-
 impl Function {
     /// How many invocations of this function may run at once: its reserved concurrency,
     /// else the largest maximum concurrency of its queues (at least one).
@@ -208,5 +194,19 @@ impl Function {
             (None, sources) => sources,
         };
         limit.max(1) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_schedule_has_a_period_and_a_cron_has_none() {
+        let schedule = |expression: &str| ScheduleSource { expression: expression.into(), enabled: true }.period();
+        assert_eq!(schedule("rate(5 minutes)"), Some(std::time::Duration::from_secs(300)));
+        assert_eq!(schedule("rate(1 hour)"), Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(schedule("rate(0 minutes)"), None);
+        assert_eq!(schedule("cron(0 12 * * ? *)"), None);
     }
 }

@@ -1,0 +1,203 @@
+//! The outbox ranges the relay gave up on. After its retries, the relay's stream mapping
+//! sends a record of the failed range (stream, first and last sequence number) to the
+//! relay's dead-letter queue, not the events themselves. `republish` reads each range back
+//! from the stream, finds each inserted entry in the outbox table, and publishes its event
+//! again, under its own id: consumers absorb what they already saw.
+//!
+//! The reconciler announces a stuck order again by itself; this is for an operator who
+//! wants those orders moving now, or whose outbox holds other events.
+
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use lambda_kit::EventBus;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::Stack;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("the stack has no {0}")]
+    Missing(&'static str),
+    #[error("SQS: {0}")]
+    Sqs(String),
+    #[error("DynamoDB Streams: {0}")]
+    Streams(String),
+    #[error("the relay's dead letter {0:?} is no record of a stream range")]
+    NotARange(String),
+    #[error(transparent)]
+    Store(#[from] dynamo_kit::StoreError),
+}
+
+/// What `republish` did.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Republished {
+    /// Ranges read back and removed from the relay's dead-letter queue.
+    pub ranges: usize,
+    /// Events published again.
+    pub events: usize,
+    /// Entries of those ranges that expired from the outbox (a day): lost to this command.
+    pub expired: Vec<Uuid>,
+}
+
+impl std::fmt::Display for Republished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} range(s): {} event(s) published again", self.ranges, self.events)?;
+        if !self.expired.is_empty() {
+            write!(f, "; {} expired from the outbox", self.expired.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// A stream range, as Lambda records it for an on-failure destination.
+#[derive(Debug, Clone, PartialEq)]
+struct Range {
+    stream_arn: String,
+    first: String,
+    last: String,
+}
+
+fn range_of(body: &str) -> Option<Range> {
+    let record: serde_json::Value = serde_json::from_str(body).ok()?;
+    let info = &record["DDBStreamBatchInfo"];
+    Some(Range {
+        stream_arn: info["streamArn"].as_str()?.to_owned(),
+        first: info["startSequenceNumber"].as_str()?.to_owned(),
+        last: info["endSequenceNumber"].as_str()?.to_owned(),
+    })
+}
+
+/// Sequence numbers are decimal strings of any length: the longer is the later.
+fn not_after(sequence: &str, last: &str) -> bool {
+    (sequence.len(), sequence) <= (last.len(), last)
+}
+
+/// Republishes every range in the relay's dead-letter queue, deleting each once its
+/// events are out.
+pub async fn republish(stack: &Stack) -> Result<Republished, OutboxError> {
+    let dlq = &stack.manifest.queue("RelayDeadLetterQueue").ok_or(OutboxError::Missing("RelayDeadLetterQueue"))?.url;
+    let outbox = stack.manifest.table("OutboxTable").ok_or(OutboxError::Missing("OutboxTable"))?;
+    let aws = local_runner::sdk_config(&stack.manifest).await;
+    let (streams, dynamodb) = (aws_sdk_dynamodbstreams::Client::new(&aws), aws_sdk_dynamodb::Client::new(&aws));
+    let mut done = Republished::default();
+    loop {
+        let received = stack
+            .sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .map_err(|e| OutboxError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(done);
+        }
+        for message in messages {
+            let body = message.body.clone().unwrap_or_default();
+            let range = range_of(&body).ok_or(OutboxError::NotARange(body))?;
+            let mut events = Vec::new();
+            for event_id in inserted_in(&streams, &range).await? {
+                match dynamo_kit::outbox::find_entry(&dynamodb, outbox, event_id).await? {
+                    Some(entry) => events.push(entry),
+                    None => done.expired.push(event_id),
+                }
+            }
+            let report = stack.bus.publish(&events).await;
+            if let Some((event_id, reason)) = report.failed.iter().next() {
+                return Err(OutboxError::Sqs(format!(
+                    "event {event_id} was not published ({reason}); nothing deleted"
+                )));
+            }
+            stack
+                .sqs
+                .delete_message()
+                .queue_url(dlq)
+                .set_receipt_handle(message.receipt_handle)
+                .send()
+                .await
+                .map_err(|e| OutboxError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            done.ranges += 1;
+            done.events += events.len();
+        }
+    }
+}
+
+/// The event ids (outbox keys) of the entries inserted in a range of the stream.
+async fn inserted_in(streams: &aws_sdk_dynamodbstreams::Client, range: &Range) -> Result<Vec<Uuid>, OutboxError> {
+    let error = |e: String| OutboxError::Streams(e);
+    let described = streams
+        .describe_stream()
+        .stream_arn(&range.stream_arn)
+        .send()
+        .await
+        .map_err(|e| error(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()))?;
+    let shards = described.stream_description.map(|d| d.shards.unwrap_or_default()).unwrap_or_default();
+    // The range lies in one shard; only that shard takes an iterator at its first number.
+    for shard in shards {
+        let Some(shard_id) = shard.shard_id else { continue };
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&range.stream_arn)
+            .shard_id(shard_id)
+            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+            .sequence_number(&range.first)
+            .send()
+            .await;
+        let Ok(iterator) = iterator else { continue };
+        let mut next = iterator.shard_iterator;
+        let mut ids = Vec::new();
+        while let Some(position) = next.take() {
+            let page = streams
+                .get_records()
+                .shard_iterator(position)
+                .send()
+                .await
+                .map_err(|e| error(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()))?;
+            let records = page.records.unwrap_or_default();
+            let mut past_the_range = records.is_empty();
+            for record in records {
+                let Some(change) = record.dynamodb else { continue };
+                let sequence = change.sequence_number.clone().unwrap_or_default();
+                if !not_after(&sequence, &range.last) {
+                    past_the_range = true;
+                    break;
+                }
+                let inserted = record.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
+                let key = change.keys.as_ref().and_then(|k| k.get(dynamo_kit::outbox::EVENT_ID));
+                if let (true, Some(id)) = (inserted, key.and_then(|k| k.as_s().ok()).and_then(|s| s.parse().ok())) {
+                    ids.push(id);
+                }
+            }
+            if !past_the_range {
+                next = page.next_shard_iterator;
+            }
+        }
+        return Ok(ids);
+    }
+    Err(error(format!("no shard of {} holds sequence number {}", range.stream_arn, range.first)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relay_dead_letter_names_its_range() {
+        let body = r#"{"requestContext": {"condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {"streamArn": "arn:s", "startSequenceNumber": "9", "endSequenceNumber": "12",
+            "batchSize": 2}}"#;
+        let range = range_of(body).expect("a range");
+        assert_eq!(range, Range { stream_arn: "arn:s".into(), first: "9".into(), last: "12".into() });
+        assert!(range_of("{}").is_none());
+    }
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        assert!(not_after("9", "12"));
+        assert!(not_after("12", "12"));
+        assert!(!not_after("13", "12"));
+        assert!(!not_after("100", "99"));
+    }
+}

@@ -1,0 +1,97 @@
+"""Checks of infra/template.yaml that no linter makes: rules of this shop's own.
+
+An alarm that cannot publish fires into silence. CloudWatch publishes to an encrypted SNS
+topic only if the topic's KMS key lets the CloudWatch service use it; the AWS managed key
+`alias/aws/sns` cannot be changed to allow that, so every alarm topic must be unencrypted
+or encrypted with a key of the template's own whose policy grants CloudWatch
+`kms:Decrypt` and `kms:GenerateDataKey*`.
+"""
+
+import fnmatch
+import unittest
+from pathlib import Path
+
+from samtranslator.yaml_helper import yaml_parse
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+NEEDED = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+def logical_id(reference):
+    """The resource a `Ref` or `Fn::GetAtt` names, else None."""
+    if isinstance(reference, dict):
+        if "Ref" in reference:
+            return reference["Ref"]
+        if "Fn::GetAtt" in reference:
+            target = reference["Fn::GetAtt"]
+            return target[0] if isinstance(target, list) else str(target).split(".")[0]
+    return None
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def grants_cloudwatch(key):
+    """Whether a key's policy lets CloudWatch decrypt and generate data keys with it."""
+    allowed = []
+    for statement in key.get("Properties", {}).get("KeyPolicy", {}).get("Statement", []):
+        services = as_list(statement.get("Principal", {}).get("Service", []))
+        if statement.get("Effect") == "Allow" and CLOUDWATCH in services:
+            allowed.extend(as_list(statement.get("Action", [])))
+    return all(any(fnmatch.fnmatch(action, pattern) for pattern in allowed) for action in NEEDED)
+
+
+def alarm_topic_problems(template):
+    """Why each alarm's topic cannot be published to by CloudWatch, if it cannot."""
+    resources = template["Resources"]
+    problems = []
+    for name, alarm in resources.items():
+        if alarm["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        for action in alarm["Properties"].get("AlarmActions", []):
+            topic_id = logical_id(action)
+            topic = resources.get(topic_id, {})
+            if topic.get("Type") != "AWS::SNS::Topic":
+                problems.append(f"{name} acts on {action!r}, not a topic of this template")
+                continue
+            key = topic.get("Properties", {}).get("KmsMasterKeyId")
+            if key is None:
+                continue
+            key_id = logical_id(key)
+            if key_id is None or resources.get(key_id, {}).get("Type") != "AWS::KMS::Key":
+                problems.append(f"{name} publishes to {topic_id}, encrypted with {key!r}, which CloudWatch cannot use")
+            elif not grants_cloudwatch(resources[key_id]):
+                problems.append(f"{name} publishes to {topic_id}, whose key {key_id} does not let CloudWatch use it")
+    return problems
+
+
+class AlarmTopicTest(unittest.TestCase):
+    def test_every_alarm_of_the_template_can_reach_its_topic(self):
+        template = yaml_parse(TEMPLATE.read_text())
+        alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+        self.assertGreater(len(alarms), 10)
+        self.assertEqual(alarm_topic_problems(template), [])
+
+    def test_the_aws_managed_key_and_a_key_without_cloudwatch_are_caught(self):
+        def template(key, statements):
+            return {
+                "Resources": {
+                    "Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmActions": [{"Ref": "Topic"}]}},
+                    "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": key}},
+                    "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Statement": statements}}},
+                }
+            }
+
+        cloudwatch = {"Effect": "Allow", "Principal": {"Service": CLOUDWATCH}, "Action": ["kms:Decrypt", "kms:GenerateDataKey*"]}
+        self.assertEqual(alarm_topic_problems(template({"Ref": "Key"}, [cloudwatch])), [])
+        self.assertEqual(len(alarm_topic_problems(template("alias/aws/sns", [cloudwatch]))), 1)
+        decrypt_only = dict(cloudwatch, Action="kms:Decrypt")
+        self.assertEqual(len(alarm_topic_problems(template({"Ref": "Key"}, [decrypt_only]))), 1)
+        account_only = dict(cloudwatch, Principal={"AWS": "arn:aws:iam::123456789012:root"})
+        self.assertEqual(len(alarm_topic_problems(template({"Ref": "Key"}, [account_only]))), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
