@@ -13,14 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use local_runner::aws_proxy::{self, Reply, Request, Upstream};
 use serde_json::{Map, Value, json};
-use tokio::net::TcpListener;
 
 use crate::capacity::{item_size, read_units, write_units};
 
@@ -63,16 +57,13 @@ impl Reading {
     }
 }
 
-type Upstream = Client<HttpConnector, Full<Bytes>>;
-
 pub struct Meter {
     pub addr: std::net::SocketAddr,
     state: Arc<State>,
 }
 
 struct State {
-    upstream: String,
-    client: Upstream,
+    upstream: Upstream,
     reading: Mutex<Reading>,
     /// The last size seen of each item, by table and key: a write bills the larger of
     /// the item before and after.
@@ -81,27 +72,17 @@ struct State {
 
 impl Meter {
     pub async fn start(upstream: String) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(State {
-            upstream,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            upstream: Upstream::new(&upstream),
             reading: Mutex::new(Reading::default()),
             sizes: Mutex::new(HashMap::new()),
         });
         let shared = state.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let state = state.clone();
-                        async move { state.forward(request).await }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
+        let addr = aws_proxy::serve(move |request| {
+            let state = shared.clone();
+            async move { state.forward(request).await }
+        })
+        .await?;
         Ok(Self { addr, state })
     }
 
@@ -118,18 +99,8 @@ struct Call {
 }
 
 fn identify(headers: &http::HeaderMap, body: &[u8]) -> Call {
-    let agent = ["x-amz-user-agent", "user-agent"]
-        .iter()
-        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let caller = agent
-        .split_whitespace()
-        .find_map(|part| part.strip_prefix("app/"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| "pollers".to_owned());
     // A poller's receives and deletes are told apart by the queue they name.
-    let caller = if caller == "pollers" { format!("pollers:{}", queue_name(body).unwrap_or("?")) } else { caller };
+    let caller = aws_proxy::caller(headers).unwrap_or_else(|| format!("pollers:{}", queue_name(body).unwrap_or("?")));
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
         let service = match prefix {
@@ -148,24 +119,15 @@ fn identify(headers: &http::HeaderMap, body: &[u8]) -> Call {
 }
 
 impl State {
-    async fn forward(
-        &self,
-        request: hyper::Request<hyper::body::Incoming>,
-    ) -> Result<hyper::Response<Full<Bytes>>, String> {
-        let (mut parts, body) = request.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    async fn forward(&self, Request { parts, body }: Request) -> Reply {
         let call = identify(&parts.headers, &body);
-        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        parts.uri = format!("{}{path}", self.upstream).parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
-        let response = self
-            .client
-            .request(hyper::Request::from_parts(parts, Full::new(body.clone())))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (parts, response_body) = response.into_parts();
-        let response_body = response_body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        self.record(call, &body, parts.status.is_success(), &response_body).await;
-        Ok(hyper::Response::from_parts(parts, Full::new(response_body)))
+        match self.upstream.forward(parts, body.clone()).await {
+            Ok(answer) => {
+                self.record(call, &body, answer.status.is_success(), &answer.body).await;
+                answer.into_reply()
+            }
+            Err(err) => aws_proxy::text(http::StatusCode::BAD_GATEWAY, &format!("the emulator did not answer: {err}")),
+        }
     }
 
     async fn record(&self, call: Call, request: &[u8], succeeded: bool, response: &[u8]) {
@@ -306,15 +268,15 @@ impl State {
 
     async fn read_size(&self, table: &Value, key: &Value) -> Option<u64> {
         let body = json!({ "TableName": table, "Key": key, "ConsistentRead": true }).to_string();
-        let request = hyper::Request::post(&self.upstream)
+        let (parts, ()) = http::Request::post("/")
             .header("x-amz-target", "DynamoDB_20120810.GetItem")
             .header("content-type", "application/x-amz-json-1.0")
             .header("authorization", "AWS4-HMAC-SHA256 Credential=meter/20260101/us-east-1/dynamodb/aws4_request")
-            .body(Full::new(Bytes::from(body)))
-            .ok()?;
-        let response = self.client.request(request).await.ok()?;
-        let bytes = response.into_body().collect().await.ok()?.to_bytes();
-        let value: Value = serde_json::from_slice(&bytes).ok()?;
+            .body(())
+            .ok()?
+            .into_parts();
+        let answer = self.upstream.forward(parts, Bytes::from(body)).await.ok()?;
+        let value: Value = serde_json::from_slice(&answer.body).ok()?;
         Some(object_size(&value["Item"]))
     }
 }

@@ -8,6 +8,7 @@
 //! that the template did not say, and nothing of the functions' code is linked in.
 
 pub mod aws_faults;
+pub mod aws_proxy;
 pub mod chaos;
 mod environment;
 mod gateway;

@@ -7,23 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use http_body_util::Full;
 use tracing::{debug, warn};
 
 use super::answers::{Answer, Injection, inject, rewrite};
 use super::{Call, FaultPlan, Injected, Service};
+use crate::aws_proxy::{self, Reply, Request, Upstream};
 use crate::chaos::Dice;
 
 const CONTROL_PATH: &str = "/__faults";
-
-type Upstream = Client<HttpConnector, Full<Bytes>>;
-type Reply = hyper::Response<Full<Bytes>>;
 
 /// A running fault layer; clients pointed at [`FaultLayer::endpoint`] reach the emulator
 /// through it. It lives as long as its runtime.
@@ -34,8 +26,7 @@ pub struct FaultLayer {
 }
 
 struct State {
-    upstream: String,
-    client: Upstream,
+    upstream: Upstream,
     armed: Mutex<Option<Armed>>,
     injected: Mutex<Injected>,
 }
@@ -51,27 +42,17 @@ struct Armed {
 impl FaultLayer {
     /// Starts the layer on a free local port in front of `upstream` (the emulator's URL).
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(State {
-            upstream: upstream.trim_end_matches('/').to_owned(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            upstream: Upstream::new(upstream),
             armed: Mutex::new(None),
             injected: Mutex::new(Injected::new()),
         });
         let shared = state.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(state.handle(request).await) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
+        let addr = aws_proxy::serve(move |request| {
+            let state = shared.clone();
+            async move { state.handle(request).await }
+        })
+        .await?;
         Ok(Self { addr, state })
     }
 
@@ -100,12 +81,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl State {
-    async fn handle(&self, request: hyper::Request<hyper::body::Incoming>) -> Reply {
-        let (parts, body) = request.into_parts();
-        let body = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(err) => return plain(400, &format!("unreadable request: {err}")),
-        };
+    async fn handle(&self, Request { parts, body }: Request) -> Reply {
         if parts.uri.path() == CONTROL_PATH {
             return self.control(&parts.method, &body);
         }
@@ -119,17 +95,14 @@ impl State {
             Some(Injection::Forward { body, then }) => (body, Some(then)),
             None => (body, None),
         };
-        let (status, headers, answer) = match self.forward(parts, forwarded).await {
-            Ok(answered) => answered,
+        let answer = match self.upstream.forward(parts, forwarded).await {
+            Ok(answer) => answer,
             Err(err) => return plain(502, &format!("the emulator did not answer: {err}")),
         };
-        if let Some(answer) = then.as_ref().and_then(|then| rewrite(then, status, &answer)) {
-            return reply(answer);
+        match then.as_ref().and_then(|then| rewrite(then, answer.status.as_u16(), &answer.body)) {
+            Some(rewritten) => reply(rewritten),
+            None => answer.into_reply(),
         }
-        let mut response = hyper::Response::new(Full::new(answer));
-        *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-        *response.headers_mut() = headers;
-        response
     }
 
     /// The injection the armed plan draws for `call`, if any; counts it.
@@ -187,25 +160,6 @@ impl State {
             }
         }
     }
-
-    async fn forward(
-        &self,
-        mut parts: http::request::Parts,
-        body: Bytes,
-    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
-        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        parts.uri = format!("{}{path}", self.upstream).parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
-        // The body may have been cut down: its length is the new one.
-        parts.headers.remove(http::header::CONTENT_LENGTH);
-        let response =
-            self.client.request(hyper::Request::from_parts(parts, Full::new(body))).await.map_err(|e| e.to_string())?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let mut headers = parts.headers;
-        headers.remove(http::header::CONTENT_LENGTH);
-        headers.remove(http::header::TRANSFER_ENCODING);
-        Ok((parts.status.as_u16(), headers, body))
-    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -232,18 +186,13 @@ fn plain(status: u16, text: &str) -> Reply {
     if status >= 400 {
         warn!(status, text, "fault layer");
     }
-    reply(Answer { status, content_type: "text/plain", body: Bytes::from(text.to_owned()) })
+    aws_proxy::text(http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY), text)
 }
 
 /// What a request is: DynamoDB's JSON protocol names its operation in `x-amz-target`;
 /// SNS's query protocol in the form's `Action`. Other services are not failed here.
 fn identify(headers: &http::HeaderMap, body: &[u8]) -> Option<Call> {
-    let agent = ["x-amz-user-agent", "user-agent"]
-        .iter()
-        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let caller = agent.split_whitespace().find_map(|part| part.strip_prefix("app/")).map(str::to_owned);
+    let caller = aws_proxy::caller(headers);
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let (prefix, operation) = target.split_once('.')?;
         if !prefix.starts_with("DynamoDB_") {
