@@ -1,5 +1,8 @@
 """Checks of infra/template.yaml that no linter makes: rules of this shop's own.
 
+Every alarm has a runbook: its description links to a section of docs/operating.md that
+exists and names it.
+
 An alarm that cannot publish fires into silence. CloudWatch publishes to an encrypted SNS
 topic only if the topic's KMS key lets the CloudWatch service use it; the AWS managed key
 `alias/aws/sns` cannot be changed to allow that, so every alarm topic must be unencrypted
@@ -8,12 +11,16 @@ or encrypted with a key of the template's own whose policy grants CloudWatch
 """
 
 import fnmatch
+import re
 import unittest
 from pathlib import Path
 
 from samtranslator.yaml_helper import yaml_parse
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+RUNBOOK = ROOT / "docs" / "operating.md"
+RUNBOOK_LINK = re.compile(r"docs/operating\.md#([a-z0-9-]+)")
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 NEEDED = ("kms:Decrypt", "kms:GenerateDataKey")
 
@@ -65,6 +72,62 @@ def alarm_topic_problems(template):
             elif not grants_cloudwatch(resources[key_id]):
                 problems.append(f"{name} publishes to {topic_id}, whose key {key_id} does not let CloudWatch use it")
     return problems
+
+
+def text_of(description):
+    """An alarm description's text, whether plain or a `Fn::Sub`."""
+    if isinstance(description, dict):
+        description = description.get("Fn::Sub", "")
+        if isinstance(description, list):
+            description = description[0]
+    return str(description)
+
+
+def anchor(heading):
+    """The anchor a Markdown heading gets (GitHub's rule, for the headings used here)."""
+    return re.sub(r"[^a-z0-9 -]", "", heading.lower()).strip().replace(" ", "-")
+
+
+def runbook_sections(markdown):
+    """Each `## ` section of the runbook: anchor -> its text."""
+    sections = {}
+    for part in re.split(r"^## ", markdown, flags=re.MULTILINE)[1:]:
+        heading, _, body = part.partition("\n")
+        sections[anchor(heading)] = body
+    return sections
+
+
+def runbook_problems(template, markdown):
+    """Alarms without a runbook section that names them and that their description links to."""
+    sections = runbook_sections(markdown)
+    problems = []
+    for name, alarm in template["Resources"].items():
+        if alarm["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        link = RUNBOOK_LINK.search(text_of(alarm["Properties"].get("AlarmDescription", "")))
+        if link is None:
+            problems.append(f"{name}: its description links to no section of docs/operating.md")
+        elif link.group(1) not in sections:
+            problems.append(f"{name}: docs/operating.md has no section #{link.group(1)}")
+        elif f"`{name}`" not in sections[link.group(1)]:
+            problems.append(f"{name}: section #{link.group(1)} of docs/operating.md does not name it")
+    return problems
+
+
+class RunbookTest(unittest.TestCase):
+    def test_every_alarm_links_to_a_runbook_section_that_names_it(self):
+        template = yaml_parse(TEMPLATE.read_text())
+        self.assertEqual(runbook_problems(template, RUNBOOK.read_text()), [])
+
+    def test_an_alarm_without_its_section_is_caught(self):
+        def template(description):
+            return {"Resources": {"NewAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmDescription": description}}}}
+
+        runbook = "# Runbook\n\n## Dead letters\n\nAlarms: `NewAlarm`.\n\n## Backlog\n\nNothing.\n"
+        self.assertEqual(runbook_problems(template({"Fn::Sub": "x Runbook: docs/operating.md#dead-letters"}), runbook), [])
+        self.assertEqual(len(runbook_problems(template("no link"), runbook)), 1)
+        self.assertEqual(len(runbook_problems(template("docs/operating.md#crust"), runbook)), 1)
+        self.assertEqual(len(runbook_problems(template("docs/operating.md#backlog"), runbook)), 1)
 
 
 class AlarmTopicTest(unittest.TestCase):
