@@ -32,7 +32,7 @@ impl Event for OrderPlaced {
     /// v1 had neither customer nor payment: orders were free and anonymous.
     const VERSION: u32 = 2;
 
-    fn upcast(from_version: u32, mut data: Value) -> Result<Value, DecodeError> {
+    fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
         if from_version != 1 {
             return Err(DecodeError::UnsupportedVersion {
                 event_type: Self::TYPE.into(),
@@ -40,11 +40,16 @@ impl Event for OrderPlaced {
                 supported: Self::VERSION,
             });
         }
+        // Anything but an object is refused here, not indexed into (which would panic).
+        let mut data: serde_json::Map<String, Value> = serde_json::from_value(data).map_err(|source| {
+            DecodeError::InvalidData { event_type: Self::TYPE.into(), version: from_version, source }
+        })?;
         let pizzas = data.get("pizzas").and_then(Value::as_u64).unwrap_or_default();
-        data["customer_id"] = GUEST_CUSTOMER.into();
-        data["card_token"] = DEFAULT_CARD_TOKEN.into();
-        data["amount_cents"] = (pizzas * menu::PIZZA_PRICE_CENTS).into();
-        Ok(data)
+        data.insert("customer_id".into(), GUEST_CUSTOMER.into());
+        data.insert("card_token".into(), DEFAULT_CARD_TOKEN.into());
+        // Saturating: an absurd count is refused when the payload is decoded, not here.
+        data.insert("amount_cents".into(), pizzas.saturating_mul(menu::PIZZA_PRICE_CENTS).into());
+        Ok(Value::Object(data))
     }
 }
 
