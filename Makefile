@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test check fmt clippy lint unit system-test release-check chaos deploy queues push audit schemas build bench emulator-up emulator-down clean
+.PHONY: help run test check fmt clippy lint scan unit system-test release-check chaos deploy queues push audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ run: $(VENV)/.installed ## emulator, stack and every function running; the API o
 
 test: check unit system-test release-check ## everything CI checks: format, lints, unit and system tests, a release zip
 
-check: fmt clippy lint ## formatting and lints only
+check: fmt clippy lint scan ## formatting, lints and the template's security scan
 
 fmt:
 	cargo fmt --all -- --check
@@ -47,6 +47,16 @@ lint: $(VENV)/.installed ## cfn-lint on the template, and on its SAM expansion: 
 	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-crust.json --parameter CrustStage=enabled
 	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-archive.json --parameter CrustStage=enabled --parameter EventArchive=enabled
 	$(VENV)/bin/cfn-lint .local/expanded.json .local/expanded-crust.json .local/expanded-archive.json
+
+SCAN_VENV := .venv-scan
+
+$(SCAN_VENV)/.installed: tools/scan/requirements.txt
+	python3 -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/scan/requirements.txt
+	touch $@
+
+scan: lint $(SCAN_VENV)/.installed ## checkov over the template and its SAM expansions; every skipped check says why in .checkov.yaml
+	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f infra/template.yaml -f .local/expanded.json -f .local/expanded-crust.json -f .local/expanded-archive.json
 
 unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtures, schemas) and the deploy tooling
 	cargo test --workspace --exclude system-tests
