@@ -374,6 +374,7 @@ class Deployment:
             "endpoint_url": os.environ.get("AWS_ENDPOINT_URL", ""),
             "functions": functions,
             "routes": self._routes(template, resolver),
+            "api_throttle": self._throttle(expanded, resolver),
             "queues": queues,
             "topics": {
                 lid: self._ref(lid)
@@ -448,6 +449,20 @@ class Deployment:
             if queue["arn"] == arn:
                 return {"logical_id": logical_id, **queue}
         raise SystemExit(f"deploy: an event source mapping uses {arn}, which is not in the stack")
+
+    @staticmethod
+    def _throttle(expanded: dict, resolver: Resolver) -> dict | None:
+        """The HTTP API's default route throttling (its stage's), which the runner enforces."""
+        for resource in expanded["Resources"].values():
+            if resource["Type"] != "AWS::ApiGatewayV2::Stage" or not resolver.is_deployed(resource):
+                continue
+            settings = resolver.resolve(resource.get("Properties", {}).get("DefaultRouteSettings", {}))
+            if "ThrottlingRateLimit" in settings or "ThrottlingBurstLimit" in settings:
+                return {
+                    "rate_per_second": float(settings.get("ThrottlingRateLimit", 10000)),
+                    "burst": int(settings.get("ThrottlingBurstLimit", 5000)),
+                }
+        return None
 
     @staticmethod
     def _routes(template: dict, resolver: Resolver) -> list[dict]:

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use tracing::{error, warn};
 use uuid::Uuid;
 
+use crate::manifest::Throttle;
 use crate::pool::Pool;
 use crate::runtime_api::Reply;
 
@@ -31,6 +33,32 @@ pub struct Route {
     pub method: String,
     pub path: String,
     pub pool: Arc<Pool>,
+    /// Its throttling, as API Gateway applies a stage's default route settings to each.
+    pub bucket: Option<TokenBucket>,
+}
+
+/// API Gateway's throttling: `burst` requests at once, refilled at `rate` a second; a
+/// request that finds the bucket empty is answered 429.
+pub struct TokenBucket {
+    throttle: Throttle,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    pub fn new(throttle: Throttle) -> Self {
+        Self { throttle, state: Mutex::new((f64::from(throttle.burst), Instant::now())) }
+    }
+
+    /// Takes a token if one is left at `now`.
+    fn take(&self, now: Instant) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (tokens, since) = *state;
+        let refilled = tokens + now.saturating_duration_since(since).as_secs_f64() * self.throttle.rate_per_second;
+        let tokens = refilled.min(f64::from(self.throttle.burst));
+        let (left, taken) = if tokens >= 1.0 { (tokens - 1.0, true) } else { (tokens, false) };
+        *state = (left, now.max(since));
+        taken
+    }
 }
 
 impl Route {
@@ -113,6 +141,10 @@ async fn respond(
         // What API Gateway answers for a route the API does not have.
         return plain(404, &json!({"message": "Not Found"}));
     };
+    if route.bucket.as_ref().is_some_and(|bucket| !bucket.take(Instant::now())) {
+        // What API Gateway answers above a route's throttling limits.
+        return plain(429, &json!({"message": "Too Many Requests"}));
+    }
     let event = api_gateway_event(&parts, &body, route, &parameters, peer);
     let trace_header = format!("Root={};Sampled=1", xray_trace_id());
     let (reply, _lease) = route.pool.invoke(Bytes::from(event.to_string()), Some(trace_header)).await;
@@ -238,6 +270,18 @@ fn plain(status: u16, body: &Value) -> hyper::Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bucket_lets_a_burst_through_then_the_rate() {
+        let bucket = TokenBucket::new(Throttle { rate_per_second: 2.0, burst: 3 });
+        let start = Instant::now();
+        let at = |ms: u64| start + std::time::Duration::from_millis(ms);
+        assert_eq!((0..5).filter(|_| bucket.take(at(0))).count(), 3, "the burst");
+        assert!(!bucket.take(at(100)), "a fifth of a token is no token");
+        assert!(bucket.take(at(500)), "one refilled in half a second");
+        assert!(!bucket.take(at(500)));
+        assert_eq!((0..10).filter(|_| bucket.take(at(60_000))).count(), 3, "never more than the burst");
+    }
 
     fn param(route: (&str, &str), request: (&str, &str), name: &str) -> Option<String> {
         route_matches(route.0, route.1, request.0, request.1).and_then(|p| p.get(name).cloned())

@@ -222,7 +222,12 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
         let pool = Pool::new(function.clone(), &settings);
         pools.push(pool.clone());
         for route in manifest.routes.iter().filter(|r| r.function == function.logical_id) {
-            routes.push(gateway::Route { method: route.method.clone(), path: route.path.clone(), pool: pool.clone() });
+            routes.push(gateway::Route {
+                method: route.method.clone(),
+                path: route.path.clone(),
+                pool: pool.clone(),
+                bucket: manifest.api_throttle.map(gateway::TokenBucket::new),
+            });
         }
         for source in &function.event_sources {
             match source {

@@ -16,6 +16,9 @@ pub struct Manifest {
     pub endpoint_url: String,
     pub functions: Vec<Function>,
     pub routes: Vec<Route>,
+    /// The HTTP API's default route throttling, if the template sets one.
+    #[serde(default)]
+    pub api_throttle: Option<Throttle>,
     pub queues: BTreeMap<String, Queue>,
     pub topics: BTreeMap<String, String>,
     pub tables: BTreeMap<String, Table>,
@@ -123,6 +126,14 @@ impl Queue {
 pub struct Table {
     pub name: String,
     pub stream_arn: Option<String>,
+}
+
+/// API Gateway's route throttling: a token bucket of `burst` tokens, refilled at
+/// `rate_per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+pub struct Throttle {
+    pub rate_per_second: f64,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
