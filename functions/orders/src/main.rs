@@ -1,8 +1,8 @@
+use std::sync::Arc;
+
 use anyhow::Context;
 use lambda_kit::batch::{SqsFunction, run};
 use lambda_kit::bus::SnsBus;
-use std::sync::Arc;
-
 use lambda_kit::{Env, SqsFailedRecords, telemetry};
 
 #[tokio::main]
