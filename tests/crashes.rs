@@ -247,9 +247,9 @@ fn pizzas_through_crashes_duplicates_and_aws_failures_keep_every_promise_with_no
     eprintln!("{stats:#?}");
     assert!(crashes > 0, "the run killed processes: {stats:?}");
     let injected = system.faults.as_ref().map(|f| f.injected()).unwrap_or_default();
-    for outage in ["dynamodb:outage", "sns:outage"] {
-        assert!(injected.get(outage).is_some_and(|n| *n > 0), "{outage}: {injected:?}");
-    }
+    // DynamoDB refuses every write during the outage (SNS is out too, but with the writes
+    // before it failing, a short outage may see no publish at all).
+    assert!(injected.get("dynamodb:outage").is_some_and(|n| *n > 0), "DynamoDB was out: {injected:?}");
     let storm: u64 = injected.iter().filter(|(kind, _)| !kind.ends_with(":outage")).map(|(_, n)| n).sum();
     assert!(storm > 0, "requests failed after the outage too: {injected:?}");
 }

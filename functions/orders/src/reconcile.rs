@@ -31,12 +31,24 @@ use uuid::Uuid;
 use crate::Topics;
 
 /// What a cancelled order still holds of what the saga gave it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leftovers {
     /// Its charge is not refunded.
     pub charged: bool,
     /// Units of stock it still holds.
     pub units_held: u32,
+    /// The inventory closed it to new reservations: without that, a late pizza could
+    /// still reserve stock for it, and nobody would be watching.
+    pub closed: bool,
+}
+
+impl Leftovers {
+    /// Nothing left to undo.
+    pub const NONE: Leftovers = Leftovers { charged: false, units_held: 0, closed: true };
+
+    fn any(&self) -> bool {
+        self.charged || self.units_held > 0 || !self.closed
+    }
 }
 
 /// What a stalled order needs.
@@ -48,7 +60,8 @@ pub enum Remedy {
     Complete,
     /// These pizzas (by id) are not stored: request them again.
     RequestPizzas(Vec<Uuid>),
-    /// Its cancellation again: a charge or reservations are left.
+    /// Its cancellation again: a charge or reservations are left, or the inventory never
+    /// closed it.
     AnnounceCancellation,
     /// Nothing is missing: stop watching it.
     Dismiss,
@@ -79,7 +92,7 @@ pub fn remedy(details: &OrderDetails, leftovers: Leftovers) -> Remedy {
                 (0..order.pizzas).map(|i| crate::pizza_id(order.order_id, i)).filter(|id| !stored.contains(id));
             Remedy::RequestPizzas(missing.collect())
         }
-        OrderStatus::Cancelled if leftovers.charged || leftovers.units_held > 0 => Remedy::AnnounceCancellation,
+        OrderStatus::Cancelled if leftovers.any() => Remedy::AnnounceCancellation,
         OrderStatus::Cancelled | OrderStatus::Ready => Remedy::Dismiss,
     }
 }
@@ -139,7 +152,7 @@ impl<E: EventBus> Reconciler<DynamoOrders, DynamoLedger, DynamoInventory, E> {
                 pizza: TopicArn(env.require("PIZZA_TOPIC_ARN")?.to_owned()),
                 orders: TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned()),
             },
-            stalled_after: Duration::from_secs(env.require_parsed("STALLED_AFTER_SECONDS")?),
+            stalled_after: stalled_after(env)?,
             limit: env
                 .get("RECONCILE_LIMIT")
                 .map(str::parse)
@@ -152,6 +165,16 @@ impl<E: EventBus> Reconciler<DynamoOrders, DynamoLedger, DynamoInventory, E> {
             metrics: Metrics::from_env(env),
         })
     }
+}
+
+/// `STALLED_AFTER_SECONDS`: from a second to a week (longer is surely a typo).
+fn stalled_after(env: &Env) -> Result<Duration, ConfigError> {
+    let seconds: u64 = env.require_parsed("STALLED_AFTER_SECONDS")?;
+    if !(1..=7 * 24 * 3600).contains(&seconds) {
+        let reason = format!("{seconds} is not between 1 and 604800 seconds");
+        return Err(ConfigError::Invalid { name: "STALLED_AFTER_SECONDS", reason });
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// The most stalled orders one run looks at: a run stays well within its timeout, and the
@@ -191,7 +214,7 @@ where
         }
         if !out.is_empty() {
             let published = self.bus.publish(&out).await;
-            report.announced = out.len() - published.failed.len();
+            report.announced = out.len().saturating_sub(published.failed.len());
             for (event_id, reason) in &published.failed {
                 warn!(%event_id, reason, "an announcement did not get out; the next run tries again");
             }
@@ -218,9 +241,10 @@ where
             Leftovers {
                 charged: payment.is_some_and(|p| p.status == PaymentStatus::Charged),
                 units_held: self.stock.units_held_by(order_id).await?,
+                closed: self.stock.is_closed(order_id).await?,
             }
         } else {
-            Leftovers::default()
+            Leftovers::NONE
         };
         let remedy = remedy(&details, leftovers);
         let paid = payment_of(&details);
@@ -231,6 +255,7 @@ where
                 None => {
                     warn!(%order_id, "placed, never paid, and its announcement expired: only a person can help");
                     report.beyond_repair.push(order_id);
+                    self.book.postpone(order_id, details.order.status).await?;
                     return Ok(None);
                 }
             },
@@ -251,6 +276,11 @@ where
             Remedy::Dismiss => {
                 self.book.dismiss(order_id).await?;
             }
+        }
+        if remedy != Remedy::Dismiss {
+            // To the back of the list: if it stays stuck, the orders behind it still get
+            // their turn in the next rounds.
+            self.book.postpone(order_id, details.order.status).await?;
         }
         info!(%order_id, status = details.order.status.as_str(), remedy = remedy.name(), "stalled order healed");
         Ok(Some(remedy))
@@ -410,8 +440,11 @@ mod tests {
         let cancelled = reconciler.bus.events_on("orders");
         assert!(cancelled[0].is::<OrderCancelled>());
 
-        // The compensations run; the next pass finds nothing left and stops watching.
+        // The refund alone is not enough: the inventory has not closed the order yet.
         reconciler.ledger.refund(order.order_id).await.expect("refunded");
+        let report = reconciler.run(later()).await;
+        assert_eq!(report.remedies.get("CancellationsAnnouncedAgain"), Some(&1), "{report:?}");
+        // The compensations run; the next pass finds nothing left and stops watching.
         reconciler.stock.release_order(order.order_id).await.expect("released");
         let report = reconciler.run(later()).await;
         assert_eq!(report.remedies.get("OrdersSettled"), Some(&1));

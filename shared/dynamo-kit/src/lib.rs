@@ -13,6 +13,7 @@ pub mod read;
 pub mod write;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use lambda_kit::RecordError;
 use lambda_kit::error::BoxError;
 
@@ -54,15 +55,19 @@ const TRANSIENT_CODES: &[&str] = &[
     "LimitExceededException",
 ];
 
-/// Classifies an SDK error: a service's throttling or a network failure may pass; a
-/// request DynamoDB refuses (ValidationException and the like) will not.
-pub fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+/// Classifies an SDK error: a service's throttling, a server error or a network failure
+/// may pass; a request DynamoDB refuses (ValidationException and the like) will not.
+pub fn classify<E>(err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let transient = match &err {
-        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code)),
+        // A known "not now", or any server error: a 5xx whose code this list does not know
+        // (or that has none, from a proxy on the way) is no reason to give up on a record.
+        SdkError::ServiceError(service) => {
+            service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
+                || service.raw().status().is_server_error()
+        }
         SdkError::ConstructionFailure(_) => false,
         _ => true,
     };

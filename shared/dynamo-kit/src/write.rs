@@ -138,8 +138,8 @@ pub async fn transact(
     }
 }
 
-/// 10 ms, 20 ms, 40 ms… with up to half again of jitter, so that two conflicting writers
-/// do not meet again.
+/// The pause before the `attempt`-th retry (from 1): 20 ms, 40 ms, 80 ms… up to 640 ms,
+/// with up to half again of jitter, so that two conflicting writers do not meet again.
 pub fn backoff(attempt: u32) -> Duration {
     let base = 10u64 << attempt.min(6);
     let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % (base / 2 + 1);

@@ -62,7 +62,9 @@ pub async fn inventory(store: &(impl Pantry + Restock + StockRoom)) {
     assert!(held.iter().all(|h| h.stage == "meat"));
 
     assert_eq!(store.units_held_by(order).await.expect("counts"), 3);
+    assert!(!store.is_closed(order).await.expect("reads"));
     assert_eq!(store.release_order(order).await.expect("releases"), 3);
+    assert!(store.is_closed(order).await.expect("reads"), "released: closed to new reservations");
     assert_eq!(store.units_held_by(order).await.expect("counts"), 0);
     assert_eq!(store.release_order(order).await.expect("releases again"), 0, "given back once");
     assert_eq!(level(store, &ham).await, (2, 0));

@@ -384,6 +384,19 @@ impl Restock for DynamoInventory {
         Ok(released)
     }
 
+    async fn is_closed(&self, order_id: Uuid) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::closed_key(order_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_kit::classify)?;
+        Ok(output.item.is_some())
+    }
+
     async fn units_held_by(&self, order_id: Uuid) -> Result<u32, StoreError> {
         let order = format!("ORDER#{order_id}");
         let items = query_partition(&self.client, &self.table, &order, RESERVATIONS_PREFIX).await?;

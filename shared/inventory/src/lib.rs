@@ -91,6 +91,8 @@ pub trait Restock: Send + Sync {
     /// How many units the order holds now, at every stage (a reconciler's check that a
     /// cancelled order gave everything back).
     async fn units_held_by(&self, order_id: Uuid) -> Result<u32, StoreError>;
+    /// Whether the order is closed to new reservations (its release began).
+    async fn is_closed(&self, order_id: Uuid) -> Result<bool, StoreError>;
 }
 
 /// What an operator (and an audit) needs.

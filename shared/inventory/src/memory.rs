@@ -112,6 +112,10 @@ impl Restock for InMemoryInventory {
         })
     }
 
+    async fn is_closed(&self, order_id: Uuid) -> Result<bool, StoreError> {
+        self.with(|state| state.closed.contains(&order_id))
+    }
+
     async fn units_held_by(&self, order_id: Uuid) -> Result<u32, StoreError> {
         self.with(|state| state.reservations.keys().filter(|(order, _, _)| *order == order_id).count() as u32)
     }

@@ -4,9 +4,10 @@ use pizza_events::DecodeError;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A record's failure. Either way the record goes back to its queue and is retried; after
-/// the queue's `maxReceiveCount` receives it is dead-lettered. The kind decides how it is
-/// logged and counted: a permanent failure is a poison message an operator must look at.
+/// A record's failure, and what becomes of the record (see [`crate::retry`]): a transient
+/// one goes back to its queue and is retried after a backoff, until the queue's
+/// `maxReceiveCount`; a permanent one is a poison message, moved to the dead-letter queue
+/// at once for an operator to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// It can never succeed: malformed, an unknown type or version, invalid data, a fact

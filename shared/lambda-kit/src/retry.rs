@@ -188,7 +188,8 @@ impl FailedRecords for SqsFailedRecords {
             .change_message_visibility()
             .queue_url(urls.queue)
             .set_receipt_handle(record.receipt_handle.clone())
-            .visibility_timeout(delay.min(MAX_VISIBILITY).as_secs() as i32)
+            // Whole seconds, rounded up: a wait of half a second must not become none.
+            .visibility_timeout(delay.min(MAX_VISIBILITY).as_secs_f64().ceil() as i32)
             .send()
             .await
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;

@@ -193,6 +193,10 @@ pub async fn watchlist(store: &(impl OrderDesk + OrderBook + Watchlist)) {
     let cancelled = placed(store, 2).await;
     store.cancel(cancelled.order_id, CancelReason::OutOfStock).await.expect("cancels");
     is_stalled(store, &cancelled, later(), true).await;
+    let just_now = chrono::Utc::now();
+    store.postpone(cancelled.order_id, OrderStatus::Cancelled).await.expect("postpones");
+    is_stalled(store, &cancelled, just_now, false).await;
+    is_stalled(store, &cancelled, later(), true).await;
     assert!(store.dismiss(cancelled.order_id).await.expect("dismisses"));
     is_stalled(store, &cancelled, later(), false).await;
     assert!(store.dismiss(cancelled.order_id).await.expect("again"), "dismissing twice is fine");

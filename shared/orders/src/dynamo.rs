@@ -343,6 +343,21 @@ impl Watchlist for DynamoOrders {
         Ok(update_or_old(update).await?.is_ok())
     }
 
+    async fn postpone(&self, order_id: Uuid, status: OrderStatus) -> Result<(), StoreError> {
+        // Not a move either: only the index entry moves back.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .update_expression("SET status_since = :now")
+            .condition_expression("#status = :status AND attribute_exists(watch)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()));
+        update_or_old(update).await.map(|_| ())
+    }
+
     async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError> {
         let outbox_table = self.outbox_table.as_deref().ok_or_else(|| {
             StoreError::Refused("this order store has no outbox table to read announcements from".into())

@@ -211,6 +211,10 @@ pub trait Watchlist: Send + Sync {
     /// Stops watching a `CANCELLED` order (its compensations are done); `false` if the
     /// order is not cancelled, and nothing changes.
     async fn dismiss(&self, order_id: Uuid) -> Result<bool, StoreError>;
+    /// Puts a watched order at the back of the list (as if its status had just changed),
+    /// so that orders which stay stuck do not hide the others from a bounded round; nothing
+    /// changes if its status is no longer `status`.
+    async fn postpone(&self, order_id: Uuid, status: OrderStatus) -> Result<(), StoreError>;
     /// The order's `OrderPlaced` as it was stored with the order (for the outbox), to be
     /// announced again; `None` once the outbox entry expired.
     async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError>;

@@ -200,6 +200,15 @@ impl Watchlist for InMemoryOrders {
         })
     }
 
+    async fn postpone(&self, order_id: Uuid, status: OrderStatus) -> Result<(), StoreError> {
+        self.with(|state| {
+            let still = state.orders.get(&order_id).is_some_and(|d| d.order.status == status);
+            if let Some(since) = state.watched.get_mut(&order_id).filter(|_| still) {
+                *since = Utc::now();
+            }
+        })
+    }
+
     async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError> {
         let id = crate::announcement_id(order_id);
         self.with(|state| state.announced.iter().find(|a| a.event.id == id).cloned())

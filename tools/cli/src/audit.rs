@@ -102,7 +102,7 @@ pub struct Promises {
     /// What every ingredient was stocked with, if the caller knows (a test does).
     pub initial_stock: Option<u64>,
     /// How long an unfinished order may stand still before it is forgotten: the
-    /// reconciler's stalled-after time and one of its rounds.
+    /// reconciler's stalled-after time and two of its rounds.
     pub healed_within: Option<std::time::Duration>,
 }
 

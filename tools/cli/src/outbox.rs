@@ -53,6 +53,8 @@ impl std::fmt::Display for Republished {
 #[derive(Debug, Clone, PartialEq)]
 struct Range {
     stream_arn: String,
+    /// The shard it lies in, when the record names it (Lambda's does).
+    shard_id: Option<String>,
     first: String,
     last: String,
 }
@@ -62,10 +64,15 @@ fn range_of(body: &str) -> Option<Range> {
     let info = &record["DDBStreamBatchInfo"];
     Some(Range {
         stream_arn: info["streamArn"].as_str()?.to_owned(),
+        shard_id: info["shardId"].as_str().map(str::to_owned),
         first: info["startSequenceNumber"].as_str()?.to_owned(),
         last: info["endSequenceNumber"].as_str()?.to_owned(),
     })
 }
+
+/// Empty pages in a row after which a shard is taken to hold nothing more of a range: an
+/// open shard may answer empty pages before its next records.
+const EMPTY_PAGES: usize = 5;
 
 /// Sequence numbers are decimal strings of any length: the longer is the later.
 fn not_after(sequence: &str, last: &str) -> bool {
@@ -134,9 +141,13 @@ async fn inserted_in(streams: &aws_sdk_dynamodbstreams::Client, range: &Range) -
         .await
         .map_err(|e| error(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()))?;
     let shards = described.stream_description.map(|d| d.shards.unwrap_or_default()).unwrap_or_default();
-    // The range lies in one shard; only that shard takes an iterator at its first number.
-    for shard in shards {
-        let Some(shard_id) = shard.shard_id else { continue };
+    // The range lies in one shard: the one the record names, else the one that takes an
+    // iterator at its first number.
+    let candidates: Vec<String> = match &range.shard_id {
+        Some(shard_id) => vec![shard_id.clone()],
+        None => shards.into_iter().filter_map(|shard| shard.shard_id).collect(),
+    };
+    for shard_id in candidates {
         let iterator = streams
             .get_shard_iterator()
             .stream_arn(&range.stream_arn)
@@ -148,6 +159,7 @@ async fn inserted_in(streams: &aws_sdk_dynamodbstreams::Client, range: &Range) -
         let Ok(iterator) = iterator else { continue };
         let mut next = iterator.shard_iterator;
         let mut ids = Vec::new();
+        let mut empty_pages = 0;
         while let Some(position) = next.take() {
             let page = streams
                 .get_records()
@@ -156,7 +168,8 @@ async fn inserted_in(streams: &aws_sdk_dynamodbstreams::Client, range: &Range) -
                 .await
                 .map_err(|e| error(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()))?;
             let records = page.records.unwrap_or_default();
-            let mut past_the_range = records.is_empty();
+            empty_pages = if records.is_empty() { empty_pages + 1 } else { 0 };
+            let mut past_the_range = empty_pages >= EMPTY_PAGES;
             for record in records {
                 let Some(change) = record.dynamodb else { continue };
                 let sequence = change.sequence_number.clone().unwrap_or_default();
@@ -189,7 +202,7 @@ mod tests {
             "DDBStreamBatchInfo": {"streamArn": "arn:s", "startSequenceNumber": "9", "endSequenceNumber": "12",
             "batchSize": 2}}"#;
         let range = range_of(body).expect("a range");
-        assert_eq!(range, Range { stream_arn: "arn:s".into(), first: "9".into(), last: "12".into() });
+        assert_eq!(range, Range { stream_arn: "arn:s".into(), shard_id: None, first: "9".into(), last: "12".into() });
         assert!(range_of("{}").is_none());
     }
 

@@ -96,7 +96,7 @@ impl StreamPoller {
             if let Some(last) = records.last().and_then(|r| r.dynamodb.as_ref()).and_then(|d| d.sequence_number.clone())
             {
                 progressed = true;
-                self.deliver(&records).await;
+                self.deliver(&shard_id, &records).await;
                 checkpoints.insert(shard_id.clone(), last);
                 self.save_checkpoints(checkpoints);
             }
@@ -121,7 +121,7 @@ impl StreamPoller {
     }
 
     /// Hands the filtered records to the function until they are all done or given up.
-    async fn deliver(&self, records: &[Record]) {
+    async fn deliver(&self, shard_id: &str, records: &[Record]) {
         let events: Vec<Value> = records
             .iter()
             .map(|r| self.lambda_record(r))
@@ -140,7 +140,7 @@ impl StreamPoller {
                     attempts += 1;
                     let limit = self.source.maximum_retry_attempts;
                     if limit >= 0 && attempts > limit {
-                        self.give_up(&rest).await;
+                        self.give_up(shard_id, &rest).await;
                         attempts = 0;
                     } else if self.source.bisect_on_error && rest.len() > 1 {
                         let (first, second) = rest.split_at(rest.len() / 2);
@@ -182,7 +182,7 @@ impl StreamPoller {
         Some(position.unwrap_or(0))
     }
 
-    async fn give_up(&self, records: &[Value]) {
+    async fn give_up(&self, shard_id: &str, records: &[Value]) {
         let first = records.first().map(|r| r["dynamodb"]["SequenceNumber"].clone()).unwrap_or(Value::Null);
         let last = records.last().map(|r| r["dynamodb"]["SequenceNumber"].clone()).unwrap_or(Value::Null);
         error!(records = records.len(), %first, %last, "stream records given up after their retries");
@@ -192,6 +192,7 @@ impl StreamPoller {
             "requestContext": { "condition": "RetryAttemptsExhausted", "functionArn": self.pool.function.arn },
             "DDBStreamBatchInfo": {
                 "streamArn": self.source.stream_arn,
+                "shardId": shard_id,
                 "startSequenceNumber": first,
                 "endSequenceNumber": last,
                 "batchSize": records.len(),

@@ -224,11 +224,16 @@ pub fn rewrite(then: &Then, status: u16, body: &Bytes) -> Option<Answer> {
         Then::FailEntries(ids) if status == 200 => {
             let text = String::from_utf8_lossy(body);
             let failed = failed_entries(ids);
+            let members = failed.trim_start_matches("<Failed>").trim_end_matches("</Failed>");
             let rewritten = if text.contains("<Failed/>") {
                 text.replacen("<Failed/>", &failed, 1)
-            } else {
-                let members = failed.trim_start_matches("<Failed>").trim_end_matches("</Failed>");
+            } else if text.contains("</Failed>") {
                 text.replacen("</Failed>", &format!("{members}</Failed>"), 1)
+            } else if text.contains("</PublishBatchResult>") {
+                text.replacen("</PublishBatchResult>", &format!("{failed}</PublishBatchResult>"), 1)
+            } else {
+                // No place to say which entries failed: failing the call is the honest answer.
+                return Some(sns_error(500, false, "InternalError", "An internal service error occurred."));
             };
             Some(Answer { status, content_type: XML, body: Bytes::from(rewritten) })
         }
