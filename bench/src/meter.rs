@@ -101,21 +101,8 @@ struct Call {
 fn identify(headers: &http::HeaderMap, body: &[u8]) -> Call {
     // A poller's receives and deletes are told apart by the queue they name.
     let caller = aws_proxy::caller(headers).unwrap_or_else(|| format!("pollers:{}", queue_name(body).unwrap_or("?")));
-    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
-        let service = match prefix {
-            p if p.starts_with("DynamoDBStreams") => "dynamodbstreams",
-            p if p.starts_with("DynamoDB") => "dynamodb",
-            p if p.starts_with("AmazonSQS") => "sqs",
-            _ => "other",
-        };
-        return Call { caller, service, operation: operation.to_owned() };
-    }
-    let operation = form_urlencoded::parse(body)
-        .find(|(k, _)| k == "Action")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| "other".into());
-    Call { caller, service: "sns", operation }
+    let (service, operation) = aws_proxy::operation(headers, body);
+    Call { caller, service, operation }
 }
 
 impl State {

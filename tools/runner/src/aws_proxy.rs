@@ -110,6 +110,24 @@ pub fn caller(headers: &http::HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The AWS service and operation a request calls. The JSON protocols (DynamoDB, its
+/// streams, SQS) name them in `x-amz-target`; anything else is taken for SNS's query
+/// protocol, which names the operation in the form's `Action` ("other" without one).
+pub fn operation(headers: &http::HeaderMap, body: &[u8]) -> (&'static str, String) {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
+        let service = match prefix {
+            p if p.starts_with("DynamoDBStreams") => "dynamodbstreams",
+            p if p.starts_with("DynamoDB") => "dynamodb",
+            p if p.starts_with("AmazonSQS") => "sqs",
+            _ => "other",
+        };
+        return (service, operation.to_owned());
+    }
+    let action = form_urlencoded::parse(body).find(|(k, _)| k == "Action").map(|(_, v)| v.into_owned());
+    ("sns", action.unwrap_or_else(|| "other".into()))
+}
+
 /// A plain-text answer of the proxy's own.
 pub fn text(status: http::StatusCode, text: &str) -> Reply {
     let mut reply = hyper::Response::new(Full::new(Bytes::from(text.to_owned())));
@@ -120,6 +138,21 @@ pub fn text(status: http::StatusCode, text: &str) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operation_is_named_by_the_target_header_or_the_form() {
+        let target = |value: &'static str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-amz-target", http::HeaderValue::from_static(value));
+            operation(&headers, b"{}")
+        };
+        assert_eq!(target("DynamoDB_20120810.PutItem"), ("dynamodb", "PutItem".to_owned()));
+        assert_eq!(target("DynamoDBStreams_20120810.GetRecords"), ("dynamodbstreams", "GetRecords".to_owned()));
+        assert_eq!(target("AmazonSQS.ReceiveMessage"), ("sqs", "ReceiveMessage".to_owned()));
+        let empty = http::HeaderMap::new();
+        assert_eq!(operation(&empty, b"Action=PublishBatch&TopicArn=t"), ("sns", "PublishBatch".to_owned()));
+        assert_eq!(operation(&empty, b""), ("sns", "other".to_owned()));
+    }
 
     #[test]
     fn the_caller_is_the_app_id_of_either_user_agent() {

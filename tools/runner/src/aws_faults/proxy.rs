@@ -193,29 +193,18 @@ fn plain(status: u16, text: &str) -> Reply {
 /// SNS's query protocol in the form's `Action`. Other services are not failed here.
 fn identify(headers: &http::HeaderMap, body: &[u8]) -> Option<Call> {
     let caller = aws_proxy::caller(headers);
-    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        let (prefix, operation) = target.split_once('.')?;
-        if !prefix.starts_with("DynamoDB_") {
-            return None;
+    match aws_proxy::operation(headers, body) {
+        ("dynamodb", operation) => {
+            let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            Some(Call { service: Service::Dynamodb, operation, resources: tables_named(&request), caller })
         }
-        let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        return Some(Call {
-            service: Service::Dynamodb,
-            operation: operation.to_owned(),
-            resources: tables_named(&request),
-            caller,
-        });
+        // An SNS call names its topic; a form without one is no call this layer fails.
+        ("sns", operation) => {
+            let topic = form_urlencoded::parse(body).find(|(k, _)| k == "TopicArn").map(|(_, v)| v.into_owned())?;
+            Some(Call { service: Service::Sns, operation, resources: vec![topic], caller })
+        }
+        _ => None,
     }
-    let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let operation = field("Action")?;
-    let is_sns = field("Version").is_none_or(|v| v == "2010-03-31") && field("TopicArn").is_some();
-    is_sns.then(|| Call {
-        service: Service::Sns,
-        operation,
-        resources: field("TopicArn").into_iter().collect(),
-        caller,
-    })
 }
 
 /// Every table a DynamoDB request names.
