@@ -215,7 +215,7 @@ mod tests {
             &TopicArn("orders".into()),
             inbound(order_id, OrderConfirmed { order_id, pizzas }).event,
         );
-        service.book.place(&order, &announcement).await.expect("placed");
+        service.book.place(&order, None, &announcement).await.expect("placed");
         let data = PaymentProcessed { order_id, customer_id: "c-1".into(), amount_cents: order.amount_cents };
         inbound(order_id, data)
     }

@@ -339,13 +339,13 @@ mod tests {
             order_id: order.order_id,
             pizzas,
             customer_id: "c-1".into(),
-            card_token: "tok_visa".into(),
+            card_token: pizza_events::catalogue::CardToken::Legacy("tok_visa".into()),
             amount_cents: order.amount_cents,
         };
         let event =
             Envelope::identified(orders::announcement_id(order.order_id), "api", order.order_id.to_string(), data);
         let announcement = Outgoing::new(&TopicArn("orders".into()), event.to_wire());
-        reconciler.book.place(&order, &announcement).await.expect("placed");
+        reconciler.book.place(&order, None, &announcement).await.expect("placed");
         order
     }
 
@@ -460,7 +460,7 @@ mod tests {
             Envelope::new("api", order.order_id.to_string(), OrderConfirmed { order_id: order.order_id, pizzas: 1 })
                 .to_wire(),
         );
-        reconciler.book.place(&order, &stray).await.expect("placed");
+        reconciler.book.place(&order, None, &stray).await.expect("placed");
         let report = reconciler.run(later()).await;
         assert_eq!(report.beyond_repair, [order.order_id]);
         assert!(reconciler.bus.published().is_empty());

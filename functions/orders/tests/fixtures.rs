@@ -31,7 +31,7 @@ async fn the_sample_payment_starts_cooking_and_the_sample_pizza_is_stored() {
     let order_id = payment.decode::<PaymentProcessed>().expect("PaymentProcessed").data.order_id;
     let order = Order::place(order_id, "c-42", 2, 2500, "fp");
     let announcement = Outgoing::new(&TopicArn("orders".into()), payment.clone());
-    function.handler().book().place(&order, &announcement).await.expect("placed");
+    function.handler().book().place(&order, None, &announcement).await.expect("placed");
 
     assert!(function.process(paid, &Invocation::default()).await.batch_item_failures.is_empty());
     assert_eq!(bus.events_on("pizza").len(), 2);

@@ -15,9 +15,10 @@ use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, Outgoing, RecordError, RecordOutcome, TopicArn};
 use payments::{DynamoLedger, Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
 use pizza_events::catalogue::{
-    DeclineReason, OrderCancelled, OrderPlaced, PaymentFailed, PaymentProcessed, PaymentRefunded,
+    CardToken, DeclineReason, OrderCancelled, OrderPlaced, PaymentFailed, PaymentProcessed, PaymentRefunded,
 };
 use pizza_events::{Envelope, Event, WireEvent};
+use sealing::KmsDataKeys;
 use tracing::info;
 use uuid::Uuid;
 
@@ -44,6 +45,8 @@ pub struct PaymentService<L> {
     /// The credit limit of a customer without one of their own.
     default_limit_cents: u64,
     metrics: Metrics,
+    /// Opens the card tokens the API sealed: this service alone may.
+    cards: sealing::Envelope,
 }
 
 impl PaymentService<DynamoLedger> {
@@ -53,6 +56,7 @@ impl PaymentService<DynamoLedger> {
             TopicArn(env.require("PAYMENTS_TOPIC_ARN")?.to_owned()),
             env.require_parsed("DEFAULT_CREDIT_LIMIT_CENTS")?,
             Metrics::from_env(env),
+            sealing::Envelope::new(KmsDataKeys::new(aws, env.require("CARD_TOKEN_KEY_ID")?)),
         ))
     }
 }
@@ -65,8 +69,28 @@ fn announcement<E: Event>(topic: &TopicArn, cause: &WireEvent, order_id: Uuid, d
 }
 
 impl<L: PaymentLedger> PaymentService<L> {
-    pub fn new(ledger: L, payments_topic: TopicArn, default_limit_cents: u64, metrics: Metrics) -> Self {
-        Self { ledger, payments_topic, default_limit_cents, metrics }
+    pub fn new(
+        ledger: L,
+        payments_topic: TopicArn,
+        default_limit_cents: u64,
+        metrics: Metrics,
+        cards: sealing::Envelope,
+    ) -> Self {
+        Self { ledger, payments_topic, default_limit_cents, metrics, cards }
+    }
+
+    /// The order's card token in clear, for the provider only: never logged, never kept.
+    async fn card_token(&self, placed: &OrderPlaced) -> Result<String, RecordError> {
+        let sealed = match &placed.card_token {
+            CardToken::Sealed(sealed) => sealed,
+            CardToken::Legacy(token) => return Ok(token.clone()),
+        };
+        let context = OrderPlaced::card_context(placed.order_id, &placed.customer_id);
+        match self.cards.open(sealed, &context).await {
+            Ok(token) => String::from_utf8(token).map_err(|_| RecordError::permanent("the card token is not text")),
+            Err(err) if err.is_transient() => Err(RecordError::transient(err)),
+            Err(err) => Err(RecordError::permanent(err)),
+        }
     }
 
     pub fn ledger(&self) -> &L {
@@ -76,7 +100,7 @@ impl<L: PaymentLedger> PaymentService<L> {
     async fn charge(&self, inbound: &Inbound, limits: &HashMap<String, u64>) -> RecordOutcome {
         let placed = inbound.event.decode::<OrderPlaced>()?.data;
         let limit = limits.get(&placed.customer_id).copied().unwrap_or(self.default_limit_cents);
-        let outcome = authorize(&placed.card_token, placed.amount_cents, limit);
+        let outcome = authorize(&self.card_token(&placed).await?, placed.amount_cents, limit);
         let payment = Payment {
             order_id: placed.order_id,
             customer_id: placed.customer_id.clone(),
@@ -201,24 +225,69 @@ mod tests {
     use super::*;
     use payments::InMemoryLedger;
     use pizza_events::catalogue::CancelReason;
+    use sealing::LocalDataKeys;
 
     const LIMIT: u64 = 10_000;
 
     fn service() -> PaymentService<InMemoryLedger> {
-        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
-        PaymentService::new(InMemoryLedger::default(), TopicArn("payments".into()), LIMIT, Metrics::from_env(&env))
+        service_with(LocalDataKeys::new())
     }
 
+    fn service_with(keys: LocalDataKeys) -> PaymentService<InMemoryLedger> {
+        let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+        let cards = sealing::Envelope::new(keys);
+        PaymentService::new(
+            InMemoryLedger::default(),
+            TopicArn("payments".into()),
+            LIMIT,
+            Metrics::from_env(&env),
+            cards,
+        )
+    }
+
+    /// An order paid with `card_token` as an older API announced it, in clear.
     fn placed(customer: &str, card_token: &str, amount_cents: u64) -> Inbound {
-        let order_id = Uuid::new_v4();
-        let data = OrderPlaced {
-            order_id,
-            pizzas: 1,
-            customer_id: customer.into(),
-            card_token: card_token.into(),
-            amount_cents,
-        };
+        inbound(Uuid::new_v4(), customer, CardToken::Legacy(card_token.into()), amount_cents)
+    }
+
+    fn inbound(order_id: Uuid, customer: &str, card_token: CardToken, amount_cents: u64) -> Inbound {
+        let data = OrderPlaced { order_id, pizzas: 1, customer_id: customer.into(), card_token, amount_cents };
         Inbound::detached(Envelope::new("api", order_id.to_string(), data).to_wire())
+    }
+
+    /// An order paid with `card_token`, sealed as the API seals it, with `keys`.
+    async fn sealed(keys: &LocalDataKeys, order_id: Uuid, customer: &str, card_token: &str) -> Inbound {
+        let context = OrderPlaced::card_context(order_id, customer);
+        let sealed = sealing::Envelope::new(keys.clone()).seal(card_token.as_bytes(), &context).await.expect("sealed");
+        inbound(order_id, customer, CardToken::Sealed(sealed), 1250)
+    }
+
+    #[tokio::test]
+    async fn a_sealed_card_is_opened_for_its_own_order_only() {
+        let keys = LocalDataKeys::new();
+        let service = service_with(keys.clone());
+        let declined = sealed(&keys, Uuid::new_v4(), "c-1", DECLINED_CARD_TOKEN).await;
+        let accepted = sealed(&keys, Uuid::new_v4(), "c-1", "tok_visa").await;
+        let events = handle(&service, &[declined, accepted]).await;
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["PaymentFailed", "PaymentProcessed"], "the provider saw the tokens in clear");
+
+        // A sealed token copied into another order, or sealed by another key, never opens:
+        // poison, for the dead-letter queue, and nothing is charged.
+        let mut moved = sealed(&keys, Uuid::new_v4(), "c-1", "tok_visa").await;
+        let mut data = moved.event.decode::<OrderPlaced>().expect("an order").data;
+        data.order_id = Uuid::new_v4();
+        moved = inbound(data.order_id, "c-1", data.card_token, 1250);
+        let stranger = sealed(&LocalDataKeys::new(), Uuid::new_v4(), "c-1", "tok_visa").await;
+        let refused = [moved, stranger];
+        for outcome in service.handle_batch(&refused).await {
+            let err = outcome.expect_err("refused");
+            assert!(!err.is_transient(), "{err}");
+        }
+        for inbound in &refused {
+            let order_id = inbound.event.decode::<OrderPlaced>().expect("an order").data.order_id;
+            assert_eq!(service.ledger().find(order_id).await.expect("reads"), None, "nothing charged");
+        }
     }
 
     fn cancelled(order: &Inbound) -> Inbound {
@@ -319,6 +388,7 @@ mod tests {
             TopicArn("payments".into()),
             LIMIT,
             Metrics::from_env(&env),
+            sealing::Envelope::new(LocalDataKeys::new()),
         );
         let outcomes = service.handle_batch(&[placed("c-2", "tok_visa", 100), cancelled(&earlier)]).await;
         assert!(matches!(&outcomes[0], Err(err) if err.is_transient()), "the charge waits for its limit");

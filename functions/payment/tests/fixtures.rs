@@ -15,8 +15,14 @@ use pizza_events::catalogue::PaymentProcessed;
 #[tokio::test]
 async fn the_sample_order_is_charged() {
     let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
-    let service =
-        PaymentService::new(InMemoryLedger::default(), TopicArn("payments".into()), 100_000, Metrics::from_env(&env));
+    let cards = sealing::Envelope::new(sealing::LocalDataKeys::new());
+    let service = PaymentService::new(
+        InMemoryLedger::default(),
+        TopicArn("payments".into()),
+        100_000,
+        Metrics::from_env(&env),
+        cards,
+    );
     let bus = Arc::new(InMemoryBus::default());
     let function =
         SqsFunction::from_env(service, bus.clone(), Arc::new(RecordedFailures::default()), &env).expect("configured");

@@ -22,18 +22,54 @@ pub struct OrderPlaced {
     pub order_id: Uuid,
     pub pizzas: u32,
     pub customer_id: String,
-    pub card_token: String,
+    pub card_token: CardToken,
     /// The price of the order, from the menu.
     pub amount_cents: u64,
 }
 
+impl OrderPlaced {
+    /// What the card token of order `order_id` of `customer_id` is sealed with: a sealed
+    /// token copied into another order, or another customer's, does not open.
+    pub fn card_context(order_id: Uuid, customer_id: &str) -> String {
+        format!("card of order {order_id} of customer {customer_id}")
+    }
+}
+
+/// The card an order is paid with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardToken {
+    /// Sealed by the API; only the payment service may open it.
+    Sealed(Sealed),
+    /// In clear, as v1 and v2 carried it. Only the upcasting of an older message makes
+    /// one, so that a message still in flight during an upgrade is paid; nothing
+    /// publishes it.
+    Legacy(String),
+}
+
+/// A secret sealed by envelope encryption: AES-256-GCM under a fresh data key, which KMS
+/// encrypted under `key_id`. Opening it takes `kms:Decrypt` on that key and the context
+/// it was sealed with (for a card token: its order and customer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Sealed {
+    /// The KMS key that encrypted the data key.
+    pub key_id: String,
+    /// The data key, encrypted by KMS (base64).
+    pub data_key: String,
+    /// The AES-GCM nonce (base64, 12 bytes).
+    pub nonce: String,
+    /// The secret, encrypted and authenticated under the data key (base64).
+    pub ciphertext: String,
+}
+
 impl Event for OrderPlaced {
     const TYPE: &'static str = "OrderPlaced";
-    /// v1 had neither customer nor payment: orders were free and anonymous.
-    const VERSION: u32 = 2;
+    /// v1 had neither customer nor payment: orders were free and anonymous. v2 carried
+    /// the card token in clear; v3 carries it sealed.
+    const VERSION: u32 = 3;
 
     fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
-        if from_version != 1 {
+        if !(1..Self::VERSION).contains(&from_version) {
             return Err(DecodeError::UnsupportedVersion {
                 event_type: Self::TYPE.into(),
                 version: from_version,
@@ -44,11 +80,18 @@ impl Event for OrderPlaced {
         let mut data: serde_json::Map<String, Value> = serde_json::from_value(data).map_err(|source| {
             DecodeError::InvalidData { event_type: Self::TYPE.into(), version: from_version, source }
         })?;
-        let pizzas = data.get("pizzas").and_then(Value::as_u64).unwrap_or_default();
-        data.insert("customer_id".into(), GUEST_CUSTOMER.into());
-        data.insert("card_token".into(), DEFAULT_CARD_TOKEN.into());
-        // Saturating: an absurd count is refused when the payload is decoded, not here.
-        data.insert("amount_cents".into(), pizzas.saturating_mul(menu::PIZZA_PRICE_CENTS).into());
+        if from_version == 1 {
+            let pizzas = data.get("pizzas").and_then(Value::as_u64).unwrap_or_default();
+            data.insert("customer_id".into(), GUEST_CUSTOMER.into());
+            data.insert("card_token".into(), DEFAULT_CARD_TOKEN.into());
+            // Saturating: an absurd count is refused when the payload is decoded, not here.
+            data.insert("amount_cents".into(), pizzas.saturating_mul(menu::PIZZA_PRICE_CENTS).into());
+        }
+        // v2 → v3: the token in clear becomes a legacy card (anything else is refused when
+        // the payload is decoded).
+        if let Some(token) = data.remove("card_token") {
+            data.insert("card_token".into(), serde_json::json!({ "legacy": token }));
+        }
         Ok(Value::Object(data))
     }
 }
@@ -213,7 +256,7 @@ mod tests {
         .expect("an envelope");
         let placed = v1.decode::<OrderPlaced>().expect("upcast").data;
         assert_eq!(placed.customer_id, GUEST_CUSTOMER);
-        assert_eq!(placed.card_token, DEFAULT_CARD_TOKEN);
+        assert_eq!(placed.card_token, CardToken::Legacy(DEFAULT_CARD_TOKEN.into()));
         assert_eq!(placed.amount_cents, 2 * menu::PIZZA_PRICE_CENTS);
     }
 

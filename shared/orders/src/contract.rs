@@ -18,7 +18,7 @@ fn announcement(order: &Order) -> Outgoing {
         order_id: order.order_id,
         pizzas: order.pizzas,
         customer_id: order.customer_id.clone(),
-        card_token: "tok_visa".into(),
+        card_token: pizza_events::catalogue::CardToken::Legacy("tok_visa".into()),
         amount_cents: order.amount_cents,
     };
     let event =
@@ -29,7 +29,7 @@ fn announcement(order: &Order) -> Outgoing {
 
 async fn placed(store: &impl OrderDesk, pizzas: u32) -> Order {
     let order = Order::place(Uuid::new_v4(), "c-contract", pizzas, u64::from(pizzas) * 1250, "fp-contract");
-    assert_eq!(store.place(&order, &announcement(&order)).await.expect("placed"), Placement::Placed);
+    assert_eq!(store.place(&order, None, &announcement(&order)).await.expect("placed"), Placement::Placed);
     order
 }
 
@@ -53,7 +53,7 @@ pub async fn order_desk(store: &impl OrderDesk) {
     let order = placed(store, 3).await;
     let mut retry = order.clone();
     retry.pizzas = 5;
-    match store.place(&retry, &announcement(&retry)).await.expect("answers") {
+    match store.place(&retry, None, &announcement(&retry)).await.expect("answers") {
         Placement::Exists(existing) => {
             assert_eq!(existing.pizzas, 3, "the first order stands");
             assert_eq!(existing.payment_fingerprint, "fp-contract");
@@ -69,6 +69,26 @@ pub async fn order_desk(store: &impl OrderDesk) {
     );
     assert!(details.pizzas.is_empty());
     assert_eq!(store.find(Uuid::new_v4()).await.expect("reads"), None);
+    idempotency_keys(store).await;
+}
+
+/// An idempotency key finds the order its customer placed with it, whatever id a retry
+/// comes with; another customer's key of the same text is another order.
+async fn idempotency_keys(store: &impl OrderDesk) {
+    let key = format!("key-{}", Uuid::new_v4());
+    let order = |customer: &str| Order::place(Uuid::new_v4(), customer, 2, 2500, "fp-contract");
+    let first = order("c-key-1");
+    assert_eq!(store.place(&first, Some(&key), &announcement(&first)).await.expect("placed"), Placement::Placed);
+    let retry = order("c-key-1");
+    match store.place(&retry, Some(&key), &announcement(&retry)).await.expect("answers") {
+        Placement::Exists(existing) => assert_eq!(existing.order_id, first.order_id, "the retry finds the first order"),
+        other => panic!("a retry under the same key must find the first order, got {other:?}"),
+    }
+    assert_eq!(store.find(retry.order_id).await.expect("reads"), None, "the retry wrote nothing");
+    let other_customer = order("c-key-2");
+    let placed = store.place(&other_customer, Some(&key), &announcement(&other_customer)).await.expect("answers");
+    assert_eq!(placed, Placement::Placed, "keys are scoped per customer");
+    assert!(store.find(other_customer.order_id).await.expect("reads").is_some());
 }
 
 /// `OrderBook` moves: forward only, by the status each move leaves.

@@ -170,9 +170,12 @@ pub enum PizzaStored {
 #[async_trait]
 pub trait OrderDesk: Send + Sync {
     /// Stores a new order together with its announcement, atomically (the announcement goes
-    /// to the outbox, whose relay publishes it). If an order with this id exists, writes
-    /// nothing and returns it.
-    async fn place(&self, order: &Order, announcement: &Outgoing) -> Result<Placement, StoreError>;
+    /// to the outbox, whose relay publishes it). With the client's idempotency `key`, the
+    /// order is remembered under its customer and that key: if that customer placed an
+    /// order with that key before, or an order with this id exists, writes nothing and
+    /// returns the existing order. Keys are scoped per customer: two customers using the
+    /// same key get two orders.
+    async fn place(&self, order: &Order, key: Option<&str>, announcement: &Outgoing) -> Result<Placement, StoreError>;
     async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError>;
 }
 

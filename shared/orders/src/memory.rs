@@ -28,6 +28,8 @@ struct State {
     announced: Vec<Outgoing>,
     /// Watched orders, with the time of their last change of status.
     watched: HashMap<Uuid, DateTime<Utc>>,
+    /// The order each customer placed under each idempotency key.
+    keys: HashMap<(String, String), Uuid>,
 }
 
 impl State {
@@ -78,10 +80,15 @@ impl InMemoryOrders {
 
 #[async_trait]
 impl OrderDesk for InMemoryOrders {
-    async fn place(&self, order: &Order, announcement: &Outgoing) -> Result<Placement, StoreError> {
+    async fn place(&self, order: &Order, key: Option<&str>, announcement: &Outgoing) -> Result<Placement, StoreError> {
         self.with(|state| {
-            if let Some(existing) = state.orders.get(&order.order_id) {
+            let scoped = key.map(|key| (order.customer_id.clone(), key.to_owned()));
+            let earlier = scoped.as_ref().and_then(|scoped| state.keys.get(scoped)).copied().unwrap_or(order.order_id);
+            if let Some(existing) = state.orders.get(&earlier) {
                 return Placement::Exists(existing.order.clone());
+            }
+            if let Some(scoped) = scoped {
+                state.keys.insert(scoped, order.order_id);
             }
             state.orders.insert(order.order_id, OrderDetails { order: order.clone(), pizzas: Vec::new() });
             state.watched.insert(order.order_id, order.created_at);
