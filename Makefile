@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test check fmt clippy lint scan unit system-test release-check chaos deploy queues push audit schemas build bench emulator-up emulator-down clean
+.PHONY: help token run test check fmt clippy lint scan unit system-test release-check chaos deploy queues push audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,10 @@ chaos: $(VENV)/.installed ## 1,000 pizzas in 100 orders through duplicates, kill
 
 deploy: $(VENV)/.installed ## deploy the template to the emulator at AWS_ENDPOINT_URL (must be running)
 	$(PYTHON) tools/local/deploy.py --stack-name $(STACK) --manifest .local/$(STACK).json
+
+CUSTOMER ?= c-42
+token: ## print a sign-in token of CUSTOMER (default c-42) for the local stack's API: curl -H "Authorization: Bearer $$(make -s token)"
+	@cargo run --quiet -p local-runner --bin pizza-local -- --manifest .local/$(STACK).json token $(CUSTOMER)
 
 queues: ## queue and DLQ depths of the running stack (more: `cargo run -p pizza-cli -- --help`)
 	cargo run --quiet -p pizza-cli --bin pizza -- queues --manifest .local/$(STACK).json

@@ -109,9 +109,8 @@ async fn place(system: &System, key: &str, customer: &str) -> String {
     let body = json!({ "pizzas": PIZZAS_PER_ORDER, "customer_id": customer }).to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let reply = system
-            .send("POST", "/orders", &[("content-type", "application/json"), ("idempotency-key", key)], &body)
-            .await;
+        let headers = [("content-type", "application/json"), ("idempotency-key", key)];
+        let reply = system.send_as(customer, "POST", "/orders", &headers, &body).await;
         if reply.status == 202 {
             return reply.json["order_id"].as_str().expect("an order id").to_owned();
         }

@@ -91,7 +91,9 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
         ..Options::default()
     };
     let running = local_runner::start(&manifest, &options).await?;
-    let api = Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?));
+    let token = local_runner::issuer::token_for(&manifest, &options.issuer_dir, "c-bench", Duration::from_secs(3600))?;
+    let api =
+        Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?)).signed_in(token);
     let bench = Bench { manifest: &manifest, orders: &orders, api: &api, sqs: &sqs };
 
     // Warm up: every function started once, so cold starts do not count as cost.
@@ -143,7 +145,9 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     running.stop().await;
     let options = Options { endpoint_url: Some(upstream.clone()), ..options };
     let running = local_runner::start(&manifest, &options).await?;
-    let api = Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?));
+    let token = local_runner::issuer::token_for(&manifest, &options.issuer_dir, "c-bench", Duration::from_secs(3600))?;
+    let api =
+        Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?)).signed_in(token);
     let bench = Bench { api: &api, ..bench };
     bench.order_until_ready(2).await?;
     println!("# local speed (bound by the emulator on this machine, not by the functions)");

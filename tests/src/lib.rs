@@ -30,6 +30,9 @@ pub const AMPLE_STOCK: u64 = 100_000;
 /// deploys with its own retry parameters (the chaos test does, to outlast its outage).
 const QUICK_RETRIES: [(&str, &str); 2] = [("RetryBackoffBaseSeconds", "1"), ("RetryBackoffMaxSeconds", "4")];
 
+/// Who the harness signs in as, unless a test says otherwise.
+pub const TEST_CUSTOMER: &str = "c-test";
+
 /// How long a test waits for the system to reach a state before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -49,7 +52,10 @@ pub struct System {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// The stores' adapters and the queues, as an operator reaches them.
     pub stack: Stack,
+    /// The HTTP API's client, signed in as [`TEST_CUSTOMER`].
     pub client: Client,
+    /// Who placed each order the harness placed: the one who may read it.
+    owners: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// AWS's own failures between the functions and the emulator, when started with it.
     pub faults: Option<local_runner::FaultLayer>,
     options: Options,
@@ -109,6 +115,7 @@ impl System {
             chaos,
             echo_logs: std::env::var_os("ECHO_LOGS").is_some(),
             state_dir: Some(workspace_root().join(".local").join("state").join(stack_name)),
+            issuer_dir: issuer_dir(),
             held_queues: held.iter().map(|q| (*q).to_owned()).collect(),
             // A reconciler round every few seconds, not every few minutes.
             schedule_every: Some(Duration::from_secs(2)),
@@ -134,7 +141,8 @@ impl System {
             sqs: aws_sdk_sqs::Client::new(&aws),
             sns: aws_sdk_sns::Client::new(&aws),
             dynamodb: aws_sdk_dynamodb::Client::new(&aws),
-            client: Client::new(&api),
+            client: Client::new(&api).signed_in(token_for(&manifest, TEST_CUSTOMER)),
+            owners: Default::default(),
             faults: fault_layer,
             stack,
             manifest,
@@ -215,9 +223,38 @@ impl System {
         levels.into_iter().map(|level| (level.ingredient.clone(), level)).collect()
     }
 
-    /// An HTTP request to the API; a transport failure fails the test.
+    /// An HTTP request to the API, signed in as [`TEST_CUSTOMER`] unless `headers` bring
+    /// their own `authorization`; a transport failure fails the test.
     pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        self.client.send(method, path, headers, body).await.unwrap_or_else(|e| panic!("{e}"))
+        self.send_as(TEST_CUSTOMER, method, path, headers, body).await
+    }
+
+    /// An HTTP request to the API, signed in as `customer`. The harness remembers who
+    /// placed each order, so that [`System::get_order`] asks as its owner.
+    pub async fn send_as(
+        &self,
+        customer: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let authorization = format!("Bearer {}", self.token(customer));
+        let mut signed = headers.to_vec();
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+            signed.push(("authorization", &authorization));
+        }
+        let reply = self.client.send(method, path, &signed, body).await.unwrap_or_else(|e| panic!("{e}"));
+        if let (202, Some(order_id)) = (reply.status, reply.json["order_id"].as_str()) {
+            self.owners.lock().unwrap_or_else(|p| p.into_inner()).insert(order_id.to_owned(), customer.to_owned());
+        }
+        reply
+    }
+
+    /// A token of `customer` the stack's API accepts (an hour long).
+    pub fn token(&self, customer: &str) -> String {
+        token_for(&self.manifest, customer)
+            .unwrap_or_else(|| panic!("stack {} takes no token", self.manifest.stack_name))
     }
 
     pub async fn post_order(&self, body: &str) -> Reply {
@@ -231,8 +268,10 @@ impl System {
         reply.json["order_id"].as_str().expect("an order id").to_owned()
     }
 
+    /// The order, asked for by whoever placed it.
     pub async fn get_order(&self, order_id: &str) -> Reply {
-        self.send("GET", &format!("/orders/{order_id}"), &[], "").await
+        let owner = self.owners.lock().unwrap_or_else(|p| p.into_inner()).get(order_id).cloned();
+        self.send_as(owner.as_deref().unwrap_or(TEST_CUSTOMER), "GET", &format!("/orders/{order_id}"), &[], "").await
     }
 
     /// Polls the order until `done` holds, and returns it.
@@ -251,6 +290,18 @@ impl System {
     pub async fn wait_until_ready(&self, order_id: &str) -> Value {
         self.wait_for_order(order_id, |order| order["status"] == "READY").await
     }
+}
+
+/// Where the tests' local issuer keeps its key: the checkout's, as `make run` has it.
+pub fn issuer_dir() -> PathBuf {
+    workspace_root().join(local_runner::DEFAULT_ISSUER_DIR)
+}
+
+/// A token of `customer` for `manifest`'s API, signed by the local issuer; `None` if the
+/// API takes no token.
+pub fn token_for(manifest: &Manifest, customer: &str) -> Option<String> {
+    local_runner::issuer::token_for(manifest, &issuer_dir(), customer, Duration::from_secs(3600))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits for the first delivery that satisfies `wanted`.

@@ -43,6 +43,10 @@ from samtranslator.yaml_helper import yaml_parse
 
 from intrinsics import Resolver
 
+# The issuer and audience of the local stack's sign-in tokens: any values do, as long as
+# the tokens `pizza-local token` signs carry them (it reads them back from the manifest).
+LOCAL_SIGN_IN = {"JwtIssuer": "https://issuer.pizza-shop.localhost", "JwtAudience": "pizza-shop-local"}
+
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 STACK_POLL_SECONDS = 0.5
 STACK_TIMEOUT_SECONDS = 300
@@ -86,7 +90,9 @@ class Deployment:
         self.lambda_ = self.client("lambda")
         self.cloudwatch = self.client("cloudwatch")
         self.account = self.client("sts").get_caller_identity()["Account"]
-        self.parameters = dict(p.split("=", 1) for p in args.parameter)
+        # Customers sign in at the local issuer (`pizza-local token`), not at a Cognito user
+        # pool: the runner plays API Gateway's JWT authorizer with the issuer's own key.
+        self.parameters = {**LOCAL_SIGN_IN, **dict(p.split("=", 1) for p in args.parameter)}
         self.physical: dict[str, str] = {}
 
     # -------------------------------------------------------------- 1. package
@@ -373,8 +379,9 @@ class Deployment:
             "account": self.account,
             "endpoint_url": os.environ.get("AWS_ENDPOINT_URL", ""),
             "functions": functions,
-            "routes": self._routes(template, resolver),
+            "routes": self._routes(template, expanded, resolver),
             "api_throttle": self._throttle(expanded, resolver),
+            "jwt_authorizer": self._jwt_authorizer(expanded, resolver),
             "queues": queues,
             "topics": {
                 lid: self._ref(lid)
@@ -465,7 +472,27 @@ class Deployment:
         return None
 
     @staticmethod
-    def _routes(template: dict, resolver: Resolver) -> list[dict]:
+    def _http_api_body(expanded: dict, resolver: Resolver) -> dict:
+        """The OpenAPI body SAM made for the HTTP API: its routes' security and authorizers."""
+        for resource in expanded["Resources"].values():
+            if resource["Type"] == "AWS::ApiGatewayV2::Api" and resolver.is_deployed(resource):
+                return resource.get("Properties", {}).get("Body", {})
+        return {}
+
+    @classmethod
+    def _jwt_authorizer(cls, expanded: dict, resolver: Resolver) -> dict | None:
+        """The HTTP API's JWT authorizer (issuer and audiences), which the runner plays."""
+        schemes = cls._http_api_body(expanded, resolver).get("components", {}).get("securitySchemes", {})
+        for scheme in schemes.values():
+            authorizer = scheme.get("x-amazon-apigateway-authorizer", {})
+            if authorizer.get("type") == "jwt":
+                configuration = resolver.resolve(authorizer["jwtConfiguration"])
+                return {"issuer": configuration["issuer"], "audience": list(configuration.get("audience", []))}
+        return None
+
+    @classmethod
+    def _routes(cls, template: dict, expanded: dict, resolver: Resolver) -> list[dict]:
+        paths = cls._http_api_body(expanded, resolver).get("paths", {})
         routes = []
         for logical_id, resource in template["Resources"].items():
             if resource["Type"] != SERVERLESS_FUNCTION or not resolver.is_deployed(resource):
@@ -473,7 +500,9 @@ class Deployment:
             for event in resource.get("Properties", {}).get("Events", {}).values():
                 if event.get("Type") == "HttpApi":
                     props = event.get("Properties", {})
-                    routes.append({"method": props.get("Method", "ANY").upper(), "path": props.get("Path", "/{proxy+}"), "function": logical_id})
+                    method, path = props.get("Method", "ANY").upper(), props.get("Path", "/{proxy+}")
+                    operation = paths.get(path, {}).get("x-amazon-apigateway-any-method" if method == "ANY" else method.lower(), {})
+                    routes.append({"method": method, "path": path, "function": logical_id, "authorized": bool(operation.get("security"))})
         return routes
 
     # --------------------------------------------------------------

@@ -8,6 +8,13 @@ topic only if the topic's KMS key lets the CloudWatch service use it; the AWS ma
 `alias/aws/sns` cannot be changed to allow that, so every alarm topic must be unencrypted
 or encrypted with a key of the template's own whose policy grants CloudWatch
 `kms:Decrypt` and `kms:GenerateDataKey*`.
+
+The card token opens for the payment service alone: of the card-token key's policy, only
+the payment function's role may `kms:Decrypt`, the API's may only make data keys, the
+account may administer the key without using it, and no function's IAM policy names KMS
+use at all (an IAM grant would add to the key policy's).
+
+Every route of the HTTP API needs a signed-in customer.
 """
 
 import fnmatch
@@ -154,6 +161,55 @@ class AlarmTopicTest(unittest.TestCase):
         self.assertEqual(len(alarm_topic_problems(template({"Ref": "Key"}, [decrypt_only]))), 1)
         account_only = dict(cloudwatch, Principal={"AWS": "arn:aws:iam::123456789012:root"})
         self.assertEqual(len(alarm_topic_problems(template({"Ref": "Key"}, [account_only]))), 1)
+
+
+def key_use_problems(template, key_id):
+    """Who may use the key `key_id` beyond the payment role's decrypt and the API role's data keys."""
+    allowed = {("PaymentFunctionRole", "kms:Decrypt"), ("ApiFunctionRole", "kms:GenerateDataKey")}
+    use = re.compile(r"kms:(Decrypt|Encrypt|GenerateDataKey|ReEncrypt|\*)")
+    problems = []
+    for statement in template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]:
+        principal = statement.get("Principal", {}).get("AWS")
+        for action in as_list(statement.get("Action", [])):
+            if not use.match(action):
+                continue
+            if statement.get("Effect") == "Allow" and (logical_id(principal), action) not in allowed:
+                problems.append(f"{key_id}: {principal} may {action}")
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+            for statement in statements:
+                if any(use.match(a) for a in as_list(statement.get("Action", []))):
+                    problems.append(f"{name}: its IAM policy grants KMS use")
+            if isinstance(policy, dict) and any(k.startswith("KMS") for k in policy):
+                problems.append(f"{name}: its IAM policy grants KMS use")
+    return problems
+
+
+class CardTokenKeyTest(unittest.TestCase):
+    def test_only_the_payment_service_may_open_card_tokens(self):
+        template = yaml_parse(TEMPLATE.read_text())
+        self.assertEqual(key_use_problems(template, "CardTokenKey"), [])
+
+    def test_another_user_of_the_key_is_caught(self):
+        template = yaml_parse(TEMPLATE.read_text())
+        statements = template["Resources"]["CardTokenKey"]["Properties"]["KeyPolicy"]["Statement"]
+        statements.append({"Effect": "Allow", "Principal": {"AWS": {"Fn::GetAtt": "OrderFunctionRole.Arn"}}, "Action": "kms:Decrypt"})
+        template["Resources"]["ApiFunction"]["Properties"]["Policies"].append({"KMSDecryptPolicy": {"KeyId": "k"}})
+        self.assertEqual(len(key_use_problems(template, "CardTokenKey")), 2)
+
+
+class SignInTest(unittest.TestCase):
+    def test_every_route_needs_a_signed_in_customer(self):
+        template = yaml_parse(TEMPLATE.read_text())
+        auth = template["Globals"]["HttpApi"]["Auth"]
+        self.assertIn(auth["DefaultAuthorizer"], auth["Authorizers"])
+        for name, resource in template["Resources"].items():
+            for event in resource.get("Properties", {}).get("Events", {}).values():
+                if event.get("Type") == "HttpApi":
+                    self.assertNotIn("Auth", event.get("Properties", {}), f"{name}: a route opts out of sign-in")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
-//! The HTTP API behind API Gateway:
-//! - `POST /orders` `{"pizzas": N, "customer_id": "…", "payment": {"card_token": "…"}}`
-//!   prices the order from the menu and stores it as `PLACED` together with its
-//!   `OrderPlaced` announcement, in one DynamoDB transaction: the outbox relay publishes
-//!   the announcement, so an order is never stored unannounced or announced unstored;
-//! - `GET /orders/{id}` shows the order and its finished pizzas.
+//! The HTTP API behind API Gateway, for signed-in customers: API Gateway's JWT authorizer
+//! verifies the token, and the customer is its subject (`sub`).
+//! - `POST /orders` `{"pizzas": N, "payment": {"card_token": "…"}}` prices the order from
+//!   the menu and stores it as `PLACED` together with its `OrderPlaced` announcement, in
+//!   one DynamoDB transaction: the outbox relay publishes the announcement, so an order is
+//!   never stored unannounced or announced unstored. The card token is sealed with KMS
+//!   before it enters the announcement (only the payment service may open it); the order
+//!   keeps a fingerprint of it. A `customer_id` in the body must be the token's subject.
+//! - `GET /orders/{id}` shows one of the customer's orders and its finished pizzas;
+//!   anyone else's order is not found.
 //!
 //! Every answer is JSON, errors included (`{"error": code, "message": text}`).
 
@@ -14,12 +18,13 @@ use async_trait::async_trait;
 use http::{Method, StatusCode};
 use lambda_http::RequestExt;
 use lambda_kit::faults::{FaultPoint, Faults};
-use lambda_kit::http::{HttpHandler, Request, Response, error_response, json_response};
+use lambda_kit::http::{HttpHandler, Request, Response, error_response, json_response, jwt_claims};
 use lambda_kit::trace::{TRACEPARENT, TraceContext};
 use lambda_kit::{ConfigError, Env, Outgoing, TopicArn};
 use orders::{DynamoOrders, Order, OrderDesk, Placement};
-use pizza_events::catalogue::OrderPlaced;
-use pizza_events::{Envelope, derived_id};
+use pizza_events::Envelope;
+use pizza_events::catalogue::{CardToken, OrderPlaced};
+use sealing::KmsDataKeys;
 use sha2::{Digest, Sha256};
 use tracing::{Instrument, error, info, info_span};
 use uuid::Uuid;
@@ -31,30 +36,57 @@ const SOURCE: &str = "api";
 pub struct OrderApi<D> {
     desk: D,
     orders_topic: TopicArn,
+    /// Seals card tokens before they enter an event.
+    cards: sealing::Envelope,
     faults: Faults,
 }
 
 impl OrderApi<DynamoOrders> {
     pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let desk = DynamoOrders::new(aws, env.require("ORDERS_TABLE")?).with_outbox(env.require("OUTBOX_TABLE")?);
-        Ok(Self::new(desk, TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned())).with_faults(Faults::from_env(env)?))
+        let cards = sealing::Envelope::new(KmsDataKeys::new(aws, env.require("CARD_TOKEN_KEY_ID")?));
+        Ok(Self::new(desk, TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned()), cards)
+            .with_faults(Faults::from_env(env)?))
     }
 }
 
-/// The order id a client's Idempotency-Key stands for: a retry finds the order it placed.
-pub fn order_id_for_key(idempotency_key: &str) -> Uuid {
-    derived_id(&["order", idempotency_key])
+/// A one-way fingerprint of a customer's card token: enough to tell a retry that names
+/// another card, without storing the token (salted with the customer, so equal tokens of
+/// two customers do not look alike).
+pub fn payment_fingerprint(customer_id: &str, card_token: &str) -> String {
+    let digest = Sha256::new().chain_update(customer_id).chain_update([0]).chain_update(card_token).finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A one-way fingerprint of a card token: enough to tell a retry that names another card,
-/// without storing the token.
-pub fn payment_fingerprint(card_token: &str) -> String {
-    Sha256::digest(card_token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+/// Why a request has no customer to act for.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+enum SignInError {
+    /// API Gateway lets no request without a valid token through; without one here, the
+    /// function is behind no authorizer, which must not mean "anyone may".
+    #[error("sign in: send `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("the token's subject is not a customer id (1 to 64 letters, digits, '-' or '_')")]
+    InvalidSubject,
+}
+
+impl SignInError {
+    fn response(self) -> Response {
+        match self {
+            SignInError::Unauthenticated => error_response(StatusCode::UNAUTHORIZED, "unauthenticated", self),
+            SignInError::InvalidSubject => error_response(StatusCode::FORBIDDEN, "invalid_subject", self),
+        }
+    }
+}
+
+/// The signed-in customer: the subject of the token API Gateway's authorizer verified.
+fn signed_in_customer(request: &Request) -> Result<&str, SignInError> {
+    let subject = jwt_claims(request).and_then(|claims| claims.get("sub")).ok_or(SignInError::Unauthenticated)?;
+    if request::is_customer_id(subject) { Ok(subject) } else { Err(SignInError::InvalidSubject) }
 }
 
 impl<D: OrderDesk> OrderApi<D> {
-    pub fn new(desk: D, orders_topic: TopicArn) -> Self {
-        Self { desk, orders_topic, faults: Faults::none() }
+    pub fn new(desk: D, orders_topic: TopicArn, cards: sealing::Envelope) -> Self {
+        Self { desk, orders_topic, cards, faults: Faults::none() }
     }
 
     /// With the crash points a chaos run arms (see `lambda_kit::faults`).
@@ -67,22 +99,35 @@ impl<D: OrderDesk> OrderApi<D> {
         &self.desk
     }
 
-    async fn place(&self, request: &Request, trace: TraceContext, request_id: &str) -> Response {
+    async fn place(&self, request: &Request, customer_id: &str, trace: TraceContext, request_id: &str) -> Response {
         let placement = match PlaceOrder::from_request(request) {
             Ok(placement) => placement,
             Err(err) => return error_response(err.status(), err.code(), &err),
         };
-        let order_id = placement.idempotency_key.as_deref().map(order_id_for_key).unwrap_or_else(Uuid::new_v4);
+        if let Some(named) = placement.customer_id.as_deref().filter(|named| *named != customer_id) {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "forbidden_customer",
+                format!("signed in as {customer_id:?}, this request cannot order for {named:?}"),
+            );
+        }
+        // Random, never derived from the Idempotency-Key: an order id cannot be guessed.
+        let order_id = Uuid::new_v4();
         tracing::Span::current().record("correlation_id", tracing::field::display(order_id));
         let order = Order::place(
             order_id,
-            &placement.customer_id,
+            customer_id,
             placement.pizzas,
             placement.amount_cents(),
-            payment_fingerprint(&placement.card_token),
+            payment_fingerprint(customer_id, &placement.card_token),
         );
-        let announcement = self.announcement(&order, &placement.card_token, trace);
-        let current = match self.desk.place(&order, &announcement).await {
+        let context = OrderPlaced::card_context(order_id, customer_id);
+        let card_token = match self.cards.seal(placement.card_token.as_bytes(), &context).await {
+            Ok(sealed) => CardToken::Sealed(sealed),
+            Err(err) => return unavailable(&err),
+        };
+        let announcement = self.announcement(&order, card_token, trace);
+        let current = match self.desk.place(&order, placement.idempotency_key.as_deref(), &announcement).await {
             Ok(Placement::Placed) => {
                 info!(pizzas = order.pizzas, "order placed");
                 // A crash here leaves the order and its announcement stored together: the
@@ -103,6 +148,7 @@ impl<D: OrderDesk> OrderApi<D> {
             }
             Err(err) => return unavailable(&err),
         };
+        let order_id = current.order_id;
         let mut response = json_response(
             StatusCode::ACCEPTED,
             &serde_json::json!({"order_id": order_id, "status": current.status.as_str()}),
@@ -114,27 +160,30 @@ impl<D: OrderDesk> OrderApi<D> {
     }
 
     /// `OrderPlaced`, its id fixed by the order, continuing the request's trace.
-    fn announcement(&self, order: &Order, card_token: &str, trace: TraceContext) -> Outgoing {
+    fn announcement(&self, order: &Order, card_token: CardToken, trace: TraceContext) -> Outgoing {
         let id = orders::announcement_id(order.order_id);
         let data = OrderPlaced {
             order_id: order.order_id,
             pizzas: order.pizzas,
             customer_id: order.customer_id.clone(),
-            card_token: card_token.to_owned(),
+            card_token,
             amount_cents: order.amount_cents,
         };
         let event = Envelope::identified(id, SOURCE, order.order_id.to_string(), data).to_wire();
         Outgoing { trace: Some(trace.child_for(event.id)), ..Outgoing::new(&self.orders_topic, event) }
     }
 
-    async fn show(&self, id: &str) -> Response {
+    async fn show(&self, id: &str, customer_id: &str) -> Response {
         let Ok(order_id) = id.parse::<Uuid>() else {
             return not_found(id);
         };
         tracing::Span::current().record("correlation_id", tracing::field::display(order_id));
         match self.desk.find(order_id).await {
-            Ok(Some(details)) => json_response(StatusCode::OK, &view::order(&details)),
-            Ok(None) => not_found(id),
+            // Another customer's order is not found: its existence is theirs to know.
+            Ok(Some(details)) if details.order.customer_id == customer_id => {
+                json_response(StatusCode::OK, &view::order(&details))
+            }
+            Ok(_) => not_found(id),
             Err(err) => unavailable(&err),
         }
     }
@@ -175,9 +224,16 @@ impl<D: OrderDesk> HttpHandler for OrderApi<D> {
         async {
             let path = request.uri().path().trim_end_matches('/').to_owned();
             let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let customer = match (request.method(), segments.as_slice()) {
+                (&Method::POST, ["orders"]) | (&Method::GET, ["orders", _]) => match signed_in_customer(&request) {
+                    Ok(customer) => customer,
+                    Err(refused) => return refused.response(),
+                },
+                _ => "",
+            };
             match (request.method(), segments.as_slice()) {
-                (&Method::POST, ["orders"]) => self.place(&request, trace, &request_id).await,
-                (&Method::GET, ["orders", id]) => self.show(id).await,
+                (&Method::POST, ["orders"]) => self.place(&request, customer, trace, &request_id).await,
+                (&Method::GET, ["orders", id]) => self.show(id, customer).await,
                 (_, ["orders"] | ["orders", _]) => {
                     error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "see the README for the API")
                 }
@@ -192,20 +248,37 @@ impl<D: OrderDesk> HttpHandler for OrderApi<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_kit::http::Body;
+    use lambda_kit::http::{Body, with_jwt_claims};
     use orders::{InMemoryOrders, OrderStatus};
+    use sealing::LocalDataKeys;
     use serde_json::{Value, json};
 
+    const CUSTOMER: &str = "c-42";
+
     fn api() -> OrderApi<InMemoryOrders> {
-        OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()))
+        api_with(LocalDataKeys::new())
     }
 
-    fn request(method: &str, path: &str, content_type: Option<&str>, body: &str) -> Request {
+    fn api_with(keys: LocalDataKeys) -> OrderApi<InMemoryOrders> {
+        OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()), sealing::Envelope::new(keys))
+    }
+
+    /// A request as API Gateway passes it with no authorizer in front.
+    fn anonymous(method: &str, path: &str, content_type: Option<&str>, body: &str) -> Request {
         let mut builder = http::Request::builder().method(method).uri(path);
         if let Some(content_type) = content_type {
             builder = builder.header("content-type", content_type);
         }
         builder.body(Body::Text(body.to_owned())).expect("valid request")
+    }
+
+    /// A request of [`CUSTOMER`], signed in.
+    fn request(method: &str, path: &str, content_type: Option<&str>, body: &str) -> Request {
+        as_customer(anonymous(method, path, content_type, body), CUSTOMER)
+    }
+
+    fn as_customer(request: Request, customer: &str) -> Request {
+        with_jwt_claims(request, [("sub", customer), ("aud", "pizza-shop")])
     }
 
     fn post(body: &str) -> Request {
@@ -237,14 +310,11 @@ mod tests {
         let [announced] = api.desk.announced().try_into().expect("one announcement in the outbox");
         assert_eq!(announced.topic.0, "orders");
         let placed = announced.event.decode::<OrderPlaced>().expect("OrderPlaced");
-        let expected = OrderPlaced {
-            order_id,
-            pizzas: 3,
-            customer_id: "guest".into(),
-            card_token: "tok_visa".into(),
-            amount_cents: 3 * pizza_events::menu::PIZZA_PRICE_CENTS,
-        };
-        assert_eq!(placed.data, expected);
+        assert_eq!(
+            (placed.data.order_id, placed.data.pizzas, placed.data.customer_id.as_str(), placed.data.amount_cents),
+            (order_id, 3, CUSTOMER, 3 * pizza_events::menu::PIZZA_PRICE_CENTS)
+        );
+        assert!(matches!(placed.data.card_token, CardToken::Sealed(_)), "{:?}", placed.data.card_token);
         assert_eq!(placed.correlation_id, order_id.to_string());
         assert!(announced.trace.is_some(), "the announcement continues the request's trace");
 
@@ -258,16 +328,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_card_token_travels_in_the_announcement_and_only_its_fingerprint_is_stored() {
-        let api = api();
+    async fn the_card_token_travels_sealed_for_its_order_and_only_its_fingerprint_is_stored() {
+        let keys = LocalDataKeys::new();
+        let api = api_with(keys.clone());
         let body = r#"{"pizzas": 2, "customer_id": "c-42", "payment": {"card_token": "tok_chargeDeclined"}}"#;
         let order_id: Uuid =
             json_of(&api.call(post(body)).await)["order_id"].as_str().and_then(|s| s.parse().ok()).expect("id");
-        let placed = api.desk.announced()[0].event.decode::<OrderPlaced>().expect("OrderPlaced").data;
-        assert_eq!((placed.customer_id.as_str(), placed.card_token.as_str()), ("c-42", "tok_chargeDeclined"));
+        let announced = &api.desk.announced()[0];
+        assert!(!announced.event.to_json().contains("tok_chargeDeclined"), "the announcement carries ciphertext");
+        let placed = announced.event.decode::<OrderPlaced>().expect("OrderPlaced").data;
+        let CardToken::Sealed(sealed) = placed.card_token else { panic!("a sealed card token") };
+        let payment = sealing::Envelope::new(keys);
+        let opened = payment.open(&sealed, &OrderPlaced::card_context(order_id, "c-42")).await.expect("opens");
+        assert_eq!(opened, b"tok_chargeDeclined");
+        let elsewhere = payment.open(&sealed, &OrderPlaced::card_context(Uuid::new_v4(), "c-42")).await;
+        assert!(elsewhere.is_err(), "it opens for its own order only");
         let stored = api.desk.find(order_id).await.expect("reads").expect("stored").order;
-        assert_eq!(stored.payment_fingerprint, payment_fingerprint("tok_chargeDeclined"));
+        assert_eq!(stored.payment_fingerprint, payment_fingerprint("c-42", "tok_chargeDeclined"));
         assert!(!stored.payment_fingerprint.contains("tok_"));
+    }
+
+    #[tokio::test]
+    async fn without_a_verified_token_nothing_is_placed_or_shown() {
+        let api = api();
+        let placed = api.call(anonymous("POST", "/orders", Some("application/json"), r#"{"pizzas": 1}"#)).await;
+        assert_eq!(placed.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(json_of(&placed)["error"], "unauthenticated");
+        let shown = api.call(anonymous("GET", &format!("/orders/{}", Uuid::new_v4()), None, "")).await;
+        assert_eq!(shown.status(), StatusCode::UNAUTHORIZED);
+        let odd = api.call(as_customer(post(r#"{"pizzas": 1}"#), "not a customer id")).await;
+        assert_eq!(odd.status(), StatusCode::FORBIDDEN);
+        assert!(api.desk.announced().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_customer_orders_for_themselves_and_sees_only_their_orders() {
+        let api = api();
+        let for_another = api.call(post(r#"{"pizzas": 1, "customer_id": "c-7"}"#)).await;
+        assert_eq!(for_another.status(), StatusCode::FORBIDDEN);
+        assert_eq!(json_of(&for_another)["error"], "forbidden_customer");
+        assert!(api.desk.announced().is_empty(), "nothing placed for another customer");
+
+        let named = json_of(&api.call(post(r#"{"pizzas": 1, "customer_id": "c-42"}"#)).await);
+        let order_id = named["order_id"].as_str().expect("placed when the body names the signed-in customer");
+        let path = format!("/orders/{order_id}");
+        assert_eq!(api.call(request("GET", &path, None, "")).await.status(), StatusCode::OK);
+        let theirs = api.call(as_customer(anonymous("GET", &path, None, ""), "c-7")).await;
+        assert_eq!(theirs.status(), StatusCode::NOT_FOUND, "another customer's order is not found");
+        assert_eq!(json_of(&theirs)["error"], "order_not_found");
     }
 
     #[tokio::test]
@@ -365,8 +473,11 @@ mod tests {
         let first = json_of(&api.call(with_key(post(r#"{"pizzas": 2}"#), "client-42")).await);
         let retry = json_of(&api.call(with_key(post(r#"{"pizzas": 2}"#), "client-42")).await);
         assert_eq!(first["order_id"], retry["order_id"]);
-        assert_eq!(first["order_id"], json!(order_id_for_key("client-42")));
         assert_eq!(api.desk.announced().len(), 1, "announced once, with the order");
+        let other_customer =
+            as_customer(with_key(anonymous("POST", "/orders", None, r#"{"pizzas": 2}"#), "client-42"), "c-7");
+        let theirs = json_of(&api.call(other_customer).await);
+        assert_ne!(theirs["order_id"], first["order_id"], "keys are scoped per customer");
 
         for other in [r#"{"pizzas": 5}"#, r#"{"pizzas": 2, "payment": {"card_token": "tok_other"}}"#] {
             let reused = api.call(with_key(post(other), "client-42")).await;

@@ -3,7 +3,7 @@
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use lambda_kit::http::{Request, body_bytes};
-use pizza_events::catalogue::{DEFAULT_CARD_TOKEN, GUEST_CUSTOMER};
+use pizza_events::catalogue::DEFAULT_CARD_TOKEN;
 use pizza_events::menu::PIZZA_PRICE_CENTS;
 use serde_json::Value;
 
@@ -14,7 +14,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaceOrder {
     pub pizzas: u32,
-    pub customer_id: String,
+    /// The customer the body names, if it names one: it must be the signed-in customer.
+    pub customer_id: Option<String>,
     pub card_token: String,
     pub idempotency_key: Option<String>,
 }
@@ -81,8 +82,8 @@ impl PlaceOrder {
             .filter(|n| (1..=MAX_PIZZAS).contains(n))
             .ok_or_else(|| RequestError::PizzasOutOfRange(pizzas.to_string()))?;
         let customer_id = match object.get("customer_id") {
-            None | Some(Value::Null) => GUEST_CUSTOMER.to_owned(),
-            Some(Value::String(id)) if is_identifier(id, true) => id.clone(),
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) if is_customer_id(id) => Some(id.clone()),
             Some(_) => return Err(RequestError::InvalidCustomer),
         };
         let card_token = match object.get("payment") {
@@ -99,6 +100,11 @@ impl PlaceOrder {
     pub fn amount_cents(&self) -> u64 {
         u64::from(self.pizzas) * PIZZA_PRICE_CENTS
     }
+}
+
+/// Whether `text` can be a customer id: 1 to 64 letters, digits, `-` or `_`.
+pub(crate) fn is_customer_id(text: &str) -> bool {
+    is_identifier(text, true)
 }
 
 /// 1 to 64 ASCII letters, digits and `_` (and `-` where `dash` allows it).

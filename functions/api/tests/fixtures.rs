@@ -1,4 +1,5 @@
-//! The sample API Gateway events in `events/apigw`, through lambda_http's own conversion.
+//! The sample API Gateway events in `events/apigw` (with the claims API Gateway's JWT
+//! authorizer adds), through lambda_http's own conversion.
 
 use http::StatusCode;
 use lambda_kit::TopicArn;
@@ -8,7 +9,8 @@ use orders::InMemoryOrders;
 
 #[tokio::test]
 async fn the_sample_requests_get_the_documented_answers() {
-    let api = OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()));
+    let cards = sealing::Envelope::new(sealing::LocalDataKeys::new());
+    let api = OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()), cards);
     let sample = |json: &str| lambda_http::request::from_str(json).expect("a valid API Gateway event");
     let placed = api.call(sample(include_str!("../../../events/apigw/post-order.json"))).await;
     assert_eq!(placed.status(), StatusCode::ACCEPTED);

@@ -3,12 +3,16 @@
 //! JSON, odd Unicode, any content type and Idempotency-Key.
 
 use lambda_kit::TopicArn;
-use lambda_kit::http::{Body, HttpHandler, Request};
+use lambda_kit::http::{Body, HttpHandler, Request, with_jwt_claims};
 use order_api::{MAX_PIZZAS, OrderApi, PlaceOrder};
 use orders::InMemoryOrders;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+/// Who every request is signed in as.
+const CUSTOMER: &str = "c-42";
+
+/// A request of [`CUSTOMER`], as API Gateway passes it once its authorizer verified the token.
 fn request(body: Body, content_type: Option<&str>, key: Option<&[u8]>) -> Option<Request> {
     let mut builder = http::Request::builder().method("POST").uri("/orders");
     if let Some(content_type) = content_type {
@@ -17,7 +21,7 @@ fn request(body: Body, content_type: Option<&str>, key: Option<&[u8]>) -> Option
     if let Some(key) = key {
         builder = builder.header("idempotency-key", http::HeaderValue::from_bytes(key).ok()?);
     }
-    builder.body(body).ok()
+    builder.body(body).ok().map(|request| with_jwt_claims(request, [("sub", CUSTOMER)]))
 }
 
 /// A body shaped like an order, with anything in its fields.
@@ -30,6 +34,7 @@ fn order_like() -> impl Strategy<Value = String> {
         any::<String>().prop_map(Value::String),
         Just(json!("1e400")),
         Just(json!({"card_token": "tok_☃"})),
+        Just(json!(CUSTOMER)),
         Just(json!([[[[[]]]]])),
     ];
     (anything.clone(), anything.clone(), anything).prop_map(|(pizzas, customer, payment)| {
@@ -40,7 +45,8 @@ fn order_like() -> impl Strategy<Value = String> {
 /// The API's answer to `request` with nothing stored before: (status, JSON body, orders stored).
 fn answer(request: Request) -> (u16, Value, usize) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
-    let api = OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()));
+    let cards = sealing::Envelope::new(sealing::LocalDataKeys::new());
+    let api = OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()), cards);
     let response = runtime.block_on(api.call(request));
     let body = match response.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
@@ -73,6 +79,10 @@ proptest! {
         let parsed = PlaceOrder::from_request(&request);
         let (status, json, stored) = answer(request);
         match parsed {
+            Ok(order) if order.customer_id.as_deref().is_some_and(|named| named != CUSTOMER) => {
+                prop_assert_eq!(status, 403, "an order for another customer is forbidden");
+                prop_assert_eq!(stored, 0);
+            }
             Ok(order) => {
                 prop_assert!((1..=MAX_PIZZAS).contains(&u64::from(order.pizzas)));
                 prop_assert_eq!(status, 202);

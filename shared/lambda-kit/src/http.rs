@@ -1,11 +1,17 @@
 //! The shape of an HTTP function behind API Gateway: the same handler serves Lambda (through
 //! `lambda_http`) and unit tests, and every answer is JSON, errors included.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+};
 pub use aws_lambda_events::encodings::Body;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 
 pub type Request = http::Request<Body>;
 pub type Response = http::Response<Body>;
@@ -39,6 +45,28 @@ pub fn body_bytes(body: &Body) -> &[u8] {
         #[allow(unreachable_patterns)]
         _ => b"",
     }
+}
+
+/// The claims of the token that API Gateway's JWT authorizer verified for this request;
+/// `None` when no authorizer stood in front of it. API Gateway passes every claim as text.
+pub fn jwt_claims(request: &Request) -> Option<&HashMap<String, String>> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.authorizer.as_ref()?.jwt.as_ref().map(|jwt| &jwt.claims),
+        _ => None,
+    }
+}
+
+/// The request as API Gateway passes it after its JWT authorizer accepted a token with
+/// `claims`: for unit tests of handlers that read [`jwt_claims`].
+pub fn with_jwt_claims<'a>(request: Request, claims: impl IntoIterator<Item = (&'a str, &'a str)>) -> Request {
+    // The upstream types are non-exhaustive: built from their defaults, field by field.
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    request.with_request_context(RequestContext::ApiGatewayV2(context))
 }
 
 /// Runs an HTTP handler behind API Gateway until the process ends. The handler opens its

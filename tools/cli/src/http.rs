@@ -26,6 +26,8 @@ pub struct Reply {
 pub struct Client {
     base: String,
     hyper: Hyper<HttpConnector, Full<Bytes>>,
+    /// Sent as `Authorization: Bearer …` with every request that brings none of its own.
+    token: Option<String>,
 }
 
 impl Client {
@@ -33,7 +35,14 @@ impl Client {
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
             hyper: Hyper::builder(TokioExecutor::new()).build_http(),
+            token: None,
         }
+    }
+
+    /// The same client, signed in with `token` (none: anonymous).
+    pub fn signed_in(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     pub async fn send(
@@ -47,6 +56,10 @@ impl Client {
         let mut request = http::Request::builder().method(method).uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        let own_authorization = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        if let Some(token) = self.token.as_deref().filter(|_| !own_authorization) {
+            request = request.header("authorization", format!("Bearer {token}"));
         }
         let request = request.body(Full::new(Bytes::from(body.to_owned()))).map_err(|e| transport(e.to_string()))?;
         let response = self.hyper.request(request).await.map_err(|e| transport(e.to_string()))?;

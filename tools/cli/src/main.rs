@@ -60,6 +60,9 @@ enum Command {
         count: u32,
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         api: String,
+        /// Order as this customer, signed in at the local issuer.
+        #[arg(long, default_value = "c-42")]
+        customer: String,
     },
     /// An order's whole life from the event archive: every event as a causal tree, hop
     /// latencies, the critical path; pizzas folded into one line per stage.
@@ -256,9 +259,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format!("{customer} may spend {cents} cents"),
             );
         }
-        Command::Order { pizzas, max_pizzas, count, api } => {
+        Command::Order { pizzas, max_pizzas, count, api, customer } => {
             let sizes = (0..count).map(|_| random_between(pizzas, max_pizzas.unwrap_or(pizzas))).collect();
-            return place_orders(&api, sizes, json).await;
+            let lifetime = Duration::from_secs(3600);
+            let token = local_runner::issuer::token_for(&stack.manifest, local_issuer_dir(), &customer, lifetime)?;
+            let client = pizza_cli::http::Client::new(api).signed_in(token);
+            return place_orders(&client, sizes, json).await;
         }
         Command::Trace { order, expand, svg } => {
             let history = stack.archive()?.history(&order).await?;
@@ -406,9 +412,13 @@ async fn replay_order(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where `make run`'s local issuer keeps its key: the same directory `pizza-local` uses.
+fn local_issuer_dir() -> &'static std::path::Path {
+    std::path::Path::new(local_runner::DEFAULT_ISSUER_DIR)
+}
+
 /// Places one order of each size at once and follows them to READY or CANCELLED.
-async fn place_orders(api: &str, sizes: Vec<u32>, json: bool) -> anyhow::Result<ExitCode> {
-    let client = pizza_cli::http::Client::new(api);
+async fn place_orders(client: &pizza_cli::http::Client, sizes: Vec<u32>, json: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let count = sizes.len();
     let pizzas: u32 = sizes.iter().sum();

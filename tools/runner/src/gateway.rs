@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tracing::{error, warn};
 use uuid::Uuid;
 
+use crate::issuer::{JwtAuthorizer, Unauthorized};
 use crate::manifest::Throttle;
 use crate::pool::Pool;
 use crate::runtime_api::Reply;
@@ -35,6 +36,8 @@ pub struct Route {
     pub pool: Arc<Pool>,
     /// Its throttling, as API Gateway applies a stage's default route settings to each.
     pub bucket: Option<TokenBucket>,
+    /// The JWT authorizer every request of the route must pass, if it has one.
+    pub authorizer: Option<Arc<JwtAuthorizer>>,
 }
 
 /// API Gateway's throttling: `burst` requests at once, refilled at `rate` a second; a
@@ -145,7 +148,21 @@ async fn respond(
         // What API Gateway answers above a route's throttling limits.
         return plain(429, &json!({"message": "Too Many Requests"}));
     }
-    let event = api_gateway_event(&parts, &body, route, &parameters, peer);
+    let claims = match &route.authorizer {
+        Some(authorizer) => {
+            let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            match authorizer.verify(header, chrono::Utc::now().timestamp()) {
+                Ok(claims) => Some(claims),
+                Err(Unauthorized(reason)) => return unauthorized(reason),
+            }
+        }
+        None => None,
+    };
+    let mut event = api_gateway_event(&parts, &body, route, &parameters, peer);
+    if let Some(claims) = claims {
+        // What API Gateway's JWT authorizer hands the function.
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+    }
     let trace_header = format!("Root={};Sampled=1", xray_trace_id());
     let (reply, _lease) = route.pool.invoke(Bytes::from(event.to_string()), Some(trace_header)).await;
     match reply {
@@ -258,6 +275,16 @@ fn http_response(answer: &[u8]) -> Option<hyper::Response<Full<Bytes>>> {
 fn xray_trace_id() -> String {
     let random = Uuid::new_v4().simple().to_string();
     format!("1-{:08x}-{}", chrono::Utc::now().timestamp(), &random[..24])
+}
+
+/// API Gateway's answer to a request its JWT authorizer refused.
+fn unauthorized(reason: &str) -> hyper::Response<Full<Bytes>> {
+    let mut response = plain(401, &json!({"message": "Unauthorized"}));
+    let challenge = format!(r#"Bearer scope="" error="invalid_token" error_description="{reason}""#);
+    if let Ok(value) = http::HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 fn plain(status: u16, body: &Value) -> hyper::Response<Full<Bytes>> {

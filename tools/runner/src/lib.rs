@@ -12,6 +12,7 @@ pub mod aws_proxy;
 pub mod chaos;
 mod environment;
 mod gateway;
+pub mod issuer;
 pub mod manifest;
 mod pool;
 mod runtime_api;
@@ -69,6 +70,9 @@ pub struct Options {
     /// Queues (logical ids) not polled until [`Running::release`]: what disabling an event
     /// source mapping does on AWS. Tests hold a queue to lose a message from it by hand.
     pub held_queues: HashSet<String>,
+    /// Where the local issuer keeps its signing key (made on first use), for routes behind
+    /// the JWT authorizer.
+    pub issuer_dir: PathBuf,
 }
 
 impl Default for Options {
@@ -85,6 +89,7 @@ impl Default for Options {
             endpoint_url: None,
             schedule_every: None,
             held_queues: HashSet::new(),
+            issuer_dir: PathBuf::from(DEFAULT_ISSUER_DIR),
         }
     }
 }
@@ -103,7 +108,12 @@ pub enum RunnerError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("function {function} needs the binary {path}, which is not built (run `cargo build --bins`)")]
     MissingBinary { function: String, path: String },
+    #[error(transparent)]
+    Issuer(#[from] issuer::IssuerError),
 }
+
+/// Where the local issuer keeps its key, relative to the checkout (`make token` reads it).
+pub const DEFAULT_ISSUER_DIR: &str = ".local/issuer";
 
 /// A running system; `stop` ends it and every function process.
 pub struct Running {
@@ -210,6 +220,13 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
     let mut tasks = Vec::new();
     let mut routes = Vec::new();
     let mut pools = Vec::new();
+    let authorizer = match &manifest.jwt_authorizer {
+        Some(configuration) => {
+            let issuer = issuer::LocalIssuer::open(&options.issuer_dir)?;
+            Some(Arc::new(issuer::JwtAuthorizer::new(configuration.clone(), &issuer)))
+        }
+        None => None,
+    };
 
     for function in &manifest.functions {
         let binary = options.bin_dir.join(&function.binary);
@@ -227,6 +244,7 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
                 path: route.path.clone(),
                 pool: pool.clone(),
                 bucket: manifest.api_throttle.map(gateway::TokenBucket::new),
+                authorizer: authorizer.clone().filter(|_| route.authorized),
             });
         }
         for source in &function.event_sources {

@@ -45,8 +45,25 @@ struct Cli {
     /// (JSON; see docs/local-stack.md). `POST /__faults` to it arms another plan.
     #[arg(long, value_name = "PLAN.json")]
     aws_faults: Option<PathBuf>,
+    /// Where the local issuer keeps its signing key (made on first use).
+    #[arg(long, default_value = local_runner::DEFAULT_ISSUER_DIR)]
+    issuer_dir: PathBuf,
     #[command(flatten)]
     chaos: ChaosArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print a sign-in token of CUSTOMER from the local issuer, for the stack's HTTP API
+    /// (`curl -H "Authorization: Bearer $(make -s token CUSTOMER=c-42)" …`).
+    Token {
+        customer: String,
+        /// How long the token is valid.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+    },
 }
 
 /// Chaos: what an at-least-once, crash-prone world does to the system, from one seed.
@@ -73,6 +90,18 @@ struct ChaosArgs {
     /// The probability the runner kills a process after it answered, before the delete.
     #[arg(long, default_value_t = 0.0)]
     kill_before_delete: f64,
+}
+
+/// Prints a token the stack's JWT authorizer accepts for `customer`.
+fn print_token(manifest: &Manifest, issuer_dir: &std::path::Path, customer: &str, minutes: u64) -> Result<(), String> {
+    let lifetime = Duration::from_secs(minutes.saturating_mul(60));
+    match local_runner::issuer::token_for(manifest, issuer_dir, customer, lifetime).map_err(|e| e.to_string())? {
+        Some(token) => {
+            println!("{token}");
+            Ok(())
+        }
+        None => Err(format!("stack {} has no JWT authorizer: its API takes no token", manifest.stack_name)),
+    }
 }
 
 /// Starts the fault layer in front of the emulator, armed with the plan at `path`; returns
@@ -112,6 +141,9 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let manifest = Manifest::load(&cli.manifest).map_err(|e| format!("{e}"))?;
+    if let Some(Command::Token { customer, minutes }) = &cli.command {
+        return print_token(&manifest, &cli.issuer_dir, customer, *minutes);
+    }
     let chaos = Chaos {
         seed: cli.chaos.seed,
         duplicate: cli.chaos.duplicate,
@@ -141,6 +173,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         endpoint_url,
         schedule_every: cli.schedule_every.map(Duration::from_secs),
         held_queues: Default::default(),
+        issuer_dir: cli.issuer_dir,
     };
     let running = local_runner::start(&manifest, &options).await.map_err(|e| e.to_string())?;
     if let Some(addr) = running.api_addr {

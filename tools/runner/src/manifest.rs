@@ -19,6 +19,10 @@ pub struct Manifest {
     /// The HTTP API's default route throttling, if the template sets one.
     #[serde(default)]
     pub api_throttle: Option<Throttle>,
+    /// The HTTP API's JWT authorizer, if the template sets one: the runner plays it, with
+    /// the local issuer's key (see [`crate::issuer`]).
+    #[serde(default)]
+    pub jwt_authorizer: Option<crate::issuer::JwtConfiguration>,
     pub queues: BTreeMap<String, Queue>,
     pub topics: BTreeMap<String, String>,
     pub tables: BTreeMap<String, Table>,
@@ -141,6 +145,9 @@ pub struct Route {
     pub method: String,
     pub path: String,
     pub function: String,
+    /// Whether the route needs a token the JWT authorizer accepts.
+    #[serde(default)]
+    pub authorized: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
