@@ -149,6 +149,8 @@ impl<D: OrderDesk> OrderApi<D> {
             Err(err) => return unavailable(&err),
         };
         let order_id = current.order_id;
+        // A retry answers for the order placed first: its logs correlate with that one.
+        tracing::Span::current().record("correlation_id", tracing::field::display(order_id));
         let mut response = json_response(
             StatusCode::ACCEPTED,
             &serde_json::json!({"order_id": order_id, "status": current.status.as_str()}),
