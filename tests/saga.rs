@@ -176,10 +176,15 @@ fn running_out_mid_order_cancels_refunds_once_and_gives_back_every_unit() {
         // Pizzas still on their way find the order closed: nothing leaks afterwards either.
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(system.stock_levels().await, before, "a late reservation leaked");
-        let refunds = payments
-            .count(|e| e.correlation_id == order_id && e.is::<pizza_events::catalogue::PaymentRefunded>())
-            .await;
-        assert_eq!(refunds, 1, "refunded exactly once");
+        // One refund fact: a cancellation announced again (each pizza that ran out reports
+        // it) may announce the recorded refund again, under the same event id.
+        let refunds: BTreeSet<Uuid> = payments
+            .all(|e| e.correlation_id == order_id && e.is::<pizza_events::catalogue::PaymentRefunded>())
+            .await
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(refunds.len(), 1, "refunded exactly once: {refunds:?}");
         set_stage_stock(system, "meat", AMPLE_STOCK).await;
     });
 }
