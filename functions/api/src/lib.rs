@@ -25,7 +25,6 @@ use orders::{DynamoOrders, Order, OrderDesk, Placement};
 use pizza_events::Envelope;
 use pizza_events::catalogue::{CardToken, OrderPlaced};
 use sealing::KmsDataKeys;
-use sha2::{Digest, Sha256};
 use tracing::{Instrument, error, info, info_span};
 use uuid::Uuid;
 
@@ -51,11 +50,9 @@ impl OrderApi<DynamoOrders> {
 }
 
 /// A one-way fingerprint of a customer's card token: enough to tell a retry that names
-/// another card, without storing the token (salted with the customer, so equal tokens of
-/// two customers do not look alike).
+/// another card, without storing the token.
 pub fn payment_fingerprint(customer_id: &str, card_token: &str) -> String {
-    let digest = Sha256::new().chain_update(customer_id).chain_update([0]).chain_update(card_token).finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    orders::customer_fingerprint(customer_id, card_token)
 }
 
 /// Why a request has no customer to act for.

@@ -36,17 +36,14 @@ const WATCHED: &str = "open";
 const PIZZA_SK_PREFIX: &str = "PIZZA#";
 /// The item that remembers which order a customer placed under an idempotency key.
 const KEY_SK: &str = "KEY";
+/// TransactWriteItems takes at most 100 actions.
+const MAX_ACTIONS: usize = 100;
 
 /// The key of the item remembering a customer's idempotency key. Hashed: the table keeps
 /// neither the client's key nor a way to find an order from it without the customer.
 fn idempotency_key(customer_id: &str, key: &str) -> Item {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new().chain_update(customer_id).chain_update([0]).chain_update(key).finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    dynamo_kit::item::key(format!("IDEMPOTENCY#{hex}"), KEY_SK)
+    dynamo_kit::item::key(format!("IDEMPOTENCY#{}", crate::customer_fingerprint(customer_id, key)), KEY_SK)
 }
-/// TransactWriteItems takes at most 100 actions.
-const MAX_ACTIONS: usize = 100;
 
 pub struct DynamoOrders {
     client: Client,

@@ -195,6 +195,15 @@ pub trait OrderBook: Send + Sync {
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError>;
 }
 
+/// A one-way fingerprint of something a customer gave (a card token, an idempotency key):
+/// SHA-256 of the customer and the text, in hex. Salted with the customer, so equal texts
+/// of two customers do not look alike; the text itself is never kept.
+pub fn customer_fingerprint(customer_id: &str, text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(customer_id).chain_update([0]).chain_update(text).finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The id of an order's `OrderPlaced`: fixed by the order, so the API's announcement and
 /// any later one (the reconciler's) are the same event.
 pub fn announcement_id(order_id: Uuid) -> Uuid {
