@@ -33,15 +33,16 @@ impl Envelope {
 
     /// Seals `secret`, authenticated with `context`: [`Envelope::open`] needs the same.
     pub async fn seal(&self, secret: &[u8], context: &str) -> Result<Sealed, SealError> {
-        let (plaintext, encrypted, key_id) = self.sealing_key().await?;
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &plaintext).map_err(|_| SealError::Invalid("bad data key"))?;
+        let data_key = self.sealing_key().await?;
+        let key = RandomizedNonceKey::new(&AES_256_GCM, &data_key.plaintext)
+            .map_err(|_| SealError::Invalid("bad data key"))?;
         let mut in_out = secret.to_vec();
         let nonce = key
             .seal_in_place_append_tag(Aad::from(context.as_bytes()), &mut in_out)
             .map_err(|_| SealError::Invalid("encryption failed"))?;
         Ok(Sealed {
-            key_id,
-            data_key: BASE64.encode(encrypted),
+            key_id: data_key.key_id,
+            data_key: BASE64.encode(data_key.encrypted),
             nonce: BASE64.encode(nonce.as_ref()),
             ciphertext: BASE64.encode(in_out),
         })
@@ -63,17 +64,16 @@ impl Envelope {
     }
 
     /// The data key to seal with: the current one, or a new one once it is too old.
-    async fn sealing_key(&self) -> Result<(Vec<u8>, Vec<u8>, String), SealError> {
+    async fn sealing_key(&self) -> Result<DataKey, SealError> {
         {
             let current = self.sealing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some((key, _)) = current.as_ref().filter(|(_, since)| since.elapsed() < KEY_REUSE) {
-                return Ok((key.plaintext.clone(), key.encrypted.clone(), key.key_id.clone()));
+                return Ok(key.clone());
             }
         }
         let key = self.keys.generate().await?;
-        let parts = (key.plaintext.clone(), key.encrypted.clone(), key.key_id.clone());
-        *self.sealing.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((key, Instant::now()));
-        Ok(parts)
+        *self.sealing.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((key.clone(), Instant::now()));
+        Ok(key)
     }
 
     /// The plaintext of an encrypted data key: kept from an earlier opening, or from KMS.

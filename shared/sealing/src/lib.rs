@@ -23,6 +23,7 @@ pub use pizza_events::catalogue::Sealed;
 use async_trait::async_trait;
 
 /// A data key: its plaintext, for this process only, and what KMS returned to keep.
+#[derive(Clone)]
 pub struct DataKey {
     /// The 32 bytes of the AES-256 key. Never logged, never stored.
     pub plaintext: Vec<u8>,

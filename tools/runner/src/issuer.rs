@@ -152,8 +152,8 @@ impl JwtAuthorizer {
     /// Gateway takes it), if it is valid at `now` (epoch seconds); every claim as text,
     /// as API Gateway passes them to the function.
     pub fn verify(&self, authorization: Option<&str>, now: i64) -> Result<Map<String, Value>, Unauthorized> {
-        let header = authorization.unwrap_or_default().trim_start();
-        let token = header.strip_prefix("Bearer").or_else(|| header.strip_prefix("bearer")).unwrap_or(header).trim();
+        let value = authorization.unwrap_or_default().trim_start();
+        let token = value.strip_prefix("Bearer").or_else(|| value.strip_prefix("bearer")).unwrap_or(value).trim();
         if token.is_empty() {
             return Err(Unauthorized("no token"));
         }
