@@ -155,7 +155,9 @@ fn pizzas_through_crashes_duplicates_and_aws_failures_keep_every_promise_with_no
     let (outage, storm) = (setting("CHAOS_OUTAGE_SECONDS", 20), setting("CHAOS_STORM_SECONDS", 20));
     let meats = menu::ingredients_for("meat").expect("meat");
     let stocked: BTreeMap<String, u64> = menu::all_ingredients()
-        .map(|i| (i.to_owned(), if meats.contains(&i) { meat_units_each(orders()) } else { system_tests::AMPLE_STOCK }))
+        .map(|(_, i)| {
+            (i.to_owned(), if meats.contains(&i) { meat_units_each(orders()) } else { system_tests::AMPLE_STOCK })
+        })
         .collect();
     let run = Uuid::new_v4().simple().to_string();
     // Earlier runs on the same emulator hold reservations of their own: count from them.
@@ -165,8 +167,8 @@ fn pizzas_through_crashes_duplicates_and_aws_failures_keep_every_promise_with_no
     });
     let (ids, poison) = system.run(async {
         empty_dead_letter_queues(&system).await;
-        for (ingredient, units) in &stocked {
-            system.stock.set_stock(ingredient, *units).await.expect("stocked");
+        for (stage, ingredient) in menu::all_ingredients() {
+            system.stock.set_stock(stage, ingredient, stocked[ingredient]).await.expect("stocked");
         }
         system.ledger.set_credit_limit("c-frugal", PIZZA_PRICE_CENTS).await.expect("limit set");
         let orders = (0..orders()).map(|i| {

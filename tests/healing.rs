@@ -160,9 +160,9 @@ fn a_cancellation_whose_announcement_fails_for_longer_than_the_old_budget_is_sti
     system.run(async {
         // One ham for a three-pizza order: it runs out, and is cancelled while charged.
         for meat in menu::ingredients_for("meat").expect("meat") {
-            system.stock.set_stock(meat, 0).await.expect("stock set");
+            system.stock.set_stock("meat", meat, 0).await.expect("stock set");
         }
-        system.stock.set_stock("ham", 1).await.expect("one ham");
+        system.stock.set_stock("meat", "ham", 1).await.expect("one ham");
         let levels = system.stock_levels().await;
         // Nothing the order service says on the orders topic gets out for 20 seconds.
         arm(
@@ -187,7 +187,7 @@ fn a_cancellation_whose_announcement_fails_for_longer_than_the_old_budget_is_sti
         assert!(injected(system).keys().any(|k| k.starts_with("sns:")), "the announcement did fail");
         assert_nothing_dead_lettered(system).await;
         for meat in menu::ingredients_for("meat").expect("meat") {
-            system.stock.set_stock(meat, AMPLE_STOCK).await.expect("stock set");
+            system.stock.set_stock("meat", meat, AMPLE_STOCK).await.expect("stock set");
         }
     });
     disarm(system);

@@ -53,7 +53,7 @@ fn taken_by_stage(before: &Levels, after: &Levels, stage: &str) -> i64 {
 
 async fn set_stage_stock(system: &System, stage: &str, units: u64) {
     for ingredient in menu::ingredients_for(stage).expect("a stage") {
-        system.stock.set_stock(ingredient, units).await.expect("stock set");
+        system.stock.set_stock(stage, ingredient, units).await.expect("stock set");
     }
 }
 
@@ -160,7 +160,7 @@ fn running_out_mid_order_cancels_refunds_once_and_gives_back_every_unit() {
         // One unit of meat for a three-pizza order: the first pizza gets it, the others
         // run out after their sauce and cheese are reserved.
         set_stage_stock(system, "meat", 0).await;
-        system.stock.set_stock("ham", 1).await.expect("one ham");
+        system.stock.set_stock("meat", "ham", 1).await.expect("one ham");
         let before = system.stock_levels().await;
 
         let order_id = order(system, &Uuid::new_v4().to_string(), json!({"pizzas": 3})).await;

@@ -125,10 +125,10 @@ impl System {
         let (running, aws, stack) = runtime.block_on(async {
             let aws = local_runner::sdk_config(&manifest).await;
             let stack = Stack::connect(manifest.clone()).await.unwrap_or_else(|e| panic!("{e}"));
-            for ingredient in pizza_events::menu::all_ingredients() {
+            for (stage, ingredient) in pizza_events::menu::all_ingredients() {
                 stack
                     .stock
-                    .set_stock(ingredient, AMPLE_STOCK)
+                    .set_stock(stage, ingredient, AMPLE_STOCK)
                     .await
                     .unwrap_or_else(|e| panic!("stocking {ingredient}: {e}"));
             }

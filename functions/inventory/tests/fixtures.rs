@@ -17,7 +17,7 @@ use uuid::Uuid;
 #[tokio::test]
 async fn the_sample_cancellation_gives_back_every_reservation_once() {
     let inventory = InMemoryInventory::default();
-    inventory.set_stock("ham", 3).await.expect("stocked");
+    inventory.set_stock("meat", "ham", 3).await.expect("stocked");
     let batch: SqsEvent =
         serde_json::from_str(include_str!("../../../events/sqs/inventory-order-cancelled.json")).expect("SQS");
     let cancellation = WireEvent::from_json(batch.records[0].body.as_deref().unwrap_or_default()).expect("event");

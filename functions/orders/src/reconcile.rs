@@ -427,7 +427,7 @@ mod tests {
             decline_reason: None,
         };
         reconciler.ledger.record(&payment).await.expect("charged");
-        reconciler.stock.set_stock("pesto", 1).await.expect("stocked");
+        reconciler.stock.set_stock("sauce", "pesto", 1).await.expect("stocked");
         let request = ReservationRequest {
             order_id: order.order_id,
             pizza_id: crate::pizza_id(order.order_id, 0),

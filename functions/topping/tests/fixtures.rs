@@ -25,7 +25,7 @@ async fn sauce() -> (Function, Arc<InMemoryBus>, Arc<RecordedFailures>) {
     let stage = Stage::from_env(&env).expect("sauce");
     let pantry = InMemoryInventory::default();
     for ingredient in &stage.ingredients {
-        pantry.set_stock(ingredient, 10).await.expect("stocked");
+        pantry.set_stock(&stage.name, ingredient, 10).await.expect("stocked");
     }
     let bus = Arc::new(InMemoryBus::default());
     let handler = ToppingStage::new(stage, pantry, Metrics::from_env(&env));

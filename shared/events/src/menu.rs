@@ -17,14 +17,19 @@ pub const MENU: &[StageMenu] = &[
     StageMenu { stage: "veggies", ingredients: &["mushrooms", "peppers", "onions", "olives", "spinach"] },
 ];
 
-/// Every ingredient of every stage: what the inventory stocks.
-pub fn all_ingredients() -> impl Iterator<Item = &'static str> {
-    MENU.iter().flat_map(|entry| entry.ingredients.iter().copied())
+/// Every ingredient of every stage, as (stage, ingredient): what the inventory stocks.
+pub fn all_ingredients() -> impl Iterator<Item = (&'static str, &'static str)> {
+    MENU.iter().flat_map(|entry| entry.ingredients.iter().map(|ingredient| (entry.stage, *ingredient)))
 }
 
 /// The ingredients of `stage`, if the menu has that stage.
 pub fn ingredients_for(stage: &str) -> Option<&'static [&'static str]> {
     MENU.iter().find(|entry| entry.stage == stage).map(|entry| entry.ingredients)
+}
+
+/// The stage that stocks `ingredient`, if the menu has it.
+pub fn stage_of(ingredient: &str) -> Option<&'static str> {
+    MENU.iter().find(|entry| entry.ingredients.contains(&ingredient)).map(|entry| entry.stage)
 }
 
 #[cfg(test)]
@@ -38,6 +43,8 @@ mod tests {
             assert!(MENU[i + 1..].iter().all(|other| other.stage != entry.stage), "{} twice", entry.stage);
         }
         assert_eq!(ingredients_for("sauce").map(|i| i.len()), Some(4));
+        assert_eq!(stage_of("pesto"), Some("sauce"));
+        assert_eq!(stage_of("pineapple"), None);
         assert_eq!(ingredients_for("dessert"), None);
     }
 }

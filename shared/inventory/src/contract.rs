@@ -21,9 +21,11 @@ async fn level(store: &impl StockRoom, ingredient: &str) -> (i64, u64) {
 /// release gives back exactly what was held, once, and closes the order.
 pub async fn inventory(store: &(impl Pantry + Restock + StockRoom)) {
     let run = Uuid::new_v4().simple().to_string();
-    let (ham, bacon, truffle) = (format!("ham-{run}"), format!("bacon-{run}"), format!("truffle-{run}"));
-    store.set_stock(&ham, 2).await.expect("stocked");
-    store.set_stock(&bacon, 1).await.expect("stocked");
+    let (ham, bacon, truffle, brie) =
+        (format!("ham-{run}"), format!("bacon-{run}"), format!("truffle-{run}"), format!("brie-{run}"));
+    store.set_stock("meat", &ham, 2).await.expect("stocked");
+    store.set_stock("meat", &bacon, 1).await.expect("stocked");
+    store.set_stock("cheese", &brie, 5).await.expect("stocked");
     let meats = [ham.as_str(), bacon.as_str()];
 
     let order = Uuid::new_v4();
@@ -46,16 +48,19 @@ pub async fn inventory(store: &(impl Pantry + Restock + StockRoom)) {
 
     // A redelivery finds what each pizza got, its shortage included, even once the
     // shortage is over: one pizza, one fact per stage.
-    store.set_stock(&bacon, 1).await.expect("restocked");
+    store.set_stock("meat", &bacon, 1).await.expect("restocked");
     let again = store.reserve("meat", &[request(order, pizzas[2], &meats), request(order, pizzas[3], &meats)]).await;
     assert_eq!(
         again.expect("answers"),
         vec![Reservation::AlreadyReserved(bacon.clone()), Reservation::AlreadyOutOfStock]
     );
     assert_eq!(level(store, &bacon).await, (1, 1), "a shortage found again takes nothing");
-    store.set_stock(&bacon, 0).await.expect("back to none");
+    store.set_stock("meat", &bacon, 0).await.expect("back to none");
     let other_stage = store.reserve("sauce", &[request(order, pizzas[0], &[truffle.as_str()])]).await;
     assert_eq!(other_stage.expect("answers"), vec![Reservation::OutOfStock], "an unstocked ingredient has none");
+    let unstocked_stage = format!("dessert-{run}");
+    let nothing = store.reserve(&unstocked_stage, &[request(order, pizzas[0], &["tiramisu"])]).await;
+    assert_eq!(nothing.expect("answers"), vec![Reservation::OutOfStock], "a stage never stocked has nothing");
 
     let held: Vec<_> = store.reservations().await.expect("reads").into_iter().filter(|h| h.order_id == order).collect();
     assert_eq!(held.len(), 3);
@@ -71,6 +76,13 @@ pub async fn inventory(store: &(impl Pantry + Restock + StockRoom)) {
     assert_eq!(level(store, &bacon).await, (1, 0));
     let late = store.reserve("meat", &[request(order, Uuid::new_v4(), &meats)]).await.expect("answers");
     assert_eq!(late, vec![Reservation::OrderClosed]);
+    let untouched_stage = store.reserve("cheese", &[request(order, pizzas[0], &[brie.as_str()])]).await;
+    assert_eq!(
+        untouched_stage.expect("answers"),
+        vec![Reservation::OrderClosed],
+        "closed at a stage where it held nothing too"
+    );
+    assert_eq!(level(store, &brie).await, (5, 0));
     assert!(store.reservations().await.expect("reads").iter().all(|h| h.order_id != order));
     assert_eq!(level(store, &ham).await, (2, 0), "a closed order takes nothing");
 }

@@ -1,37 +1,47 @@
 //! The inventory in DynamoDB:
-//! - `pk = STOCK#<ingredient>, sk = STOCK`: `available` units;
-//! - `pk = ORDER#<order>, sk = CLOSED`: the order takes no more reservations;
+//! - `pk = STOCK, sk = <stage>`: the stage's stock, `available` = a map from ingredient to
+//!   units. One item per stage, so a batch takes every unit it needs with one conditional
+//!   update, and one query of the `STOCK` partition lists the stages.
 //! - `pk = ORDER#<order>, sk = RES#<stage>`: the order's reservations at a stage, one
 //!   attribute `p<pizza id>` = ingredient per pizza, and `x<pizza id>` for a pizza found
-//!   out of stock. One item per order and stage, so a batch of one order's pizzas writes
-//!   one reservation item, not one per pizza.
+//!   out of stock; `closed` once the order's release began (no reservation may follow) and
+//!   `released` once its units are given back. One item per order and stage, so a batch of
+//!   one order's pizzas writes one reservation item, and the closed check is part of it.
+//! - `pk = ORDER#<order>, sk = CLOSED`: the order's release began (for `is_closed`; the
+//!   hot path never reads it).
 //!
-//! A batch is one transaction: per order, the closed check and its reservation item (each
-//! pizza's attributes must be absent); per ingredient, `available >= k` and the take of
-//! `k` units, and where a pizza of the batch goes without it, `available < k + 1` too: a
-//! shortage is decided against the stock it is recorded with, never against a stale read.
-//! A cancelled transaction says which condition failed and what the item held, so the
-//! next attempt knows which pizzas were settled before, which orders are closed and how
-//! much of each ingredient is left, and it is redone without guessing.
+//! A batch is one transaction of two kinds of write: per order, its reservation item (not
+//! closed, each pizza's attributes absent); and the stage's stock item (`available[i] >=
+//! k` and the take of `k` units of every ingredient taken; where a pizza of the batch goes
+//! without an ingredient, `available[i] < k + 1` too: a shortage is decided against the
+//! stock it is recorded with, never against a stale read). A cancelled transaction says
+//! which condition failed and what the item held, so the next attempt knows which pizzas
+//! were settled before, which orders are closed and how much of each ingredient is left,
+//! and it is redone without guessing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
-use dynamo_kit::item::{Item, get_n, get_s, get_uuid, key, n, opt_s, s};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use dynamo_kit::item::{Item, get_s, get_uuid, key, n, opt_s, s};
 use dynamo_kit::read::query_partition;
 use dynamo_kit::write::{Cancelled, put, transact};
-use dynamo_kit::{StoreError, built};
+use dynamo_kit::{StoreError, built, classify};
 use uuid::Uuid;
 
 use crate::{Held, Pantry, Reservation, ReservationRequest, Restock, StockLevel, StockRoom, allocate};
 
-const STOCK_PREFIX: &str = "STOCK#";
+const STOCK_PK: &str = "STOCK";
+const AVAILABLE: &str = "available";
 const RESERVATIONS_PREFIX: &str = "RES#";
+const CLOSED_SK: &str = "CLOSED";
 const PIZZA_ATTRIBUTE_PREFIX: &str = "p";
 const SHORTAGE_ATTRIBUTE_PREFIX: &str = "x";
-const MAX_ACTIONS: usize = 100;
+/// A transaction takes at most 100 actions: the stock item and up to 99 orders.
+const MAX_ORDERS_PER_TRANSACTION: usize = 99;
 /// Rounds of learning (a closed order, an earlier reservation, a short ingredient) before
 /// a batch gives up as contended; each round settles something or learns a lower level.
 const MAX_ROUNDS: usize = 12;
@@ -48,17 +58,36 @@ struct OrderRound<'r> {
     pizzas: Vec<(usize, &'r ReservationRequest, Option<String>)>,
 }
 
+/// Expression names and values under construction, with short placeholders.
+#[derive(Default)]
+struct Expression {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn name(&mut self, placeholder: String, name: impl Into<String>) -> String {
+        self.names.insert(placeholder.clone(), name.into());
+        placeholder
+    }
+
+    fn value(&mut self, placeholder: String, value: AttributeValue) -> String {
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+}
+
 impl DynamoInventory {
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self { client: Client::new(config), table: table.into() }
     }
 
-    fn stock_key(ingredient: &str) -> Item {
-        key(format!("{STOCK_PREFIX}{ingredient}"), "STOCK")
+    fn stock_key(stage: &str) -> Item {
+        key(STOCK_PK, stage)
     }
 
     fn closed_key(order_id: Uuid) -> Item {
-        key(format!("ORDER#{order_id}"), "CLOSED")
+        key(format!("ORDER#{order_id}"), CLOSED_SK)
     }
 
     fn reservations_key(order_id: Uuid, stage: &str) -> Item {
@@ -73,53 +102,28 @@ impl DynamoInventory {
         outcomes: &mut [Option<Reservation>],
         known: &mut HashMap<String, u64>,
     ) -> Result<(), StoreError> {
-        enum Action {
-            Closed(usize),
-            Reservations(usize),
-            Stock(String),
-        }
-        let mut actions = Vec::new();
-        let mut meaning = Vec::new();
         let mut takes: BTreeMap<&str, u64> = BTreeMap::new();
-        for (order_index, order) in orders.iter().enumerate() {
-            let closed = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::closed_key(order.order_id)))
-                .condition_expression("attribute_not_exists(pk)");
-            actions.push(TransactWriteItem::builder().condition_check(built(closed.build())?).build());
-            meaning.push(Action::Closed(order_index));
-            actions.push(self.reservation_action(stage, order)?);
-            meaning.push(Action::Reservations(order_index));
-            for (_, _, pick) in &order.pizzas {
+        let mut candidates: BTreeSet<&str> = BTreeSet::new();
+        for order in orders {
+            for (_, request, pick) in &order.pizzas {
+                candidates.extend(request.candidates.iter().map(String::as_str));
                 if let Some(ingredient) = pick {
                     *takes.entry(ingredient.as_str()).or_default() += 1;
                 }
             }
         }
         // Every ingredient a pizza of the round goes without must really be short.
-        let mut short: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut short: BTreeSet<&str> = BTreeSet::new();
         for order in orders {
             for (_, request, pick) in &order.pizzas {
                 if pick.is_none() {
-                    for candidate in &request.candidates {
-                        short.insert(candidate.as_str(), takes.get(candidate.as_str()).copied().unwrap_or(0));
-                    }
+                    short.extend(request.candidates.iter().map(String::as_str));
                 }
             }
         }
-        for (ingredient, units) in &takes {
-            actions.push(self.take_action(ingredient, *units, short.contains_key(ingredient))?);
-            meaning.push(Action::Stock((*ingredient).to_owned()));
-        }
-        for ingredient in short.keys().filter(|i| !takes.contains_key(*i)) {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::stock_key(ingredient)))
-                .condition_expression("attribute_not_exists(available) OR available < :one")
-                .expression_attribute_values(":one", n(1u64))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            actions.push(TransactWriteItem::builder().condition_check(built(check.build())?).build());
-            meaning.push(Action::Stock((*ingredient).to_owned()));
+        let mut actions = vec![self.stock_action(stage, &takes, &short)?];
+        for order in orders {
+            actions.push(self.reservation_action(stage, order)?);
         }
 
         let reasons = match transact(&self.client, actions).await? {
@@ -136,109 +140,200 @@ impl DynamoInventory {
             }
             Err(reasons) => reasons,
         };
-        for (action, reason) in meaning.iter().zip(&reasons) {
+        let mut reasons = reasons.into_iter();
+        if let Some(Cancelled::ConditionFailed(old)) = reasons.next() {
+            let levels = available_in(&old)?;
+            for ingredient in candidates {
+                known.insert(ingredient.to_owned(), levels.get(ingredient).copied().unwrap_or(0).max(0) as u64);
+            }
+        }
+        for (order, reason) in orders.iter().zip(reasons) {
             let Cancelled::ConditionFailed(old) = reason else { continue };
-            match action {
-                Action::Closed(order_index) => {
-                    for (index, _, _) in &orders[*order_index].pizzas {
-                        outcomes[*index] = Some(Reservation::OrderClosed);
-                    }
-                }
-                Action::Reservations(order_index) => {
-                    for (index, request, _) in &orders[*order_index].pizzas {
-                        if let Some(ingredient) = opt_s(old, &pizza_attribute(request.pizza_id)) {
-                            outcomes[*index].get_or_insert(Reservation::AlreadyReserved(ingredient.to_owned()));
-                        } else if old.contains_key(&shortage_attribute(request.pizza_id)) {
-                            outcomes[*index].get_or_insert(Reservation::AlreadyOutOfStock);
-                        }
-                    }
-                }
-                Action::Stock(ingredient) => {
-                    let available = if old.is_empty() { 0 } else { get_n::<i64>(old, "available")?.max(0) as u64 };
-                    known.insert(ingredient.clone(), available);
+            let closed = old.contains_key("closed");
+            for (index, request, _) in &order.pizzas {
+                if let Some(ingredient) = opt_s(&old, &pizza_attribute(request.pizza_id)) {
+                    outcomes[*index].get_or_insert(Reservation::AlreadyReserved(ingredient.to_owned()));
+                } else if old.contains_key(&shortage_attribute(request.pizza_id)) {
+                    outcomes[*index].get_or_insert(Reservation::AlreadyOutOfStock);
+                } else if closed {
+                    outcomes[*index].get_or_insert(Reservation::OrderClosed);
                 }
             }
         }
         Ok(())
     }
 
-    /// Takes `units` of an ingredient; `exactly`: and no more were left (a pizza of the
-    /// round goes without it).
-    fn take_action(&self, ingredient: &str, units: u64, exactly: bool) -> Result<TransactWriteItem, StoreError> {
-        let condition = if exactly { "available >= :units AND available < :more" } else { "available >= :units" };
-        let mut take = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::stock_key(ingredient)))
-            .update_expression("SET available = available - :units")
-            .condition_expression(condition)
-            .expression_attribute_values(":units", n(units))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if exactly {
-            take = take.expression_attribute_values(":more", n(units + 1));
+    /// The stage's stock: `takes` units taken of each ingredient, which must be there, and
+    /// of every `short` ingredient no more than is taken (a pizza of the round goes
+    /// without it). A round that takes nothing only checks.
+    fn stock_action(
+        &self,
+        stage: &str,
+        takes: &BTreeMap<&str, u64>,
+        short: &BTreeSet<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expression = Expression::default();
+        let available = expression.name("#available".into(), AVAILABLE);
+        let (mut sets, mut conditions) = (Vec::new(), Vec::new());
+        let ingredients: BTreeSet<&str> = takes.keys().copied().chain(short.iter().copied()).collect();
+        for (i, ingredient) in ingredients.iter().enumerate() {
+            let path = format!("{available}.{}", expression.name(format!("#i{i}"), *ingredient));
+            let units = takes.get(ingredient).copied().unwrap_or(0);
+            if units > 0 {
+                let take = expression.value(format!(":t{i}"), n(units));
+                sets.push(format!("{path} = {path} - {take}"));
+                conditions.push(format!("{path} >= {take}"));
+            }
+            if short.contains(ingredient) {
+                let more = expression.value(format!(":m{i}"), n(units + 1));
+                conditions.push(format!("(attribute_not_exists({path}) OR {path} < {more})"));
+            }
         }
-        Ok(TransactWriteItem::builder().update(built(take.build())?).build())
+        let condition =
+            if conditions.is_empty() { "attribute_exists(pk)".to_owned() } else { conditions.join(" AND ") };
+        let Expression { names, values } = expression;
+        let values = (!values.is_empty()).then_some(values);
+        let action = if sets.is_empty() {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::stock_key(stage)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(values)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            TransactWriteItem::builder().condition_check(built(check.build())?).build()
+        } else {
+            let take = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::stock_key(stage)))
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(values)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            TransactWriteItem::builder().update(built(take.build())?).build()
+        };
+        Ok(action)
     }
 
-    /// The order's reservation item: each pizza of the round gets its ingredient's
-    /// attribute, or its shortage's, and must have had neither.
+    /// The order's reservation item: not closed, and each pizza of the round gets its
+    /// ingredient's attribute, or its shortage's, and must have had neither.
     fn reservation_action(&self, stage: &str, order: &OrderRound<'_>) -> Result<TransactWriteItem, StoreError> {
-        let key = Self::reservations_key(order.order_id, stage);
-        let mut names =
-            HashMap::from([("#order".to_owned(), "order_id".to_owned()), ("#stage".into(), "stage".into())]);
-        let mut values =
-            HashMap::from([(":order".to_owned(), s(order.order_id.to_string())), (":stage".into(), s(stage))]);
-        let mut sets = vec!["#order = :order".to_owned(), "#stage = :stage".to_owned()];
-        let mut absent = Vec::new();
+        let mut expression = Expression::default();
+        let mut sets = vec![
+            format!("order_id = {}", expression.value(":order".into(), s(order.order_id.to_string()))),
+            format!("{} = {}", expression.name("#stage".into(), "stage"), expression.value(":stage".into(), s(stage))),
+        ];
+        let mut conditions = vec!["attribute_not_exists(closed)".to_owned()];
         for (i, (_, request, pick)) in order.pizzas.iter().enumerate() {
-            names.insert(format!("#p{i}"), pizza_attribute(request.pizza_id));
-            names.insert(format!("#x{i}"), shortage_attribute(request.pizza_id));
-            absent.push(format!("attribute_not_exists(#p{i}) AND attribute_not_exists(#x{i})"));
+            let held = expression.name(format!("#p{i}"), pizza_attribute(request.pizza_id));
+            let lacking = expression.name(format!("#x{i}"), shortage_attribute(request.pizza_id));
+            conditions.push(format!("attribute_not_exists({held}) AND attribute_not_exists({lacking})"));
             match pick {
                 Some(ingredient) => {
-                    values.insert(format!(":p{i}"), s(ingredient.clone()));
-                    sets.push(format!("#p{i} = :p{i}"));
+                    let value = expression.value(format!(":p{i}"), s(ingredient.clone()));
+                    sets.push(format!("{held} = {value}"));
                 }
                 None => {
-                    values.insert(format!(":x{i}"), s("out of stock"));
-                    sets.push(format!("#x{i} = :x{i}"));
+                    let value = expression.value(format!(":x{i}"), s("out of stock"));
+                    sets.push(format!("{lacking} = {value}"));
                 }
             }
         }
+        let Expression { names, values } = expression;
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key))
+            .set_key(Some(Self::reservations_key(order.order_id, stage)))
             .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(absent.join(" AND "))
+            .condition_expression(conditions.join(" AND "))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         Ok(TransactWriteItem::builder().update(built(update.build())?).build())
     }
 
-    /// Gives back one reservation item's units; `0` if another release got there first.
-    async fn release(&self, reservations: &Item) -> Result<u32, StoreError> {
+    /// Closes the order's reservations at `stage` and returns them as they are now: no
+    /// reservation can be added after this.
+    async fn close(&self, order_id: Uuid, stage: &str) -> Result<Item, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::reservations_key(order_id, stage)))
+            .update_expression("SET closed = :closed, order_id = :order, #stage = :stage")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":closed", AttributeValue::Bool(true))
+            .expression_attribute_values(":order", s(order_id.to_string()))
+            .expression_attribute_values(":stage", s(stage))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.attributes.ok_or_else(|| StoreError::Corrupt("closing reservations returned no item".into()))
+    }
+
+    /// Gives back a closed reservation item's units, once: `0` if it held none or another
+    /// release got there first.
+    async fn give_back(&self, reservations: &Item) -> Result<u32, StoreError> {
+        let held: Vec<(Uuid, &str)> = pizzas_in(reservations).collect();
+        if held.is_empty() || reservations.contains_key("released") {
+            return Ok(0);
+        }
+        let stage = get_s(reservations, "stage")?;
         let mut units: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, ingredient) in pizzas_in(reservations) {
+        for (_, ingredient) in &held {
             *units.entry(ingredient).or_default() += 1;
         }
-        let key = key(get_s(reservations, "pk")?.to_owned(), get_s(reservations, "sk")?.to_owned());
-        let delete =
-            Delete::builder().table_name(&self.table).set_key(Some(key)).condition_expression("attribute_exists(pk)");
-        let mut actions = vec![TransactWriteItem::builder().delete(built(delete.build())?).build()];
-        for (ingredient, count) in &units {
-            let give_back = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::stock_key(ingredient)))
-                .update_expression("ADD available :units SET ingredient = :ingredient")
-                .expression_attribute_values(":units", n(*count))
-                .expression_attribute_values(":ingredient", s(*ingredient));
-            actions.push(TransactWriteItem::builder().update(built(give_back.build())?).build());
+        let mut release = Expression::default();
+        let removed: Vec<String> = held
+            .iter()
+            .enumerate()
+            .map(|(i, (pizza_id, _))| release.name(format!("#p{i}"), pizza_attribute(*pizza_id)))
+            .collect();
+        let count = release.value(":units".into(), n(held.len() as u64));
+        let Expression { names, values } = release;
+        let released = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(get_s(reservations, "pk")?, get_s(reservations, "sk")?)))
+            .update_expression(format!("SET released = {count} REMOVE {}", removed.join(", ")))
+            .condition_expression("attribute_not_exists(released)")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        let mut restock = Expression::default();
+        let available = restock.name("#available".into(), AVAILABLE);
+        let zero = restock.value(":zero".into(), n(0u64));
+        let mut sets = Vec::new();
+        for (i, (ingredient, count)) in units.iter().enumerate() {
+            let path = format!("{available}.{}", restock.name(format!("#i{i}"), *ingredient));
+            let back = restock.value(format!(":b{i}"), n(*count));
+            sets.push(format!("{path} = if_not_exists({path}, {zero}) + {back}"));
         }
+        let Expression { names, values } = restock;
+        let restocked = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::stock_key(stage)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        let actions = vec![
+            TransactWriteItem::builder().update(built(released.build())?).build(),
+            TransactWriteItem::builder().update(built(restocked.build())?).build(),
+        ];
         match transact(&self.client, actions).await? {
-            Ok(()) => Ok(units.values().sum::<u64>() as u32),
+            Ok(()) => Ok(held.len() as u32),
             Err(reasons) if matches!(reasons.first(), Some(Cancelled::ConditionFailed(_))) => Ok(0),
             Err(_) => Err(StoreError::unavailable("a release was cancelled for no stated reason")),
         }
+    }
+
+    /// Every stage with a stock item.
+    async fn stages(&self) -> Result<Vec<String>, StoreError> {
+        let items = query_partition(&self.client, &self.table, STOCK_PK, "").await?;
+        items.iter().map(|item| get_s(item, "sk").map(str::to_owned)).collect()
+    }
+
+    async fn order_reservations(&self, order_id: Uuid) -> Result<Vec<Item>, StoreError> {
+        query_partition(&self.client, &self.table, &format!("ORDER#{order_id}"), RESERVATIONS_PREFIX).await
     }
 
     async fn scan(&self) -> Result<Vec<Item>, StoreError> {
@@ -260,6 +355,20 @@ fn pizzas_in(item: &Item) -> impl Iterator<Item = (Uuid, &str)> {
         let pizza = name.strip_prefix(PIZZA_ATTRIBUTE_PREFIX)?.parse().ok()?;
         Some((pizza, value.as_s().ok()?.as_str()))
     })
+}
+
+/// The units of each ingredient in a stock item (none for no item). Signed, so that an
+/// oversold ingredient would show as such rather than hide.
+fn available_in(item: &Item) -> Result<BTreeMap<String, i64>, StoreError> {
+    let Some(available) = item.get(AVAILABLE) else { return Ok(BTreeMap::new()) };
+    let map = available.as_m().map_err(|_| StoreError::Corrupt("stock is not a map".into()))?;
+    map.iter()
+        .map(|(ingredient, units)| {
+            let units = units.as_n().ok().and_then(|n| n.parse().ok());
+            let units = units.ok_or_else(|| StoreError::Corrupt(format!("stock of {ingredient} is not a number")))?;
+            Ok((ingredient.clone(), units))
+        })
+        .collect()
 }
 
 fn is_reservation_item(item: &Item) -> bool {
@@ -342,44 +451,45 @@ impl DynamoInventory {
     }
 }
 
-/// Splits pending requests so that each part's transaction stays within 100 actions
-/// (two per order and one per ingredient it might take).
+/// Splits pending requests so that each part's transaction stays within 100 actions: the
+/// stock item and one reservation item per order.
 fn split_to_fit(pending: &[usize], requests: &[ReservationRequest]) -> Vec<Vec<usize>> {
     let mut parts: Vec<Vec<usize>> = vec![Vec::new()];
-    let (mut orders, mut ingredients): (HashSet<Uuid>, HashSet<&str>) = Default::default();
+    let mut orders: Vec<Uuid> = Vec::new();
     for index in pending {
-        let request = &requests[*index];
-        let new_order = usize::from(!orders.contains(&request.order_id));
-        let new_ingredients = request.candidates.iter().filter(|c| !ingredients.contains(c.as_str())).count();
-        if 2 * (orders.len() + new_order) + ingredients.len() + new_ingredients > MAX_ACTIONS
-            && parts.last().is_some_and(|p| !p.is_empty())
-        {
-            parts.push(Vec::new());
-            orders.clear();
-            ingredients.clear();
+        let order_id = requests[*index].order_id;
+        if !orders.contains(&order_id) {
+            if orders.len() == MAX_ORDERS_PER_TRANSACTION {
+                parts.push(Vec::new());
+                orders.clear();
+            }
+            orders.push(order_id);
         }
-        orders.insert(request.order_id);
-        ingredients.extend(request.candidates.iter().map(String::as_str));
         if let Some(part) = parts.last_mut() {
             part.push(*index);
         }
     }
+    parts.retain(|part| !part.is_empty());
     parts
 }
 
 #[async_trait]
 impl Restock for DynamoInventory {
     async fn release_order(&self, order_id: Uuid) -> Result<u32, StoreError> {
-        // Close the order first: from here on no reservation can be added, so the query
-        // below sees every reservation there will ever be.
         let mut closed = Self::closed_key(order_id);
         closed.insert("order_id".into(), s(order_id.to_string()));
         put(&self.client, &self.table, closed).await?;
-
-        let order = format!("ORDER#{order_id}");
+        // Close the order's reservations at every stage there is (and any it holds at a
+        // stage whose stock is gone): once closed, what an item holds is all it will
+        // ever hold, so giving it back leaves nothing behind.
+        let mut stages: BTreeSet<String> = self.stages().await?.into_iter().collect();
+        for item in self.order_reservations(order_id).await? {
+            stages.insert(get_s(&item, "stage")?.to_owned());
+        }
         let mut released = 0;
-        for reservations in query_partition(&self.client, &self.table, &order, RESERVATIONS_PREFIX).await? {
-            released += self.release(&reservations).await?;
+        for stage in stages {
+            let reservations = self.close(order_id, &stage).await?;
+            released += self.give_back(&reservations).await?;
         }
         Ok(released)
     }
@@ -393,43 +503,68 @@ impl Restock for DynamoInventory {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo_kit::classify)?;
+            .map_err(classify)?;
         Ok(output.item.is_some())
     }
 
     async fn units_held_by(&self, order_id: Uuid) -> Result<u32, StoreError> {
-        let order = format!("ORDER#{order_id}");
-        let items = query_partition(&self.client, &self.table, &order, RESERVATIONS_PREFIX).await?;
+        let items = self.order_reservations(order_id).await?;
         Ok(items.iter().map(|item| pizzas_in(item).count() as u32).sum())
     }
 }
 
 #[async_trait]
 impl StockRoom for DynamoInventory {
-    async fn set_stock(&self, ingredient: &str, units: u64) -> Result<(), StoreError> {
-        let mut item = Self::stock_key(ingredient);
-        item.insert("ingredient".into(), s(ingredient));
-        item.insert("available".into(), n(units));
-        put(&self.client, &self.table, item).await
+    async fn set_stock(&self, stage: &str, ingredient: &str, units: u64) -> Result<(), StoreError> {
+        // The map must exist before one of its entries can be set: two writes, for an
+        // operator's rare call.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::stock_key(stage)))
+            .update_expression("SET #available = if_not_exists(#available, :none), #stage = :stage")
+            .expression_attribute_names("#available", AVAILABLE)
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
+            .expression_attribute_values(":stage", s(stage))
+            .send()
+            .await
+            .map_err(classify)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::stock_key(stage)))
+            .update_expression("SET #available.#ingredient = :units")
+            .expression_attribute_names("#available", AVAILABLE)
+            .expression_attribute_names("#ingredient", ingredient)
+            .expression_attribute_values(":units", n(units))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn levels(&self) -> Result<Vec<StockLevel>, StoreError> {
-        let mut available: BTreeMap<String, i64> = BTreeMap::new();
-        let mut reserved: BTreeMap<String, u64> = BTreeMap::new();
+        let mut available: BTreeMap<(String, String), i64> = BTreeMap::new();
+        let mut reserved: BTreeMap<(String, String), u64> = BTreeMap::new();
         for item in self.scan().await? {
-            if get_s(&item, "pk")?.starts_with(STOCK_PREFIX) {
-                available.insert(get_s(&item, "ingredient")?.to_owned(), get_n(&item, "available")?);
+            if opt_s(&item, "pk") == Some(STOCK_PK) {
+                let stage = get_s(&item, "sk")?;
+                for (ingredient, units) in available_in(&item)? {
+                    available.insert((stage.to_owned(), ingredient), units);
+                }
             } else if is_reservation_item(&item) {
+                let stage = get_s(&item, "stage")?;
                 for (_, ingredient) in pizzas_in(&item) {
-                    *reserved.entry(ingredient.to_owned()).or_default() += 1;
+                    *reserved.entry((stage.to_owned(), ingredient.to_owned())).or_default() += 1;
                 }
             }
         }
         Ok(available
             .into_iter()
-            .map(|(ingredient, available)| {
-                let reserved = reserved.get(&ingredient).copied().unwrap_or_default();
-                StockLevel { ingredient, available, reserved }
+            .map(|((stage, ingredient), available)| {
+                let reserved = reserved.get(&(stage.clone(), ingredient.clone())).copied().unwrap_or_default();
+                StockLevel { stage, ingredient, available, reserved }
             })
             .collect())
     }
@@ -451,30 +586,21 @@ impl StockRoom for DynamoInventory {
 mod tests {
     use super::*;
 
-    fn request(order_id: Uuid, candidates: usize) -> ReservationRequest {
-        ReservationRequest {
-            order_id,
-            pizza_id: Uuid::new_v4(),
-            candidates: (0..candidates).map(|i| format!("i{i}-{}", Uuid::new_v4().simple())).collect(),
-        }
+    fn request(order_id: Uuid) -> ReservationRequest {
+        ReservationRequest { order_id, pizza_id: Uuid::new_v4(), candidates: vec!["ham".into()] }
     }
 
     #[test]
-    fn a_large_batch_is_split_so_each_transaction_fits() {
-        let requests: Vec<_> = (0..60).map(|_| request(Uuid::new_v4(), 1)).collect();
-        let pending: Vec<usize> = (0..60).collect();
+    fn a_batch_of_many_orders_is_split_so_each_transaction_fits() {
+        let requests: Vec<_> = (0..250).map(|_| request(Uuid::new_v4())).collect();
+        let pending: Vec<usize> = (0..250).collect();
         let parts = split_to_fit(&pending, &requests);
-        assert!(parts.len() > 1);
-        for part in &parts {
-            let orders: HashSet<_> = part.iter().map(|i| requests[*i].order_id).collect();
-            let ingredients: HashSet<_> = part.iter().flat_map(|i| requests[*i].candidates.iter()).collect();
-            assert!(2 * orders.len() + ingredients.len() <= MAX_ACTIONS);
-        }
+        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), vec![99, 99, 52]);
         assert_eq!(parts.concat(), pending);
 
         let order = Uuid::new_v4();
-        let small: Vec<_> = (0..10).map(|_| request(order, 1)).collect();
-        assert_eq!(split_to_fit(&(0..10).collect::<Vec<_>>(), &small).len(), 1);
+        let one_order: Vec<_> = (0..300).map(|_| request(order)).collect();
+        assert_eq!(split_to_fit(&(0..300).collect::<Vec<_>>(), &one_order).len(), 1, "one order is one action");
     }
 
     #[test]
@@ -482,8 +608,19 @@ mod tests {
         let pizza = Uuid::new_v4();
         let mut item = DynamoInventory::reservations_key(Uuid::new_v4(), "sauce");
         item.insert(pizza_attribute(pizza), s("pesto"));
+        item.insert(shortage_attribute(Uuid::new_v4()), s("out of stock"));
         item.insert("stage".into(), s("sauce"));
         item.insert("order_id".into(), s(Uuid::new_v4().to_string()));
         assert_eq!(pizzas_in(&item).collect::<Vec<_>>(), vec![(pizza, "pesto")]);
+    }
+
+    #[test]
+    fn a_stock_item_is_read_as_a_level_per_ingredient() {
+        let mut item = DynamoInventory::stock_key("meat");
+        let levels = HashMap::from([("ham".to_owned(), n(3u64)), ("bacon".to_owned(), n(0u64))]);
+        item.insert(AVAILABLE.into(), AttributeValue::M(levels));
+        let read = available_in(&item).expect("reads");
+        assert_eq!(read, BTreeMap::from([("bacon".to_owned(), 0), ("ham".to_owned(), 3)]));
+        assert!(available_in(&Item::new()).expect("no item, no stock").is_empty());
     }
 }

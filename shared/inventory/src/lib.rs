@@ -1,8 +1,8 @@
 //! Stock per ingredient, and the reservations that take it.
 //!
-//! A kitchen stage reserves one ingredient per pizza, a whole batch at once: the
-//! reservations and the stock they take are one transaction, which also checks that the
-//! orders are still open. Stock never goes below zero; a pizza reserved once keeps its
+//! Each stage stocks its own ingredients. A kitchen stage reserves one ingredient per
+//! pizza, a whole batch at once: the reservations and the stock they take are one
+//! transaction, which also checks that the orders are still open. Stock never goes below zero; a pizza reserved once keeps its
 //! ingredient however often it is delivered. Releasing an order first closes it, so no
 //! reservation can follow, then gives back everything it holds in the mirror transaction.
 //! Both are safe to repeat and to race: no unit is ever taken twice or given back twice.
@@ -67,6 +67,8 @@ impl Reservation {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockLevel {
+    /// The kitchen stage that puts the ingredient on pizzas (and stocks it).
+    pub stage: String,
     pub ingredient: String,
     /// Signed, so that an oversold ingredient would show as such rather than hide.
     pub available: i64,
@@ -98,8 +100,9 @@ pub trait Restock: Send + Sync {
 /// What an operator (and an audit) needs.
 #[async_trait]
 pub trait StockRoom: Send + Sync {
-    async fn set_stock(&self, ingredient: &str, units: u64) -> Result<(), StoreError>;
-    /// Every stocked ingredient, by name.
+    /// Sets how many units of a stage's ingredient are left.
+    async fn set_stock(&self, stage: &str, ingredient: &str, units: u64) -> Result<(), StoreError>;
+    /// Every stocked ingredient, by stage and name.
     async fn levels(&self) -> Result<Vec<StockLevel>, StoreError>;
     /// Every reservation still held: (order, pizza, stage, ingredient).
     async fn reservations(&self) -> Result<Vec<Held>, StoreError>;

@@ -17,7 +17,8 @@ pub struct InMemoryInventory {
 
 #[derive(Default)]
 struct State {
-    available: BTreeMap<String, u64>,
+    /// (stage, ingredient) → units
+    available: BTreeMap<(String, String), u64>,
     /// (order, pizza, stage) → ingredient
     reservations: HashMap<(Uuid, Uuid, String), String>,
     /// (order, pizza, stage) found out of stock
@@ -36,7 +37,12 @@ impl InMemoryInventory {
 impl Pantry for InMemoryInventory {
     async fn reserve(&self, stage: &str, requests: &[ReservationRequest]) -> Result<Vec<Reservation>, StoreError> {
         self.with(|state| {
-            let known: HashMap<String, u64> = state.available.clone().into_iter().collect();
+            let known: HashMap<String, u64> = state
+                .available
+                .iter()
+                .filter(|((of, _), _)| of == stage)
+                .map(|((_, ingredient), units)| (ingredient.clone(), *units))
+                .collect();
             let mut outcomes = Vec::with_capacity(requests.len());
             // Reserved first, before the picks of the others are counted against the stock.
             let mut open = Vec::new();
@@ -66,7 +72,7 @@ impl Pantry for InMemoryInventory {
                 let request = &requests[*index];
                 outcomes[*index] = Some(match pick {
                     Some(ingredient) => {
-                        if let Some(units) = state.available.get_mut(&ingredient) {
+                        if let Some(units) = state.available.get_mut(&(stage.to_owned(), ingredient.clone())) {
                             *units -= 1;
                         }
                         let key = (request.order_id, request.pizza_id, stage.to_owned());
@@ -105,7 +111,7 @@ impl Restock for InMemoryInventory {
             let held: Vec<_> = state.reservations.keys().filter(|(order, _, _)| *order == order_id).cloned().collect();
             for key in &held {
                 if let Some(ingredient) = state.reservations.remove(key) {
-                    *state.available.entry(ingredient).or_default() += 1;
+                    *state.available.entry((key.2.clone(), ingredient)).or_default() += 1;
                 }
             }
             held.len() as u32
@@ -123,9 +129,9 @@ impl Restock for InMemoryInventory {
 
 #[async_trait]
 impl StockRoom for InMemoryInventory {
-    async fn set_stock(&self, ingredient: &str, units: u64) -> Result<(), StoreError> {
+    async fn set_stock(&self, stage: &str, ingredient: &str, units: u64) -> Result<(), StoreError> {
         self.with(|state| {
-            state.available.insert(ingredient.to_owned(), units);
+            state.available.insert((stage.to_owned(), ingredient.to_owned()), units);
         })
     }
 
@@ -134,10 +140,15 @@ impl StockRoom for InMemoryInventory {
             state
                 .available
                 .iter()
-                .map(|(ingredient, available)| StockLevel {
+                .map(|((stage, ingredient), available)| StockLevel {
+                    stage: stage.clone(),
                     ingredient: ingredient.clone(),
                     available: *available as i64,
-                    reserved: state.reservations.values().filter(|held| *held == ingredient).count() as u64,
+                    reserved: state
+                        .reservations
+                        .iter()
+                        .filter(|((_, _, held_at), held)| held_at == stage && *held == ingredient)
+                        .count() as u64,
                 })
                 .collect()
         })

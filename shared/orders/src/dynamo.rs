@@ -1,14 +1,13 @@
-//! Orders in DynamoDB, one item collection per order: `pk = ORDER#<id>`, `sk = ORDER` for
-//! the order and `sk = PIZZA#<pizza id>` per stored pizza, so one strongly consistent query
-//! reads an order with all its pizzas. New orders' announcements go to the outbox table in
-//! the same transaction.
-
-use std::collections::HashMap;
+//! Orders in DynamoDB, one item per order: `pk = ORDER#<id>`, `sk = ORDER`. Its stored
+//! pizzas are attributes of the same item (`pizza_<id>` = its ingredients) next to their
+//! count, so storing a batch of an order's pizzas is one conditional update, not a
+//! transaction, and one strongly consistent read shows the order with all its pizzas. New
+//! orders' announcements go to the outbox table in the same transaction as the order.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use dynamo_kit::item::{Item, get_n, get_n_or_zero, get_s, get_uuid, key, n, opt_s, s};
 use dynamo_kit::read::query_partition;
@@ -33,11 +32,14 @@ const WATCH_INDEX: &str = "watched-by-status-since";
 const WATCH: &str = "watch";
 const STATUS_SINCE: &str = "status_since";
 const WATCHED: &str = "open";
+/// Pizzas stored before they moved onto their order's item were items of their own.
 const PIZZA_SK_PREFIX: &str = "PIZZA#";
+/// A stored pizza is an attribute of its order's item: `pizza_<id>` = its ingredients.
+const PIZZA_ATTRIBUTE_PREFIX: &str = "pizza_";
+/// Pizzas stored by one update: its condition names each, and an expression is at most 4 KB.
+const MAX_PIZZAS_PER_UPDATE: usize = 50;
 /// The item that remembers which order a customer placed under an idempotency key.
 const KEY_SK: &str = "KEY";
-/// TransactWriteItems takes at most 100 actions.
-const MAX_ACTIONS: usize = 100;
 
 /// The key of the item remembering a customer's idempotency key. Hashed: the table keeps
 /// neither the client's key nor a way to find an order from it without the customer.
@@ -73,10 +75,6 @@ impl DynamoOrders {
         key(format!("ORDER#{order_id}"), ORDER_SK)
     }
 
-    fn pizza_key(order_id: Uuid, pizza_id: Uuid) -> Item {
-        key(format!("ORDER#{order_id}"), format!("{PIZZA_SK_PREFIX}{pizza_id}"))
-    }
-
     fn guarded_update(&self, order_id: Uuid) -> UpdateItemFluentBuilder {
         self.client
             .update_item()
@@ -97,76 +95,51 @@ impl DynamoOrders {
         }
     }
 
-    /// One transaction for the pizzas of `orders` (an order's pizzas all go in the same one):
-    /// settles what it can in `outcomes` and returns the pizzas to try again.
-    async fn store_chunk<'p>(
+    /// Stores some of one order's pizzas on the order's own item and counts them, in one
+    /// conditional update (no transaction): the order must be cooking and none of them
+    /// stored. Settles what it learns in `outcomes` and returns the pizzas to try again.
+    async fn store_on_order<'p>(
         &self,
-        orders: &[(Uuid, Pending<'p>)],
+        order_id: Uuid,
+        pizzas: &[(usize, &'p FinishedPizza)],
         outcomes: &mut [Option<PizzaStored>],
     ) -> Result<Pending<'p>, StoreError> {
-        let now = Utc::now().to_rfc3339();
-        let mut actions = Vec::new();
-        // Which pizza (or, for None, which order's count) each action stands for.
-        let mut owners: Vec<(usize, Option<usize>)> = Vec::new();
-        for (order_index, (order_id, pizzas)) in orders.iter().enumerate() {
-            let count = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::order_key(*order_id)))
-                .update_expression("ADD pizzas_ready :stored SET updated_at = :now")
-                .condition_expression("#status = :cooking")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":stored", n(pizzas.len() as u64))
-                .expression_attribute_values(":now", s(now.clone()))
-                .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            actions.push(TransactWriteItem::builder().update(built(count.build())?).build());
-            owners.push((order_index, None));
-            for (index, finished) in pizzas {
-                let mut item = Self::pizza_key(*order_id, finished.pizza.pizza_id);
-                item.insert("pizza_id".into(), s(finished.pizza.pizza_id.to_string()));
-                item.insert("ingredients".into(), ingredients_to_value(&finished.pizza.ingredients));
-                item.insert("stored_at".into(), s(now.clone()));
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-                actions.push(TransactWriteItem::builder().put(built(put.build())?).build());
-                owners.push((order_index, Some(*index)));
-            }
+        let mut update = self
+            .guarded_update(order_id)
+            .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
+            .expression_attribute_values(":stored", n(pizzas.len() as u64));
+        let (mut sets, mut conditions) = (vec!["updated_at = :now".to_owned()], vec!["#status = :cooking".to_owned()]);
+        for (i, (_, finished)) in pizzas.iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#p{i}"), pizza_attribute(finished.pizza.pizza_id))
+                .expression_attribute_values(format!(":p{i}"), ingredients_to_value(&finished.pizza.ingredients));
+            sets.push(format!("#p{i} = :p{i}"));
+            conditions.push(format!("attribute_not_exists(#p{i})"));
         }
-        let reasons = match transact(&self.client, actions).await? {
-            Ok(()) => {
-                for (_, pizzas) in orders {
-                    for (index, _) in pizzas {
-                        outcomes[*index] = Some(PizzaStored::Stored);
-                    }
+        let update = update
+            .update_expression(format!("SET {} ADD pizzas_ready :stored", sets.join(", ")))
+            .condition_expression(conditions.join(" AND "));
+        let old = match update_or_old(update).await? {
+            Ok(_) => {
+                for (index, _) in pizzas {
+                    outcomes[*index] = Some(PizzaStored::Stored);
                 }
                 return Ok(Vec::new());
             }
-            Err(reasons) => reasons,
+            Err(old) => old,
         };
-        let mut settled_orders = HashMap::new();
-        for ((order_index, pizza), reason) in owners.iter().zip(&reasons) {
-            let Cancelled::ConditionFailed(old) = reason else { continue };
-            match pizza {
-                None => {
-                    let current = if old.is_empty() { None } else { Some(order_from_item(old)?) };
-                    settled_orders.insert(*order_index, current);
-                }
-                Some(index) => outcomes[*index] = Some(PizzaStored::Duplicate),
-            }
-        }
+        let current = old.as_ref().map(order_from_item).transpose()?;
+        let cooking = current.as_ref().is_some_and(|order| order.status == OrderStatus::Cooking);
         let mut retry = Vec::new();
-        for (order_index, (_, pizzas)) in orders.iter().enumerate() {
-            for (index, finished) in pizzas {
-                match settled_orders.get(&order_index) {
-                    Some(current) if outcomes[*index].is_none() => {
-                        outcomes[*index] = Some(PizzaStored::OrderNotCooking { current: current.clone() })
-                    }
-                    _ if outcomes[*index].is_none() => retry.push((*index, *finished)),
-                    _ => {}
-                }
+        for (index, finished) in pizzas {
+            let stored_before =
+                old.as_ref().is_some_and(|item| item.contains_key(&pizza_attribute(finished.pizza.pizza_id)));
+            if stored_before {
+                outcomes[*index] = Some(PizzaStored::Duplicate);
+            } else if cooking {
+                retry.push((*index, *finished));
+            } else {
+                outcomes[*index] = Some(PizzaStored::OrderNotCooking { current: current.clone() });
             }
         }
         Ok(retry)
@@ -232,7 +205,10 @@ impl OrderDesk for DynamoOrders {
         let mut pizzas = Vec::new();
         for item in query_partition(&self.client, &self.table, &format!("ORDER#{order_id}"), "").await? {
             match opt_s(&item, "sk") {
-                Some(ORDER_SK) => order = Some(order_from_item(&item)?),
+                Some(ORDER_SK) => {
+                    order = Some(order_from_item(&item)?);
+                    pizzas.extend(pizzas_on(&item)?);
+                }
                 Some(sk) if sk.starts_with(PIZZA_SK_PREFIX) => pizzas.push(pizza_from_item(&item)?),
                 _ => {}
             }
@@ -300,8 +276,10 @@ impl OrderBook for DynamoOrders {
         }
         while !pending.is_empty() {
             let mut next = Vec::new();
-            for chunk in chunk_by_order(&pending) {
-                next.extend(self.store_chunk(&chunk, &mut outcomes).await?);
+            for (order_id, pizzas) in group_by_order(&pending) {
+                for part in pizzas.chunks(MAX_PIZZAS_PER_UPDATE) {
+                    next.extend(self.store_on_order(order_id, part, &mut outcomes).await?);
+                }
             }
             if next.len() == pending.len() {
                 return Err(StoreError::unavailable("storing the pizzas made no progress"));
@@ -400,9 +378,8 @@ impl Watchlist for DynamoOrders {
 /// Pizzas waiting to be stored, with their place in the caller's list.
 type Pending<'p> = Vec<(usize, &'p FinishedPizza)>;
 
-/// Groups pizzas by order, in order of first appearance, into chunks that fit one
-/// transaction (an order's count and all its pizzas).
-fn chunk_by_order<'p>(pending: &[(usize, &'p FinishedPizza)]) -> Vec<Vec<(Uuid, Pending<'p>)>> {
+/// Groups pizzas by order, in order of first appearance.
+fn group_by_order<'p>(pending: &[(usize, &'p FinishedPizza)]) -> Vec<(Uuid, Pending<'p>)> {
     let mut orders: Vec<(Uuid, Pending<'p>)> = Vec::new();
     for (index, finished) in pending {
         match orders.iter_mut().find(|(id, _)| *id == finished.order_id) {
@@ -410,23 +387,24 @@ fn chunk_by_order<'p>(pending: &[(usize, &'p FinishedPizza)]) -> Vec<Vec<(Uuid, 
             None => orders.push((finished.order_id, vec![(*index, *finished)])),
         }
     }
-    let mut chunks: Vec<Vec<_>> = vec![Vec::new()];
-    let mut actions = 0;
-    for (order_id, pizzas) in orders {
-        // An order with more pizzas than one transaction holds is split across chunks.
-        for part in pizzas.chunks(MAX_ACTIONS - 1) {
-            if actions + part.len() + 1 > MAX_ACTIONS {
-                chunks.push(Vec::new());
-                actions = 0;
-            }
-            actions += part.len() + 1;
-            if let Some(chunk) = chunks.last_mut() {
-                chunk.push((order_id, part.to_vec()));
-            }
-        }
+    orders
+}
+
+fn pizza_attribute(pizza_id: Uuid) -> String {
+    format!("{PIZZA_ATTRIBUTE_PREFIX}{}", pizza_id.simple())
+}
+
+/// The pizzas stored on an order's item.
+fn pizzas_on(item: &Item) -> Result<Vec<StoredPizza>, StoreError> {
+    let mut pizzas = Vec::new();
+    for (name, value) in item {
+        let Some(pizza_id) = name.strip_prefix(PIZZA_ATTRIBUTE_PREFIX).and_then(|id| id.parse().ok()) else {
+            continue;
+        };
+        pizzas.push(StoredPizza { pizza_id, ingredients: ingredients_from_value(value)? });
     }
-    chunks.retain(|chunk| !chunk.is_empty());
-    chunks
+    pizzas.sort_by_key(|pizza| pizza.pizza_id);
+    Ok(pizzas)
 }
 
 fn order_to_attributes(order: &Order) -> Item {
@@ -485,60 +463,68 @@ fn time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
 }
 
+/// A pizza stored as an item of its own (how pizzas were stored before they moved onto
+/// their order's item): still read, so orders stored then still show their pizzas.
 fn pizza_from_item(item: &Item) -> Result<StoredPizza, StoreError> {
-    let ingredients = item
-        .get("ingredients")
-        .and_then(|v| v.as_l().ok())
-        .ok_or_else(|| StoreError::Corrupt("missing ingredients".into()))?
-        .iter()
-        .map(ingredient_from_value)
-        .collect::<Result<_, _>>()?;
+    let ingredients = ingredients_from_value(
+        item.get("ingredients").ok_or_else(|| StoreError::Corrupt("missing ingredients".into()))?,
+    )?;
     Ok(StoredPizza { pizza_id: get_uuid(item, "pizza_id")?, ingredients })
 }
 
+/// A pizza's ingredients, compactly: a list of `stage:name`, in the order they were added.
 fn ingredients_to_value(ingredients: &[Ingredient]) -> AttributeValue {
-    AttributeValue::L(
-        ingredients
-            .iter()
-            .map(|ingredient| {
-                AttributeValue::M(HashMap::from([
-                    ("stage".into(), s(ingredient.stage.clone())),
-                    ("name".into(), s(ingredient.name.clone())),
-                ]))
-            })
-            .collect(),
-    )
+    AttributeValue::L(ingredients.iter().map(|i| s(format!("{}:{}", i.stage, i.name))).collect())
 }
 
+fn ingredients_from_value(value: &AttributeValue) -> Result<Vec<Ingredient>, StoreError> {
+    let list = value.as_l().map_err(|_| StoreError::Corrupt("ingredients are not a list".into()))?;
+    list.iter().map(ingredient_from_value).collect()
+}
+
+/// `stage:name`, or (pizzas stored before) a map of `stage` and `name`.
 fn ingredient_from_value(value: &AttributeValue) -> Result<Ingredient, StoreError> {
-    let map = value.as_m().map_err(|_| StoreError::Corrupt("ingredient is not a map".into()))?;
+    if let Ok(text) = value.as_s() {
+        let (stage, name) =
+            text.split_once(':').ok_or_else(|| StoreError::Corrupt(format!("ingredient {text:?} has no stage")))?;
+        return Ok(Ingredient { stage: stage.to_owned(), name: name.to_owned() });
+    }
+    let map = value.as_m().map_err(|_| StoreError::Corrupt("ingredient is neither text nor a map".into()))?;
     Ok(Ingredient { stage: get_s(map, "stage")?.to_owned(), name: get_s(map, "name")?.to_owned() })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
-    fn finished(order_id: Uuid) -> FinishedPizza {
-        FinishedPizza { order_id, pizza: StoredPizza { pizza_id: Uuid::new_v4(), ingredients: vec![] } }
+    #[test]
+    fn ingredients_are_stored_compactly_and_read_in_both_layouts() {
+        let ingredients = vec![
+            Ingredient { stage: "sauce".into(), name: "pesto".into() },
+            Ingredient { stage: "meat".into(), name: "ham:smoked".into() },
+        ];
+        let value = ingredients_to_value(&ingredients);
+        assert_eq!(value.as_l().expect("a list")[0], s("sauce:pesto"));
+        assert_eq!(ingredients_from_value(&value).expect("reads"), ingredients);
+        let before = AttributeValue::L(vec![AttributeValue::M(HashMap::from([
+            ("stage".to_owned(), s("sauce")),
+            ("name".to_owned(), s("pesto")),
+        ]))]);
+        assert_eq!(ingredients_from_value(&before).expect("reads"), ingredients[..1]);
     }
 
     #[test]
-    fn an_orders_pizzas_share_a_transaction_and_none_exceeds_its_limit() {
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let pizzas = [finished(a), finished(b), finished(a)];
-        let pending: Vec<_> = pizzas.iter().enumerate().collect();
-        let chunks = chunk_by_order(&pending);
-        assert_eq!(chunks.len(), 1);
-        assert_eq!(chunks[0].iter().map(|(id, p)| (*id, p.len())).collect::<Vec<_>>(), vec![(a, 2), (b, 1)]);
-
-        let many: Vec<FinishedPizza> = (0..150).map(|i| finished(if i % 2 == 0 { a } else { b })).collect();
-        let pending: Vec<_> = many.iter().enumerate().collect();
-        let chunks = chunk_by_order(&pending);
-        for chunk in &chunks {
-            let actions: usize = chunk.iter().map(|(_, p)| p.len() + 1).sum();
-            assert!(actions <= MAX_ACTIONS, "{actions} actions");
-        }
-        assert_eq!(chunks.iter().flatten().map(|(_, p)| p.len()).sum::<usize>(), 150);
+    fn an_orders_item_lists_the_pizzas_stored_on_it_and_nothing_else() {
+        let pizza_id = Uuid::new_v4();
+        let mut item = DynamoOrders::order_key(Uuid::new_v4());
+        item.insert("pizzas".into(), n(2u64));
+        item.insert("pizzas_ready".into(), n(1u64));
+        item.insert("payment_fingerprint".into(), s("fp"));
+        item.insert(pizza_attribute(pizza_id), AttributeValue::L(vec![s("sauce:tomato")]));
+        let pizzas = pizzas_on(&item).expect("reads");
+        assert_eq!(pizzas.len(), 1);
+        assert_eq!(pizzas[0].pizza_id, pizza_id);
     }
 }

@@ -127,10 +127,10 @@ pub fn audit(snapshot: &Snapshot, promises: Promises) -> Report {
     let payments: HashMap<Uuid, &Payment> = snapshot.payments.iter().map(|p| (p.order_id, p)).collect();
     let orders: HashMap<Uuid, &Order> = snapshot.orders.iter().map(|o| (o.order_id, o)).collect();
     let mut held_by_order: HashMap<Uuid, usize> = HashMap::new();
-    let mut held_by_ingredient: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut held_by_ingredient: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for held in &snapshot.reservations {
         *held_by_order.entry(held.order_id).or_default() += 1;
-        *held_by_ingredient.entry(held.ingredient.as_str()).or_default() += 1;
+        *held_by_ingredient.entry((held.stage.as_str(), held.ingredient.as_str())).or_default() += 1;
     }
     let mut violation = |text: String| report.violations.push(text);
 
@@ -191,7 +191,7 @@ pub fn audit(snapshot: &Snapshot, promises: Promises) -> Report {
         }
     }
     for level in &snapshot.levels {
-        let held = held_by_ingredient.get(level.ingredient.as_str()).copied().unwrap_or(0);
+        let held = held_by_ingredient.get(&(level.stage.as_str(), level.ingredient.as_str())).copied().unwrap_or(0);
         if level.available < 0 {
             violation(format!("{} is oversold: {} available", level.ingredient, level.available));
         }
@@ -284,7 +284,7 @@ mod tests {
     }
 
     fn level(ingredient: &str, available: i64, reserved: u64) -> StockLevel {
-        StockLevel { ingredient: ingredient.into(), available, reserved }
+        StockLevel { stage: "sauce".into(), ingredient: ingredient.into(), available, reserved }
     }
 
     #[test]
