@@ -37,7 +37,7 @@ impl<R: Restock> Restocker<R> {
         let order_id = inbound.event.decode::<OrderCancelled>()?.data.order_id;
         let released = self.inventory.release_order(order_id).await?;
         inbound.span.in_scope(|| tracing::info!(released, "reservations released"));
-        self.metrics.emit(&[("UnitsReleased", f64::from(released), Unit::Count)]);
+        self.metrics.add(&[("UnitsReleased", f64::from(released), Unit::Count)]);
         Ok(Vec::new())
     }
 }

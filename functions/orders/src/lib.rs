@@ -65,7 +65,7 @@ impl<B: OrderBook> OrderService<B> {
             let out = self.topics.cooking(&paid, &transition)?;
             if !out.is_empty() {
                 inbound.span.in_scope(|| info!(pizzas = out.len(), "order is cooking"));
-                self.metrics.emit(&[("PizzasRequested", out.len() as f64, Unit::Count)]);
+                self.metrics.add(&[("PizzasRequested", out.len() as f64, Unit::Count)]);
             }
             Ok(out)
         } else if event.is::<PaymentFailed>() {
@@ -88,7 +88,7 @@ impl<B: OrderBook> OrderService<B> {
         let out = self.topics.cancellation(&inbound.event, order_id, &transition)?;
         if matches!(transition, orders::Transition::Applied(_)) {
             inbound.span.in_scope(|| info!(reason = reason.as_str(), "order cancelled"));
-            self.metrics.emit(&[("OrdersCancelled", 1.0, Unit::Count)]);
+            self.metrics.add(&[("OrdersCancelled", 1.0, Unit::Count)]);
         }
         Ok(out)
     }
@@ -145,7 +145,7 @@ impl<B: OrderBook> OrderService<B> {
                 }
             });
         }
-        self.metrics.emit(&[("PizzasStored", f64::from(new_pizzas), Unit::Count)]);
+        self.metrics.add(&[("PizzasStored", f64::from(new_pizzas), Unit::Count)]);
         let completions =
             join_all(to_complete.keys().map(|order_id| self.book.complete_if_all_stored(*order_id))).await;
         for ((order_id, cause), completion) in to_complete.iter().zip(completions) {
@@ -154,7 +154,7 @@ impl<B: OrderBook> OrderService<B> {
                 Ok(completion) => {
                     if let Completion::Completed(order) = &completion {
                         cause_inbound.span.in_scope(|| info!(pizzas = order.pizzas, "order ready"));
-                        self.metrics.emit(&[("OrdersCompleted", 1.0, Unit::Count)]);
+                        self.metrics.add(&[("OrdersCompleted", 1.0, Unit::Count)]);
                     }
                     let confirmation = self.topics.confirmation(&cause_inbound.event, *order_id, &completion);
                     if let (Some(out), Some(Ok(events))) = (confirmation, outcomes[*cause].as_mut()) {

@@ -115,7 +115,7 @@ impl<L: PaymentLedger> PaymentService<L> {
                 });
                 let metric =
                     if payment.status == PaymentStatus::Charged { "PaymentsCharged" } else { "PaymentsDeclined" };
-                self.metrics.emit(&[(metric, 1.0, Unit::Count)]);
+                self.metrics.add(&[(metric, 1.0, Unit::Count)]);
                 payment
             }
             // The first outcome stands, whatever this delivery would have decided.
@@ -146,7 +146,7 @@ impl<L: PaymentLedger> PaymentService<L> {
         let refunded = match self.ledger.refund(order_id).await? {
             Refund::Refunded(payment) => {
                 inbound.span.in_scope(|| info!(amount_cents = payment.amount_cents, "charge refunded"));
-                self.metrics.emit(&[("PaymentsRefunded", 1.0, Unit::Count)]);
+                self.metrics.add(&[("PaymentsRefunded", 1.0, Unit::Count)]);
                 payment
             }
             Refund::AlreadyRefunded(payment) => payment,

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use inventory::{DynamoInventory, Pantry, Reservation};
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome};
+use uuid::Uuid;
 
 pub use stage::{Pizza, Stage};
 
@@ -49,43 +50,71 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
             }
         };
         let (mut added, mut short, mut dropped) = (0, 0, 0);
+        // One INFO line per order in the batch, in the span of its first pizza (so it carries
+        // the order's correlation and trace ids); each pizza's own line is at DEBUG.
+        let mut by_order: Vec<(Uuid, usize, OrderTally)> = Vec::new();
         let mut reservations = reservations.into_iter();
         let outcomes = batch
             .iter()
             .zip(pizzas)
-            .map(|(inbound, pizza)| {
+            .enumerate()
+            .map(|(index, (inbound, pizza))| {
                 let pizza = pizza?;
                 let reservation = reservations.next().unwrap_or(Reservation::OutOfStock);
+                let slot = by_order.iter().position(|(order, _, _)| *order == pizza.order_id).unwrap_or_else(|| {
+                    by_order.push((pizza.order_id, index, OrderTally::default()));
+                    by_order.len() - 1
+                });
+                let tally = &mut by_order[slot].2;
+                tally.pizzas += 1;
                 inbound.span.in_scope(|| match &reservation {
                     Reservation::Reserved(ingredient) => {
                         added += 1;
-                        tracing::info!(pizza_id = %pizza.pizza_id, ingredient, "ingredient added");
+                        tally.added += 1;
+                        tracing::debug!(pizza_id = %pizza.pizza_id, ingredient, "ingredient added");
                     }
                     Reservation::AlreadyReserved(ingredient) => {
-                        tracing::info!(pizza_id = %pizza.pizza_id, ingredient, "reserved before; passed on again")
+                        tracing::debug!(pizza_id = %pizza.pizza_id, ingredient, "reserved before; passed on again")
                     }
                     Reservation::OutOfStock => {
                         short += 1;
+                        tally.short += 1;
                         tracing::warn!(pizza_id = %pizza.pizza_id, "out of every ingredient of the stage");
                     }
                     Reservation::AlreadyOutOfStock => {
-                        tracing::info!(pizza_id = %pizza.pizza_id, "found out of stock before; reported again")
+                        tracing::debug!(pizza_id = %pizza.pizza_id, "found out of stock before; reported again")
                     }
                     Reservation::OrderClosed => {
                         dropped += 1;
-                        tracing::info!(pizza_id = %pizza.pizza_id, "order cancelled; pizza dropped");
+                        tally.dropped += 1;
+                        tracing::debug!(pizza_id = %pizza.pizza_id, "order cancelled; pizza dropped");
                     }
                 });
                 Ok(self.stage.announce(&inbound.event, &pizza, &reservation))
             })
             .collect();
-        self.metrics.emit(&[
+        for (_, first, tally) in &by_order {
+            batch[*first].span.in_scope(|| {
+                let OrderTally { pizzas, added, short, dropped } = tally;
+                tracing::info!(pizzas, added, short, dropped, "topped the order's pizzas of this batch");
+            });
+        }
+        self.metrics.add(&[
             ("IngredientsAdded", f64::from(added), Unit::Count),
             ("OutOfStock", f64::from(short), Unit::Count),
             ("PizzasDropped", f64::from(dropped), Unit::Count),
         ]);
         outcomes
     }
+}
+
+/// What a batch did to one order's pizzas.
+#[derive(Debug, Default)]
+struct OrderTally {
+    pizzas: u32,
+    added: u32,
+    short: u32,
+    dropped: u32,
 }
 
 #[cfg(test)]
@@ -108,7 +137,7 @@ mod tests {
         let stage = Stage::from_env(&env).expect("menu stage");
         let pantry = InMemoryInventory::default();
         for ingredient in &stage.ingredients {
-            pantry.set_stock(ingredient, units).await.expect("stocked");
+            pantry.set_stock(&stage.name, ingredient, units).await.expect("stocked");
         }
         ToppingStage::new(stage, pantry, Metrics::from_env(&env))
     }
@@ -158,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_short_stage_falls_back_then_reports_the_pizza_it_cannot_top() {
         let meat = stage_with_stock("meat", 0).await;
-        meat.pantry.set_stock("salami", 1).await.expect("one salami");
+        meat.pantry.set_stock("meat", "salami", 1).await.expect("one salami");
         let batch = [requested(Uuid::new_v4()), requested(Uuid::new_v4())];
         let outcomes = meat.handle_batch(&batch).await;
         let out = events(&outcomes);

@@ -198,20 +198,22 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
             }
         }
         let published: usize = outcomes.iter().filter_map(|o| o.as_ref().ok()).sum();
-        self.metrics.emit(&[
-            ("MessagesProcessed", (records.len() - failed - dead_lettered) as f64, Unit::Count),
-            ("MessagesFailed", failed as f64, Unit::Count),
-            ("MessagesDeadLettered", dead_lettered as f64, Unit::Count),
-            ("EventsPublished", published as f64, Unit::Count),
-            ("HandlerDuration", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds),
-            // CPU, not wall time: what the handler itself costs, apart from waiting on AWS.
-            (
-                "HandlerCpuTime",
-                (crate::telemetry::process_cpu_time() - cpu_started).as_secs_f64() * 1000.0,
-                Unit::Milliseconds,
-            ),
-            ("ColdStart", if cold_start { 1.0 } else { 0.0 }, Unit::Count),
-        ]);
+        // Lambda's own metrics already count invocations, their duration and cold starts;
+        // the handler's CPU time is a property of the line, not a metric.
+        let cpu_ms = (crate::telemetry::process_cpu_time() - cpu_started).as_secs_f64() * 1000.0;
+        self.metrics.emit_with(
+            &[
+                ("MessagesProcessed", (records.len() - failed - dead_lettered) as f64, Unit::Count),
+                ("MessagesFailed", failed as f64, Unit::Count),
+                ("MessagesDeadLettered", dead_lettered as f64, Unit::Count),
+                ("EventsPublished", published as f64, Unit::Count),
+            ],
+            &[
+                ("HandlerCpuTime", serde_json::json!(cpu_ms)),
+                ("HandlerMilliseconds", serde_json::json!(started.elapsed().as_secs_f64() * 1000.0)),
+                ("ColdStart", serde_json::json!(cold_start)),
+            ],
+        );
         response
     }
 

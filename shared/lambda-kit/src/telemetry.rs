@@ -105,7 +105,7 @@ pub fn process_cpu_time() -> std::time::Duration {
     std::time::Duration::new(now.tv_sec.max(0) as u64, now.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Unit {
     Count,
     Milliseconds,
@@ -121,13 +121,27 @@ impl Unit {
 }
 
 /// Writes metrics as EMF lines on stdout, where CloudWatch Logs turns them into metrics
-/// with no API call. One line per flush, every metric with the `service` dimension.
+/// with no API call, every metric with the `service` dimension.
+///
+/// One document per invocation: a handler [`add`](Metrics::add)s what it counts, and the
+/// invocation's end [`emit`](Metrics::emit)s it together with its own figures (the batch
+/// layer does). The metrics of one process share the pending figures, as Powertools'
+/// metrics singleton does, so the handler's and the batch layer's instances write one
+/// line. Figures that need no alarm or graph go in as [`properties`](Metrics::emit_with):
+/// searchable in the log line, and no custom metric to pay for.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     namespace: String,
     service: String,
     /// `POWERTOOLS_METRICS_DISABLED=true` silences them, as in Powertools.
     disabled: bool,
+}
+
+/// Figures added since the last document, by name (summed).
+static PENDING: std::sync::Mutex<Vec<(String, f64, Unit)>> = std::sync::Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<(String, f64, Unit)>> {
+    PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Metrics {
@@ -139,14 +153,33 @@ impl Metrics {
         }
     }
 
-    pub fn emit(&self, metrics: &[(&str, f64, Unit)]) {
-        if metrics.is_empty() || self.disabled {
-            return;
+    /// Counts figures into the invocation's document, written by the next `emit`.
+    pub fn add(&self, metrics: &[(&str, f64, Unit)]) {
+        let mut pending = pending();
+        for (name, value, unit) in metrics {
+            match pending.iter_mut().find(|(known, _, _)| known == name) {
+                Some((_, sum, _)) => *sum += value,
+                None => pending.push(((*name).to_owned(), *value, *unit)),
+            }
         }
-        println!("{}", self.document(metrics, now_millis()));
     }
 
-    fn document(&self, metrics: &[(&str, f64, Unit)], timestamp_ms: u128) -> Value {
+    /// Writes one document: what was added since the last one, and `metrics`.
+    pub fn emit(&self, metrics: &[(&str, f64, Unit)]) {
+        self.emit_with(metrics, &[]);
+    }
+
+    /// As [`emit`](Metrics::emit), with `properties`: values in the line that are no metric.
+    pub fn emit_with(&self, metrics: &[(&str, f64, Unit)], properties: &[(&str, Value)]) {
+        self.add(metrics);
+        let all = std::mem::take(&mut *pending());
+        if all.is_empty() || self.disabled {
+            return;
+        }
+        println!("{}", self.document(&all, properties, now_millis()));
+    }
+
+    fn document(&self, metrics: &[(String, f64, Unit)], properties: &[(&str, Value)], timestamp_ms: u128) -> Value {
         let definitions: Vec<Value> =
             metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect();
         let mut doc = Map::new();
@@ -162,8 +195,11 @@ impl Metrics {
             }),
         );
         doc.insert("service".into(), self.service.clone().into());
+        for (name, value) in properties {
+            doc.insert((*name).into(), value.clone());
+        }
         for (name, value, _) in metrics {
-            doc.insert((*name).into(), json!(value));
+            doc.insert(name.clone(), json!(value));
         }
         Value::Object(doc)
     }
@@ -181,13 +217,15 @@ mod tests {
     #[test]
     fn an_emf_document_declares_each_metric_and_carries_its_value() {
         let env: Env = [("POWERTOOLS_SERVICE_NAME", "sauce")].into_iter().collect();
-        let doc = Metrics::from_env(&env).document(&[("Processed", 3.0, Unit::Count)], 1_700_000_000_000);
+        let metrics = [("Processed".to_owned(), 3.0, Unit::Count)];
+        let doc = Metrics::from_env(&env).document(&metrics, &[("HandlerCpuTime", json!(1.5))], 1_700_000_000_000);
         assert_eq!(doc["service"], "sauce");
         assert_eq!(doc["Processed"], 3.0);
+        assert_eq!(doc["HandlerCpuTime"], 1.5, "a property is in the line");
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "PizzaShop");
         assert_eq!(directive["Dimensions"], json!([["service"]]));
-        assert_eq!(directive["Metrics"], json!([{"Name": "Processed", "Unit": "Count"}]));
+        assert_eq!(directive["Metrics"], json!([{"Name": "Processed", "Unit": "Count"}]), "and is no metric");
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
     }
 
