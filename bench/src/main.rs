@@ -1,24 +1,28 @@
 //! `pizza-bench`: the figures of docs/benchmarks.md, printed as `name: value` lines.
 //!
-//! 1. Cost: one order of 20 pizzas through the deployed stack (batch size 10), every AWS
-//!    request counted by the meter, DynamoDB capacity by DynamoDB's rules, dollars at list
-//!    prices.
+//! 1. The whole bill, for two scenarios: one order of 20 pizzas, and a realistic mix (200
+//!    orders of 1 to 4 pizzas placed at once). Every AWS request counted by the meter
+//!    (the empty receives that end a batching window included), DynamoDB capacity by
+//!    DynamoDB's rules, Lambda duration as each invocation's wall time, the log bytes every
+//!    function writes, the client's `GET`s, X-Ray traces, and a fixed monthly block spread
+//!    over a stated volume; dollars at list prices.
 //! 2. The Powertools baseline: the same topping stage the usual Python way, on the same
 //!    emulator and the same messages, side by side with the Rust stage.
-//! 3. Local speed: a 50-pizza order, and 100 concurrent orders of 10, under the local
-//!    runner. These figures are bound by the emulator and labelled `local`.
+//! 3. Local speed: a 50-pizza order (median of five), and 100 concurrent orders of 10,
+//!    under the local runner. These figures are bound by the emulator and labelled `local`.
 
 mod baseline;
+mod bill;
 mod capacity;
 mod meter;
 mod pricing;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use futures::StreamExt;
 use inventory::StockRoom;
 use local_runner::{Manifest, Options, StatsSnapshot};
 use meter::{Meter, Reading};
@@ -26,20 +30,33 @@ use orders::{OrderDesk, OrderStatus};
 use pizza_cli::http::Client;
 use uuid::Uuid;
 
+use bill::{Measured, Volume};
+
 #[derive(Debug, Parser)]
 #[command(name = "pizza-bench")]
 struct Cli {
     #[arg(long, default_value = ".local/bench.json")]
     manifest: PathBuf,
+    /// The stack's template as SAM expands it (`deploy.py --expand-only`): its alarms are
+    /// counted in the fixed block.
+    #[arg(long, default_value = ".local/bench-expanded.json")]
+    expanded: PathBuf,
     /// Pollers per queue (Lambda starts five per SQS mapping).
     #[arg(long, default_value_t = 5)]
     pollers: usize,
     /// Skip the Python baseline (it needs its own virtualenv; `make bench` makes it).
     #[arg(long)]
     no_baseline: bool,
+    /// Skip the local speed runs.
+    #[arg(long)]
+    no_speed: bool,
 }
 
 const COST_ORDER_PIZZAS: u32 = 20;
+/// The mix: 200 orders of 1, 2, 3 and 4 pizzas, 50 of each, placed at once.
+const MIX_ORDERS: u32 = 200;
+/// How many orders the bench places at once (the API's burst limit is far above).
+const PLACING_AT_ONCE: usize = 25;
 /// The pause between two sweeps over the burst's unfinished orders.
 const BURST_POLL: Duration = Duration::from_millis(200);
 /// How long the burst may take before its unfinished orders are reported.
@@ -75,8 +92,8 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     let table = |id: &str| manifest.table(id).map(str::to_owned).with_context(|| format!("no {id} in the stack"));
     let orders = orders::DynamoOrders::new(&direct, table("OrdersTable")?);
     let stock = inventory::DynamoInventory::new(&direct, table("InventoryTable")?);
-    for ingredient in pizza_events::menu::all_ingredients() {
-        stock.set_stock(ingredient, 10_000_000).await?;
+    for (stage, ingredient) in pizza_events::menu::all_ingredients() {
+        stock.set_stock(stage, ingredient, 10_000_000).await?;
     }
     // Start from empty queues: what an earlier, interrupted run left is not this run's cost.
     let sqs = aws_sdk_sqs::Client::new(&direct);
@@ -94,31 +111,37 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     let token = local_runner::issuer::token_for(&manifest, &options.issuer_dir, "c-bench", Duration::from_secs(3600))?;
     let api =
         Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?)).signed_in(token);
-    let bench = Bench { manifest: &manifest, orders: &orders, api: &api, sqs: &sqs };
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&direct).force_path_style(true).build());
+    let bench = Bench { manifest: &manifest, orders: &orders, api: &api, sqs: &sqs, s3: &s3 };
 
     // Warm up: every function started once, so cold starts do not count as cost.
     bench.order_until_ready(2).await?;
     bench.wait_until_quiet().await?;
     let mut logs = running.logs();
     let tap = if cli.no_baseline { None } else { Some(baseline::tap(&manifest, &direct).await?) };
-    let _ = meter.take();
-    let stats_before = running.stats();
+    let volume = Volume::default();
+    let mut fixed = bill::fixed_block(&manifest, &cli.expanded)?;
 
     println!(
-        "# cost: one order of {COST_ORDER_PIZZAS} pizzas, batch size 10, at most {} pollers per queue (fewer where the \
-         template's MaximumConcurrency says so)",
-        cli.pollers
+        "# the whole bill: batches of up to {} on the kitchen's queues, at most {} pollers per queue (fewer where \
+         the template's MaximumConcurrency says so); the fixed block spread over {} million pizzas a month",
+        bill::batch_size(&manifest, "SauceFunction").unwrap_or(10),
+        cli.pollers,
+        volume.pizzas_per_month / 1e6,
     );
-    bench.order_until_ready(COST_ORDER_PIZZAS).await?;
-    bench.wait_until_quiet().await?;
-    let reading = meter.take();
-    let stats = difference(&running.stats(), &stats_before);
-    let cpu = handler_cpu(&mut logs);
-    report_cost(&manifest, &reading, &stats, &cpu, f64::from(COST_ORDER_PIZZAS));
+    let single = bench.measure("order20", &[COST_ORDER_PIZZAS], &meter, &running, &mut logs).await?;
+    let order_id = single.order_ids.first().copied().context("the order's id")?;
+    let get = bench.measure_get(order_id, &meter, &running, &mut logs).await?;
+    let sauce = single.reading.clone();
+    let sauce_cpu = single.logs.cpu_ms.get("SauceFunction").copied().unwrap_or(0.0);
+    bill::report(&manifest, &single, &get, &mut fixed, &volume);
+    let mix: Vec<u32> = (0..MIX_ORDERS).map(|i| 1 + i % 4).collect();
+    let mixed = bench.measure("mix", &mix, &meter, &running, &mut logs).await?;
+    bill::report(&manifest, &mixed, &get, &mut fixed, &volume);
+    bill::report_fixed(&fixed, &volume);
 
     if let Some(tap) = tap {
-        let rust_cpu_ms = cpu.get("SauceFunction").copied().unwrap_or(0.0);
-        baseline::compare(&manifest, &direct, tap, &reading, rust_cpu_ms, COST_ORDER_PIZZAS, &meter).await?;
+        baseline::compare(&manifest, &direct, tap, &sauce, sauce_cpu, COST_ORDER_PIZZAS, &meter).await?;
     }
 
     // The reconciler with nothing stuck: its rounds, fired every second, metered.
@@ -149,14 +172,22 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     let api =
         Client::new(format!("http://{}", running.api_addr.context("the stack has no HTTP API")?)).signed_in(token);
     let bench = Bench { api: &api, ..bench };
+    if cli.no_speed {
+        running.stop().await;
+        return Ok(());
+    }
     bench.order_until_ready(2).await?;
     println!("# local speed (bound by the emulator on this machine, not by the functions)");
+    let mut fifty = Vec::new();
+    for _ in 0..5 {
+        fifty.push(bench.order_until_ready(50).await?);
+        bench.wait_until_quiet().await?;
+    }
+    fifty.sort();
+    line("local.order50_ready_ms_median_of_5", fifty[2].as_millis());
+    line("local.order50_ready_ms_all", fifty.iter().map(|t| t.as_millis().to_string()).collect::<Vec<_>>().join(" "));
     let started = Instant::now();
-    bench.order_until_ready(50).await?;
-    line("local.order50_ready_ms", started.elapsed().as_millis());
-    bench.wait_until_quiet().await?;
-    let started = Instant::now();
-    let (mut times, unfinished) = bench.burst(100, 10).await?;
+    let (mut times, unfinished, _) = bench.burst(&[10; 100]).await?;
     let elapsed = started.elapsed();
     times.sort();
     // Reported whole even when some order did not make it: how many did is the figure.
@@ -201,7 +232,7 @@ fn report_reconciler(manifest: &Manifest, reading: &Reading, runs: u64) {
         write_units: spend.write_units / runs_f,
         ..pricing::PerPizza::default()
     };
-    let dollars_per_run = pricing::per_million_pizzas(&per_run).total() / 1e6;
+    let dollars_per_run = pricing::per_million_pizzas(&per_run, pricing::Deliveries::Free).total() / 1e6;
     let rounds_per_month = 30.0 * 24.0 * 12.0;
     line("reconciler.requests_per_round", format!("{requests:.2}"));
     for (operation, n) in &spend.requests {
@@ -217,6 +248,7 @@ struct Bench<'a> {
     orders: &'a orders::DynamoOrders,
     api: &'a Client,
     sqs: &'a aws_sdk_sqs::Client,
+    s3: &'a aws_sdk_s3::Client,
 }
 
 impl Bench<'_> {
@@ -240,14 +272,21 @@ impl Bench<'_> {
         }
     }
 
-    /// Places `orders` orders of `pizzas` at once and returns when each was READY (from the
-    /// start), and the ids of those that were not within ten minutes. One watcher sweeps
-    /// them in turn, as `pizza order` does: a watcher per order, polling, would swamp the
-    /// emulator, which serialises DynamoDB, and time the functions out.
-    async fn burst(&self, orders: usize, pizzas: u32) -> anyhow::Result<(Vec<Duration>, Vec<String>)> {
+    /// Places orders of the given sizes, `PLACING_AT_ONCE` at a time, and returns when each
+    /// was READY (from the start), the ids of those that were not within ten minutes, and
+    /// every id. One watcher sweeps them in turn, as `pizza order` does: a watcher per order,
+    /// polling, would swamp the emulator, which serialises DynamoDB, and time the functions
+    /// out.
+    async fn burst(&self, sizes: &[u32]) -> anyhow::Result<(Vec<Duration>, Vec<String>, Vec<Uuid>)> {
         let started = Instant::now();
-        let placed = futures::future::try_join_all((0..orders).map(|_| self.api.place(pizzas))).await?;
-        let mut pending: Vec<Uuid> = placed.iter().map(|id| id.parse()).collect::<Result<_, _>>()?;
+        let placed: Vec<String> = futures::stream::iter(sizes.iter().map(|pizzas| self.api.place(*pizzas)))
+            .buffer_unordered(PLACING_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let ids: Vec<Uuid> = placed.iter().map(|id| id.parse()).collect::<Result<_, _>>()?;
+        let mut pending = ids.clone();
         let mut times = Vec::new();
         while !pending.is_empty() && started.elapsed() < BURST_PATIENCE {
             let mut still = Vec::new();
@@ -261,7 +300,77 @@ impl Bench<'_> {
             pending = still;
             tokio::time::sleep(BURST_POLL).await;
         }
-        Ok((times, pending.iter().map(Uuid::to_string).collect()))
+        Ok((times, pending.iter().map(Uuid::to_string).collect(), ids))
+    }
+
+    /// Places the orders, waits until all are READY and every queue is empty, and returns
+    /// what that cost, metered.
+    async fn measure(
+        &self,
+        name: &'static str,
+        sizes: &[u32],
+        meter: &Meter,
+        running: &local_runner::Running,
+        logs: &mut tokio::sync::broadcast::Receiver<local_runner::LogLine>,
+    ) -> anyhow::Result<Measured> {
+        let _ = meter.take();
+        let _ = bill::tally_logs(logs);
+        let before = running.stats();
+        let started = Instant::now();
+        let since = chrono::Utc::now();
+        let (_, unfinished, order_ids) = self.burst(sizes).await?;
+        if !unfinished.is_empty() {
+            bail!("{name}: orders not ready in time: {}", unfinished.join(" "));
+        }
+        let ready_after = started.elapsed();
+        self.wait_until_quiet().await?;
+        let reading = meter.take();
+        // What the delivery stream still buffers (a second here) reaches the bucket first.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let archive = match &self.manifest.event_archive {
+            Some(at) => Some(bill::archive_volume(self.s3, at, since).await?),
+            None => None,
+        };
+        Ok(Measured {
+            name,
+            orders: sizes.len(),
+            pizzas: sizes.iter().sum(),
+            reading,
+            stats: difference(&running.stats(), &before),
+            logs: bill::tally_logs(logs),
+            order_ids,
+            ready_after,
+            archive,
+        })
+    }
+
+    /// What one client `GET /orders/{id}` of a READY order costs: ten of them, metered.
+    async fn measure_get(
+        &self,
+        order_id: Uuid,
+        meter: &Meter,
+        running: &local_runner::Running,
+        logs: &mut tokio::sync::broadcast::Receiver<local_runner::LogLine>,
+    ) -> anyhow::Result<Measured> {
+        const GETS: usize = 10;
+        let _ = meter.take();
+        let _ = bill::tally_logs(logs);
+        let before = running.stats();
+        let started = Instant::now();
+        for _ in 0..GETS {
+            self.api.status(&order_id.to_string()).await?;
+        }
+        Ok(Measured {
+            name: "get",
+            orders: GETS,
+            pizzas: 0,
+            reading: meter.take(),
+            stats: difference(&running.stats(), &before),
+            logs: bill::tally_logs(logs),
+            order_ids: Vec::new(),
+            ready_after: started.elapsed(),
+            archive: None,
+        })
     }
 
     /// Until no queue has a message: the last confirmations are delivered and deleted.
@@ -282,111 +391,11 @@ fn difference(after: &[StatsSnapshot], before: &[StatsSnapshot]) -> Vec<StatsSna
         .iter()
         .map(|a| {
             let b = before.iter().find(|b| b.function == a.function).cloned().unwrap_or_default();
-            StatsSnapshot { invocations: a.invocations - b.invocations, ..a.clone() }
+            StatsSnapshot {
+                invocations: a.invocations - b.invocations,
+                billed_ms: a.billed_ms - b.billed_ms,
+                ..a.clone()
+            }
         })
         .collect()
-}
-
-/// The CPU each function's handler reported (its `HandlerCpuTime` metric), in ms, since
-/// the last call.
-fn handler_cpu(logs: &mut tokio::sync::broadcast::Receiver<local_runner::LogLine>) -> BTreeMap<String, f64> {
-    let mut cpu = BTreeMap::new();
-    loop {
-        match logs.try_recv() {
-            Ok(line) => {
-                let value: serde_json::Value = serde_json::from_str(&line.line).unwrap_or_default();
-                if let Some(ms) = value["HandlerCpuTime"].as_f64() {
-                    *cpu.entry(line.function).or_default() += ms;
-                }
-            }
-            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
-            Err(_) => return cpu,
-        }
-    }
-}
-
-fn archive_queue_name(manifest: &Manifest) -> String {
-    manifest.queues.get("ArchiveQueue").map_or_else(|| "archive-q".to_owned(), |q| q.name().to_owned())
-}
-
-fn report_cost(
-    manifest: &Manifest,
-    reading: &Reading,
-    stats: &[StatsSnapshot],
-    cpu: &BTreeMap<String, f64>,
-    pizzas: f64,
-) {
-    let total = reading.total();
-    let per = |n: f64| n / pizzas;
-    let count =
-        |prefix: &str| total.requests.iter().filter(|(op, _)| op.starts_with(prefix)).map(|(_, n)| *n).sum::<u64>();
-    line("requests_per_pizza", format!("{:.2}", per(total.total_requests() as f64)));
-    for (op, n) in &total.requests {
-        line(&format!("requests_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
-    }
-    for (op, n) in &reading.excluded {
-        line(&format!("excluded_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
-    }
-    line(
-        "requests_per_pizza_ratio_to_before",
-        format!("{:.3}", per(total.total_requests() as f64) / REQUESTS_PER_PIZZA_BEFORE),
-    );
-    line("write_units_per_pizza", format!("{:.2}", per(total.write_units)));
-    line("read_units_per_pizza", format!("{:.2}", per(total.read_units)));
-
-    // The event archive's share: its queue's receives and deletes, and its writes.
-    let archive_callers = ["ArchiveFunction".to_owned(), format!("pollers:{}", archive_queue_name(manifest))];
-    let archive = archive_callers.iter().filter_map(|c| reading.by_caller.get(c));
-    let (archive_requests, archive_units) =
-        archive.fold((0, 0.0), |(r, w), spend| (r + spend.total_requests(), w + spend.write_units));
-    line("archive_requests_per_pizza", format!("{:.2}", per(archive_requests as f64)));
-    line("archive_write_units_per_pizza", format!("{:.2}", per(archive_units)));
-    line(
-        "requests_per_pizza_without_archive",
-        format!("{:.2}", per((total.total_requests() - archive_requests) as f64)),
-    );
-
-    // Lambda duration: the CPU the handlers reported, plus a stated latency per call the
-    // functions make (pollers' calls are Lambda's, not the function's), plus a millisecond
-    // per invocation for the runtime's own round trip. The API and the relay report no
-    // CPU; their calls' latency is counted.
-    let invocations: u64 = stats.iter().map(|s| s.invocations).sum();
-    let function_calls: u64 = reading
-        .by_caller
-        .iter()
-        .filter(|(caller, _)| !caller.starts_with("pollers"))
-        .map(|(_, s)| s.total_requests())
-        .sum();
-    let cpu_ms: f64 = cpu.values().sum();
-    let lambda_ms = cpu_ms + function_calls as f64 * pricing::LATENCY_PER_AWS_CALL_MS + invocations as f64;
-    let memory_mb = manifest.functions.first().map_or(128, |f| f.memory_mb) as f64;
-    let deliveries = reading
-        .by_caller
-        .iter()
-        .filter(|(c, _)| c.starts_with("pollers"))
-        .map(|(_, s)| s.messages_received)
-        .sum::<u64>();
-    let per_pizza = pricing::PerPizza {
-        lambda_invocations: per(invocations as f64),
-        lambda_ms: per(lambda_ms),
-        memory_mb,
-        sqs_requests: per(count("sqs:") as f64),
-        sqs_deliveries: per(deliveries as f64),
-        sns_requests: per(count("sns:") as f64),
-        write_units: per(total.write_units),
-        read_units: per(total.read_units),
-        http_requests: per(1.0),
-    };
-    line("lambda_invocations_per_pizza", format!("{:.2}", per_pizza.lambda_invocations));
-    line("lambda_billed_ms_per_pizza", format!("{:.1}", per_pizza.lambda_ms));
-    line("lambda_cpu_ms_per_pizza", format!("{:.2}", per(cpu_ms)));
-    let dollars = pricing::per_million_pizzas(&per_pizza);
-    line("dollars_per_million_pizzas", format!("{:.2}", dollars.total()));
-    line("dollars_per_million_pizzas.lambda", format!("{:.2}", dollars.lambda));
-    line("dollars_per_million_pizzas.sqs", format!("{:.2}", dollars.sqs));
-    line("dollars_per_million_pizzas.sns", format!("{:.2}", dollars.sns));
-    line("dollars_per_million_pizzas.dynamodb", format!("{:.2}", dollars.dynamodb));
-    line("dollars_per_million_pizzas.http_api", format!("{:.2}", dollars.http_api));
-    let queues = manifest.dead_letter_queues().count();
-    line("idle_dollars_per_month", format!("{:.2}", pricing::idle_dollars_per_month(queues, 5)));
 }

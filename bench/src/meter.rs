@@ -6,7 +6,8 @@
 //! `AWS_SDK_UA_APP_ID` set to its name, so its requests say `app/<name>`; requests with
 //! no app id are the Lambda pollers' (receives and deletes), or the baseline's own driver.
 //!
-//! Not counted as the system's: empty long polls (the rule), and DynamoDB Streams
+//! Not counted as the system's: idle long polls (an empty receive that waited the full
+//! 20 s; the empty receives that end a batching window are counted), and DynamoDB Streams
 //! reads, which AWS does not bill when a Lambda trigger makes them.
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,9 @@ pub struct Spend {
     pub requests: BTreeMap<String, u64>,
     /// Messages its receives returned (each was delivered into its queue once or more).
     pub messages_received: u64,
+    /// Receives that returned nothing while a batch was being gathered: the ones that end
+    /// a batching window (billed, and more of them the busier the queue).
+    pub empty_receives: u64,
     pub write_units: f64,
     pub read_units: f64,
 }
@@ -50,6 +54,7 @@ impl Reading {
                 *total.requests.entry(op.clone()).or_default() += n;
             }
             total.messages_received += spend.messages_received;
+            total.empty_receives += spend.empty_receives;
             total.write_units += spend.write_units;
             total.read_units += spend.read_units;
         }
@@ -119,8 +124,14 @@ impl State {
 
     async fn record(&self, call: Call, request: &[u8], succeeded: bool, response: &[u8]) {
         let label = format!("{}:{}", call.service, call.operation);
-        let excluded = call.service == "dynamodbstreams"
-            || (call.operation == "ReceiveMessage" && !String::from_utf8_lossy(response).contains("\"Messages\""));
+        let empty_receive =
+            call.operation == "ReceiveMessage" && !String::from_utf8_lossy(response).contains("\"Messages\"");
+        // An idle long poll waits the full 20 s; a receive that waits less is gathering a
+        // batch, and its empty answer ends the window: that one is the system's.
+        let idle_poll = empty_receive
+            && serde_json::from_slice::<Value>(request).ok().and_then(|r| r["WaitTimeSeconds"].as_i64()).unwrap_or(20)
+                >= 20;
+        let excluded = call.service == "dynamodbstreams" || idle_poll;
         if excluded {
             *self.lock_reading().excluded.entry(label).or_default() += 1;
             return;
@@ -143,6 +154,7 @@ impl State {
         let mut reading = self.lock_reading();
         let spend = reading.by_caller.entry(call.caller).or_default();
         spend.messages_received += received as u64;
+        spend.empty_receives += u64::from(empty_receive);
         *spend.requests.entry(label).or_default() += 1;
         spend.write_units += write;
         spend.read_units += read;

@@ -28,6 +28,9 @@ pub struct FunctionStats {
     pub init_micros: AtomicU64,
     /// The largest peak resident memory of any of its processes, in KiB.
     pub peak_memory_kib: AtomicU64,
+    /// Summed wall time of its invocations, each rounded up to a millisecond as Lambda
+    /// bills it (a cold start's init not included).
+    pub billed_ms: AtomicU64,
 }
 
 /// A snapshot of [`FunctionStats`].
@@ -40,6 +43,7 @@ pub struct StatsSnapshot {
     pub timeouts: u64,
     pub mean_init: Duration,
     pub peak_memory_kib: u64,
+    pub billed_ms: u64,
 }
 
 pub struct Pool {
@@ -131,7 +135,10 @@ impl Pool {
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         let timeout = Duration::from_secs(self.function.timeout_seconds.max(1));
         let first = environment.init_duration.is_none();
+        let started = std::time::Instant::now();
         let result = environment.invoke(payload, trace_header, &self.function.arn, timeout).await;
+        let wall = started.elapsed().saturating_sub(environment.init_duration.filter(|_| first).unwrap_or_default());
+        self.stats.billed_ms.fetch_add(wall.as_micros().div_ceil(1000) as u64, Ordering::Relaxed);
         if first && let Some(init) = environment.init_duration {
             self.stats.init_micros.fetch_add(init.as_micros() as u64, Ordering::Relaxed);
         }
@@ -181,6 +188,7 @@ impl Pool {
             timeouts: load(&self.stats.timeouts),
             mean_init: Duration::from_micros(load(&self.stats.init_micros) / cold_starts.max(1)),
             peak_memory_kib: load(&self.stats.peak_memory_kib),
+            billed_ms: load(&self.stats.billed_ms),
         }
     }
 

@@ -1,0 +1,330 @@
+//! The whole bill of a measured scenario: what the meter counted, what the runner timed,
+//! what the functions logged, and the lines no request shows (client `GET`s, traces, the
+//! fixed monthly block), per pizza and per order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use local_runner::{EventSource, LogLine, Manifest, StatsSnapshot};
+use serde_json::Value;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::TryRecvError;
+use uuid::Uuid;
+
+use crate::line;
+use crate::meter::Reading;
+use crate::pricing::{self, Deliveries, Fixed, PerPizza};
+
+/// What one scenario spent, measured.
+pub struct Measured {
+    pub name: &'static str,
+    pub orders: usize,
+    pub pizzas: u32,
+    pub reading: Reading,
+    pub stats: Vec<StatsSnapshot>,
+    pub logs: LogTally,
+    pub order_ids: Vec<Uuid>,
+    /// From the first POST until the last order was READY.
+    pub ready_after: Duration,
+    /// What the scenario put into the event archive, if the stack keeps one.
+    pub archive: Option<ArchiveVolume>,
+}
+
+/// The event archive's share of a scenario, read back from its bucket.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ArchiveVolume {
+    /// Records SNS delivered into the stream (one per event per topic).
+    pub records: u64,
+    /// Their bytes as written (uncompressed here; the stream gzips on AWS).
+    pub bytes: u64,
+    /// Objects written (here one per second of traffic; on AWS one per buffer).
+    pub objects: u64,
+}
+
+/// Reads back what the delivery stream wrote since `since`.
+pub async fn archive_volume(
+    s3: &aws_sdk_s3::Client,
+    at: &local_runner::ArchiveLocation,
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<ArchiveVolume> {
+    let mut volume = ArchiveVolume::default();
+    let mut hour = since - chrono::Duration::hours(1);
+    while hour <= chrono::Utc::now() {
+        let prefix = format!("{}{}/", at.prefix, hour.format("%Y/%m/%d/%H"));
+        let mut pages = s3.list_objects_v2().bucket(&at.bucket).prefix(&prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for object in page.context("listing the archive")?.contents() {
+                let written = object.last_modified().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0));
+                if written.is_none_or(|t| t < since - chrono::Duration::seconds(1)) {
+                    continue;
+                }
+                let key = object.key().context("an object without a key")?;
+                let body = s3.get_object().bucket(&at.bucket).key(key).send().await.context("reading the archive")?;
+                let bytes = body.body.collect().await.context("reading the archive")?.into_bytes();
+                let decoded = event_archive::records::decode(&bytes).context("decoding the archive")?;
+                volume.records += decoded.events.len() as u64;
+                volume.bytes += bytes.len() as u64;
+                volume.objects += 1;
+            }
+        }
+        hour += chrono::Duration::hours(1);
+    }
+    Ok(volume)
+}
+
+/// The volume the fixed block is spread over, and what the bill assumes of clients.
+pub struct Volume {
+    pub pizzas_per_month: f64,
+    /// How often a client asks for its order before it is READY (and once after).
+    pub gets_per_order: f64,
+}
+
+impl Default for Volume {
+    fn default() -> Self {
+        Self { pizzas_per_month: 10e6, gets_per_order: 3.0 }
+    }
+}
+
+/// What the functions wrote on stdout and stderr, as CloudWatch Logs would ingest it.
+#[derive(Debug, Default)]
+pub struct LogTally {
+    pub bytes: u64,
+    pub lines: u64,
+    /// The `HandlerCpuTime` each function's batches reported, in ms.
+    pub cpu_ms: BTreeMap<String, f64>,
+    /// Every custom metric seen: (namespace, metric, service).
+    pub metrics: BTreeSet<(String, String, String)>,
+    /// Lines the bench could not read in time (the tally is low by that many).
+    pub lost: u64,
+}
+
+/// Reads every line logged since the last call.
+pub fn tally_logs(logs: &mut Receiver<LogLine>) -> LogTally {
+    let mut tally = LogTally::default();
+    loop {
+        match logs.try_recv() {
+            Ok(line) => {
+                tally.bytes += line.line.len() as u64 + 1;
+                tally.lines += 1;
+                let value: Value = serde_json::from_str(&line.line).unwrap_or_default();
+                if let Some(ms) = value["HandlerCpuTime"].as_f64() {
+                    *tally.cpu_ms.entry(line.function).or_default() += ms;
+                }
+                let service = value["service"].as_str().unwrap_or_default();
+                for directive in value["_aws"]["CloudWatchMetrics"].as_array().into_iter().flatten() {
+                    let namespace = directive["Namespace"].as_str().unwrap_or_default();
+                    for metric in directive["Metrics"].as_array().into_iter().flatten() {
+                        let name = metric["Name"].as_str().unwrap_or_default();
+                        tally.metrics.insert((namespace.to_owned(), name.to_owned(), service.to_owned()));
+                    }
+                }
+            }
+            Err(TryRecvError::Lagged(n)) => tally.lost += n,
+            Err(_) => return tally,
+        }
+    }
+}
+
+/// What the fixed block is computed from: the alarms of the expanded template (those
+/// of optional parts the stack lacks left out), the stack's queues, the archive's buffering
+/// interval; the custom metrics are added as the scenarios' logs declare them.
+pub fn fixed_block(manifest: &Manifest, expanded: &Path) -> anyhow::Result<FixedInputs> {
+    let text = std::fs::read_to_string(expanded)
+        .with_context(|| format!("reading {} (deploy.py --expand-only writes it)", expanded.display()))?;
+    let template: Value = serde_json::from_str(&text).context("the expanded template is no JSON")?;
+    let resources = template["Resources"].as_object().context("the expanded template has no resources")?;
+    // A resource of an optional part counts if the stack has that part (of those the bench
+    // knows: the archive).
+    let deployed =
+        |r: &&Value| r.get("Condition").is_none_or(|c| c == "WithArchive" && manifest.event_archive.is_some());
+    let alarms = resources.values().filter(|r| r["Type"] == "AWS::CloudWatch::Alarm").filter(deployed).count();
+    let archive_buffer_seconds =
+        resources.values().filter(|r| r["Type"] == "AWS::KinesisFirehose::DeliveryStream").filter(deployed).find_map(
+            |r| {
+                let interval =
+                    &r["Properties"]["ExtendedS3DestinationConfiguration"]["BufferingHints"]["IntervalInSeconds"];
+                // A parameter's default, as the bench deploys it.
+                let parameter = || interval["Ref"].as_str().map(|name| &template["Parameters"][name]["Default"]);
+                interval.as_f64().or_else(|| parameter().and_then(|d| d.as_f64().or_else(|| d.as_str()?.parse().ok())))
+            },
+        );
+    Ok(FixedInputs { alarms, queues: manifest.queues.len(), metrics: BTreeSet::new(), archive_buffer_seconds })
+}
+
+pub struct FixedInputs {
+    pub alarms: usize,
+    pub queues: usize,
+    pub metrics: BTreeSet<(String, String, String)>,
+    /// The archive's buffering interval (one S3 object per interval).
+    pub archive_buffer_seconds: Option<f64>,
+}
+
+impl FixedInputs {
+    fn dollars(&self) -> Fixed {
+        // The API's and the payment's instances renew their data keys; two of each.
+        pricing::fixed_per_month(self.metrics.len(), self.alarms, self.queues, 4, self.archive_buffer_seconds)
+    }
+}
+
+/// Every line of a scenario's bill, as `<scenario>.<figure>: value`.
+pub fn report(manifest: &Manifest, measured: &Measured, get: &Measured, fixed: &mut FixedInputs, volume: &Volume) {
+    fixed.metrics.extend(measured.logs.metrics.iter().cloned());
+    let name = measured.name;
+    let pizzas = f64::from(measured.pizzas);
+    let orders = measured.orders as f64;
+    let out = |figure: &str, value: String| line(&format!("{name}.{figure}"), value);
+    println!(
+        "# {name}: {} orders, {} pizzas, all READY after {:.1} s",
+        measured.orders,
+        measured.pizzas,
+        measured.ready_after.as_secs_f64()
+    );
+    let per = |n: f64| n / pizzas;
+    let total = measured.reading.total();
+    let count =
+        |prefix: &str| total.requests.iter().filter(|(op, _)| op.starts_with(prefix)).map(|(_, n)| *n).sum::<u64>();
+
+    out("requests_per_pizza", format!("{:.2}", per(total.total_requests() as f64)));
+    out("requests_per_order", format!("{:.1}", total.total_requests() as f64 / orders));
+    for (op, n) in &total.requests {
+        out(&format!("requests_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
+    }
+    out("requests_per_pizza.window_empty_receives", format!("{:.2}", per(total.empty_receives as f64)));
+    for (op, n) in &measured.reading.excluded {
+        out(&format!("excluded_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
+    }
+    out(
+        "requests_per_pizza_ratio_to_before",
+        format!("{:.3}", per(total.total_requests() as f64) / crate::REQUESTS_PER_PIZZA_BEFORE),
+    );
+    out("write_units_per_pizza", format!("{:.2}", per(total.write_units)));
+    out("write_units_per_order", format!("{:.1}", total.write_units / orders));
+    out("read_units_per_pizza", format!("{:.2}", per(total.read_units)));
+    for (caller, spend) in &measured.reading.by_caller {
+        if spend.write_units > 0.0 {
+            out(&format!("write_units_per_pizza.{caller}"), format!("{:.2}", per(spend.write_units)));
+        }
+    }
+
+    // The archive's share: SNS delivers into Firehose with no request of ours; what it
+    // costs is its volume.
+    let archive_requests: u64 = total
+        .requests
+        .iter()
+        .filter(|(op, _)| op.starts_with("firehose:") || op.starts_with("s3:"))
+        .map(|(_, n)| n)
+        .sum();
+    let archive_dollars = measured.archive.map(|volume| {
+        let (records, bytes) = (per(volume.records as f64), per(volume.bytes as f64));
+        out("archive.requests_per_pizza", format!("{:.2}", per(archive_requests as f64)));
+        out("archive.records_per_pizza", format!("{records:.2}"));
+        out("archive.bytes_per_pizza", format!("{bytes:.0}"));
+        out("archive.objects_written", volume.objects.to_string());
+        let charged = pricing::archive_per_million_pizzas(records, bytes, true);
+        out("archive.dollars_per_million_pizzas", format!("{charged:.2}"));
+        out(
+            "archive.dollars_per_million_pizzas_deliveries_free",
+            format!("{:.2}", pricing::archive_per_million_pizzas(records, bytes, false)),
+        );
+        charged
+    });
+    let invocations: u64 = measured.stats.iter().map(|s| s.invocations).sum();
+    let billed_ms: u64 = measured.stats.iter().map(|s| s.billed_ms).sum();
+    let memory_mb = manifest.functions.first().map_or(128, |f| f.memory_mb) as f64;
+    let deliveries: u64 = measured
+        .reading
+        .by_caller
+        .iter()
+        .filter(|(c, _)| c.starts_with("pollers"))
+        .map(|(_, s)| s.messages_received)
+        .sum();
+    let per_pizza = PerPizza {
+        lambda_invocations: per(invocations as f64),
+        lambda_ms: per(billed_ms as f64),
+        memory_mb,
+        sqs_requests: per(count("sqs:") as f64),
+        sqs_deliveries: per(deliveries as f64),
+        sns_requests: per(count("sns:") as f64),
+        write_units: per(total.write_units),
+        read_units: per(total.read_units),
+        http_requests: per(orders),
+    };
+    out("lambda_invocations_per_pizza", format!("{:.2}", per_pizza.lambda_invocations));
+    out("lambda_billed_ms_per_pizza", format!("{:.1}", per_pizza.lambda_ms));
+    out("lambda_cpu_ms_per_pizza", format!("{:.2}", per(measured.logs.cpu_ms.values().sum())));
+    out("sqs_deliveries_per_pizza", format!("{:.2}", per_pizza.sqs_deliveries));
+    out("log_bytes_per_pizza", format!("{:.0}", per(measured.logs.bytes as f64)));
+    out("log_lines_per_pizza", format!("{:.2}", per(measured.logs.lines as f64)));
+    if measured.logs.lost > 0 {
+        out("log_lines_lost", measured.logs.lost.to_string());
+    }
+
+    for (label, deliveries) in [("", Deliveries::BilledAsSqsRequests), ("_deliveries_free", Deliveries::Free)] {
+        let dollars = pricing::per_million_pizzas(&per_pizza, deliveries);
+        out(&format!("dollars_per_million_pizzas{label}"), format!("{:.2}", dollars.total()));
+        if label.is_empty() {
+            out("dollars_per_million_pizzas.lambda", format!("{:.2}", dollars.lambda));
+            out("dollars_per_million_pizzas.sqs", format!("{:.2}", dollars.sqs));
+            out("dollars_per_million_pizzas.sns", format!("{:.2}", dollars.sns));
+            out("dollars_per_million_pizzas.dynamodb", format!("{:.2}", dollars.dynamodb));
+            out("dollars_per_million_pizzas.http_api", format!("{:.2}", dollars.http_api));
+        }
+    }
+
+    // All in: the client's GETs, the logs, the traces, the fixed block.
+    let gets_per_pizza = volume.gets_per_order * orders / pizzas;
+    let get_total = get.reading.total();
+    let per_get = |n: f64| n / get.orders as f64;
+    let get_bill = PerPizza {
+        lambda_invocations: gets_per_pizza,
+        lambda_ms: gets_per_pizza * per_get(get.stats.iter().map(|s| s.billed_ms).sum::<u64>() as f64),
+        memory_mb,
+        read_units: gets_per_pizza * per_get(get_total.read_units),
+        http_requests: gets_per_pizza,
+        ..PerPizza::default()
+    };
+    let gets = pricing::per_million_pizzas(&get_bill, Deliveries::Free).total();
+    let orders_per_second = volume.pizzas_per_month / (pizzas / orders) / (30.0 * 86_400.0);
+    let traces_per_pizza = pricing::sampled_share(orders_per_second) * orders / pizzas;
+    let beyond = pricing::beyond_requests(per(measured.logs.bytes as f64), traces_per_pizza);
+    let fixed_share = fixed.dollars().total() / (volume.pizzas_per_month / 1e6);
+    let counted = pricing::per_million_pizzas(&per_pizza, Deliveries::BilledAsSqsRequests).total();
+    out("client_gets_per_pizza", format!("{gets_per_pizza:.2}"));
+    out("traces_per_pizza", format!("{traces_per_pizza:.3}"));
+    out("all_in.dollars_per_million_pizzas.client_gets", format!("{gets:.2}"));
+    out("all_in.dollars_per_million_pizzas.logs", format!("{:.2}", beyond.logs));
+    out("all_in.dollars_per_million_pizzas.traces", format!("{:.2}", beyond.traces));
+    out("all_in.dollars_per_million_pizzas.fixed_block", format!("{fixed_share:.2}"));
+    let archive = archive_dollars.unwrap_or(0.0);
+    out("all_in.dollars_per_million_pizzas.archive", format!("{archive:.2}"));
+    let all_in = counted + gets + beyond.logs + beyond.traces + fixed_share + archive;
+    out("all_in.dollars_per_million_pizzas", format!("{all_in:.2}"));
+    out("all_in.dollars_per_order", format!("{:.6}", all_in * pizzas / orders / 1e6));
+}
+
+/// The fixed block's lines, once, after the scenarios have shown their metrics.
+pub fn report_fixed(fixed: &FixedInputs, volume: &Volume) {
+    let dollars = fixed.dollars();
+    println!("# the fixed block: what the shop pays a month whatever it sells");
+    line("fixed.custom_metrics", fixed.metrics.len());
+    line("fixed.alarms", fixed.alarms);
+    line("fixed.dollars_per_month.metrics", format!("{:.2}", dollars.metrics));
+    line("fixed.dollars_per_month.alarms", format!("{:.2}", dollars.alarms));
+    line("fixed.dollars_per_month.dashboard", format!("{:.2}", dollars.dashboard));
+    line("fixed.dollars_per_month.idle_polls", format!("{:.2}", dollars.idle_polls));
+    line("fixed.dollars_per_month.kms", format!("{:.2}", dollars.kms));
+    line("fixed.dollars_per_month.archive_puts", format!("{:.2}", dollars.archive_puts));
+    line("fixed.dollars_per_month", format!("{:.2}", dollars.total()));
+    line("fixed.pizzas_per_month", format!("{:.0}", volume.pizzas_per_month));
+    line("idle_dollars_per_month", format!("{:.2}", dollars.idle_polls));
+}
+
+/// The batch size of a function's queue mapping.
+pub fn batch_size(manifest: &Manifest, function: &str) -> Option<u32> {
+    manifest.function(function)?.event_sources.iter().find_map(|source| match source {
+        EventSource::Sqs(sqs) => Some(sqs.mapping.batch_size),
+        _ => None,
+    })
+}
