@@ -41,12 +41,12 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-lint: $(VENV)/.installed ## cfn-lint on the template, and on its SAM expansion: as it is, with the crust stage, with the crust stage and the archive
+lint: $(VENV)/.installed ## cfn-lint on the template, and on its SAM expansion: as it is, with the crust stage, without the event archive
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded.json
 	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-crust.json --parameter CrustStage=enabled
-	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-archive.json --parameter CrustStage=enabled --parameter EventArchive=enabled
-	$(VENV)/bin/cfn-lint .local/expanded.json .local/expanded-crust.json .local/expanded-archive.json
+	$(PYTHON) tools/local/deploy.py --expand-only .local/expanded-no-archive.json --parameter EventArchive=disabled
+	$(VENV)/bin/cfn-lint .local/expanded.json .local/expanded-crust.json .local/expanded-no-archive.json
 
 SCAN_VENV := .venv-scan
 
@@ -56,7 +56,7 @@ $(SCAN_VENV)/.installed: tools/scan/requirements.txt
 	touch $@
 
 scan: lint $(SCAN_VENV)/.installed ## checkov over the template and its SAM expansions; every skipped check says why in .checkov.yaml
-	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f infra/template.yaml -f .local/expanded.json -f .local/expanded-crust.json -f .local/expanded-archive.json
+	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f infra/template.yaml -f .local/expanded.json -f .local/expanded-crust.json -f .local/expanded-no-archive.json
 
 unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtures, schemas) and the deploy tooling
 	cargo test --workspace --exclude system-tests
@@ -118,10 +118,11 @@ $(BASELINE_VENV)/.installed: bench/baseline/requirements.txt
 	$(BASELINE_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
 	touch $@
 
-bench: $(VENV)/.installed $(BASELINE_VENV)/.installed ## figures as `name: value` lines: requests, capacity and dollars per pizza, the Powertools baseline, local speed (docs/benchmarks.md); BENCH_PARAMETERS="--parameter EventArchive=enabled" prices the event archive too
+bench: $(VENV)/.installed $(BASELINE_VENV)/.installed ## figures as `name: value` lines: the whole bill of a 20-pizza order and of a realistic mix, the Powertools baseline, local speed (docs/benchmarks.md); BENCH_PARAMETERS="--parameter EventArchive=enabled" prices the event archive too, BENCH_ARGS="--no-speed --no-baseline" skips parts
 	cargo build --quiet --profile bench-local --bins
+	$(PYTHON) tools/local/deploy.py --expand-only .local/bench-expanded.json --parameter Namespace=bench- $(BENCH_PARAMETERS)
 	tools/local/with-emulator.sh bash -c '$(PYTHON) tools/local/deploy.py --stack-name bench --manifest .local/bench.json --parameter Namespace=bench- $(BENCH_PARAMETERS) \
-	  && cargo run --quiet --profile bench-local -p pizza-bench -- --manifest .local/bench.json'
+	  && cargo run --quiet --profile bench-local -p pizza-bench -- --manifest .local/bench.json --expanded .local/bench-expanded.json $(BENCH_ARGS)'
 
 emulator-up: $(VENV)/.installed
 	tools/local/emulator.sh up

@@ -1,12 +1,13 @@
-//! The event archive, the bus's durable log: an order's whole causal chain is archived
-//! once per event, `trace` draws it, and `replay` brings an order whose message was lost
-//! downstream to its end, while a replay of a finished order changes nothing.
+//! The event archive, the bus's durable log: SNS delivers every event to the archive's
+//! Firehose stream, which writes it to S3; an order's whole causal chain is found there,
+//! `trace` draws it, and `replay` brings an order whose message was lost downstream to its
+//! end, while a replay of a finished order changes nothing and draws the same waterfall.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use event_archive::{Archived, EventArchive, Timeline};
+use event_archive::{Archived, Timeline};
 use inventory::StockRoom;
 use orders::{OrderDesk, OrderStatus};
 use payments::PaymentLedger;
@@ -22,15 +23,15 @@ fn system() -> &'static System {
 }
 
 async fn history(system: &System, order_id: &str) -> Vec<Archived> {
-    system.archive().expect("the stack keeps an archive").history(order_id).await.expect("the archive answers")
+    system.order_history(order_id).await.expect("the archive answers")
 }
 
-/// The order's history once its last event is archived.
-async fn archived_through(system: &System, order_id: &str, last_type: &str) -> Vec<Archived> {
+/// The order's history once `copies` copies of its last event are archived.
+async fn archived_through(system: &System, order_id: &str, last_type: &str, copies: usize) -> Vec<Archived> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let history = history(system, order_id).await;
-        if history.iter().any(|a| a.event.event_type == last_type) {
+        if history.iter().filter(|a| a.event.event_type == last_type).count() >= copies {
             return history;
         }
         assert!(Instant::now() < deadline, "{last_type} of {order_id} was not archived in {PATIENCE:?}");
@@ -45,7 +46,7 @@ fn an_orders_timeline_holds_its_whole_causal_chain_each_event_once() {
     system.run(async {
         let order_id = system.place_order(PIZZAS as u32).await;
         system.wait_until_ready(&order_id).await;
-        archived_through(system, &order_id, "OrderConfirmed").await;
+        archived_through(system, &order_id, "OrderConfirmed", 1).await;
         wait_until_quiet(system, PATIENCE).await;
         let history = history(system, &order_id).await;
         let timeline = Timeline::of(&order_id, &history);
@@ -134,14 +135,16 @@ fn a_replay_of_a_ready_order_changes_nothing() {
     system.run(async {
         let order_id = system.place_order(2).await;
         system.wait_until_ready(&order_id).await;
-        let history = archived_through(system, &order_id, "OrderConfirmed").await;
+        let history = archived_through(system, &order_id, "OrderConfirmed", 1).await;
         wait_until_quiet(system, PATIENCE).await;
         let id: Uuid = order_id.parse().expect("an order id");
         let before = settled_state(system, id).await;
+        let first = Timeline::of(&order_id, &history);
 
         let mut deliveries = system.deliveries();
-        let sent = replay::replay(&system.bus, &history).await.expect("replayed");
-        assert_eq!(sent.len(), history.len());
+        let events = replay::select(&history, None).expect("events");
+        let sent = replay::replay(&system.bus, &events).await.expect("replayed");
+        assert_eq!(sent.len(), first.events.len(), "each event once");
         wait_until_quiet(system, PATIENCE).await;
         let mut redelivered = 0;
         while let Ok(delivery) = deliveries.try_recv() {
@@ -152,6 +155,29 @@ fn a_replay_of_a_ready_order_changes_nothing() {
         }
         assert_eq!(redelivered, 2, "the sauce stage got both pizzas again");
         assert_eq!(settled_state(system, id).await, before, "nothing changed");
+
+        // The archive now holds every event twice; the waterfall draws each once, where it
+        // first was, along the causal chain, and marks the replay.
+        let replayed = archived_through(system, &order_id, "OrderConfirmed", 2).await;
+        let again = Timeline::of(&order_id, &replayed);
+        assert_eq!(again.events.len(), first.events.len());
+        assert_eq!(again.duration_ms(), first.duration_ms(), "timed by the first copies");
+        assert!(again.groups.iter().all(|g| g.reannounced == g.count), "{:#?}", again.groups);
+        let svg = again.render_svg();
+        let rows: Vec<usize> = [
+            "OrderPlaced",
+            "PaymentProcessed",
+            "PizzaRequested",
+            "(sauce)",
+            "(cheese)",
+            "(meat)",
+            "(veggies)",
+            "OrderConfirmed",
+        ]
+        .iter()
+        .map(|label| svg.find(label).unwrap_or_else(|| panic!("{label} is drawn")))
+        .collect();
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows along the causal chain: {svg}");
     });
 }
 
@@ -192,7 +218,7 @@ fn a_replay_brings_an_order_whose_message_was_lost_to_ready() {
         assert_eq!(stalled.pizzas.len(), PIZZAS as usize - 1);
 
         let history = history(system, &order_id).await;
-        let sent = replay::replay(&system.bus, replay::select(&history, None).expect("events")).await.expect("sent");
+        let sent = replay::replay(&system.bus, &replay::select(&history, None).expect("events")).await.expect("sent");
         assert!(sent.len() >= history.len());
         let order = system.wait_until_ready(&order_id).await;
         assert_eq!(order["pizzas"].as_array().map(Vec::len), Some(PIZZAS as usize));

@@ -1,10 +1,11 @@
-//! The adapters' contract suites, against DynamoDB on the emulator: the very suites the
-//! in-memory adapters pass in the unit tests, so the fakes behind the functions' unit
-//! tests behave as the real tables do (conditions, transactions, batch reads).
+//! The adapters' contract suites, against DynamoDB and S3 on the emulator: the very suites
+//! the in-memory adapters pass in the unit tests, so the fakes behind the functions' unit
+//! tests behave as the real tables and the archive's bucket do (conditions, transactions,
+//! batch reads, the delivery stream's objects).
 
 use std::sync::OnceLock;
 
-use event_archive::DynamoArchive;
+use event_archive::S3Archive;
 use inventory::DynamoInventory;
 use orders::DynamoOrders;
 use payments::DynamoLedger;
@@ -52,13 +53,12 @@ fn the_dynamodb_inventory_keeps_the_contract() {
 }
 
 #[test]
-fn the_dynamodb_archive_keeps_the_contract() {
+fn the_s3_archive_keeps_the_contract() {
     let system = system();
     system.run(async {
         let aws = local_runner::sdk_config(&system.manifest).await;
-        let retention = std::time::Duration::from_secs(24 * 60 * 60);
-        event_archive::contract::event_archive(&DynamoArchive::new(&aws, table(system, "ArchiveTable"), retention))
-            .await;
+        let at = system.manifest.event_archive.as_ref().expect("the stack keeps an archive");
+        event_archive::contract::event_archive(&S3Archive::new(&aws, &at.bucket, &at.prefix)).await;
     });
 }
 
@@ -74,7 +74,7 @@ fn a_stale_belief_that_an_ingredient_ran_out_never_becomes_a_shortage() {
         let aws = local_runner::sdk_config(&system.manifest).await;
         let pantry = DynamoInventory::new(&aws, table(system, "InventoryTable"));
         let ham = format!("ham-{}", uuid::Uuid::new_v4().simple());
-        pantry.set_stock(&ham, 5).await.expect("stocked");
+        pantry.set_stock("meat", &ham, 5).await.expect("stocked");
         let order_id = uuid::Uuid::new_v4();
         let pizza = ReservationRequest { order_id, pizza_id: uuid::Uuid::new_v4(), candidates: vec![ham.clone()] };
         let believed = [(ham.clone(), 0)].into_iter().collect();
@@ -83,12 +83,12 @@ fn a_stale_belief_that_an_ingredient_ran_out_never_becomes_a_shortage() {
 
         // A real shortage is recorded, and repeated once the shelf is full again.
         let hungry = ReservationRequest { pizza_id: uuid::Uuid::new_v4(), ..pizza.clone() };
-        pantry.set_stock(&ham, 0).await.expect("none left");
+        pantry.set_stock("meat", &ham, 0).await.expect("none left");
         assert_eq!(
             pantry.reserve("meat", std::slice::from_ref(&hungry)).await.expect("answers"),
             vec![Reservation::OutOfStock]
         );
-        pantry.set_stock(&ham, 5).await.expect("restocked");
+        pantry.set_stock("meat", &ham, 5).await.expect("restocked");
         assert_eq!(
             pantry.reserve("meat", std::slice::from_ref(&hungry)).await.expect("answers"),
             vec![Reservation::AlreadyOutOfStock]

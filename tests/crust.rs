@@ -1,5 +1,6 @@
 //! Inserting a stage by configuration alone: the same template and the same stage code,
-//! deployed with `CrustStage=enabled`, puts a crust on every pizza.
+//! deployed with `CrustStage=enabled`, puts a crust on every pizza (on a stack that opted
+//! out of the event archive, which changes nothing else).
 
 use std::sync::OnceLock;
 
@@ -10,9 +11,11 @@ static SYSTEM: OnceLock<System> = OnceLock::new();
 
 #[test]
 fn a_crust_stage_between_sauce_and_cheese_puts_a_crust_on_every_pizza() {
-    let system = shared_system(&SYSTEM, "test-crust", &[("Namespace", "test-crust-"), ("CrustStage", "enabled")]);
+    // Without the event archive too: a stack may opt out of it.
+    let parameters = [("Namespace", "test-crust-"), ("CrustStage", "enabled"), ("EventArchive", "disabled")];
+    let system = shared_system(&SYSTEM, "test-crust", &parameters);
     assert!(system.manifest.function("CrustFunction").is_some(), "the crust function is deployed");
-    assert!(system.manifest.function("ArchiveFunction").is_none(), "no archive unless asked for");
+    assert!(system.manifest.event_archive.is_none(), "no archive when opted out");
     assert!(system.archive().is_err(), "so trace and replay say there is none");
     system.run(async {
         let order_id = system.place_order(3).await;

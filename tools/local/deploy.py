@@ -211,6 +211,12 @@ class Deployment:
             return physical.rsplit(":", 1)[-1]
         if kind == "AWS::SNS::Topic" and attribute == "TopicArn":
             return physical
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{physical}"
+        if kind == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:aws:iam::{self.account}:role/{physical}"
+        if kind == "AWS::KinesisFirehose::DeliveryStream" and attribute == "Arn":
+            return f"arn:aws:firehose:{self.region}:{self.account}:deliverystream/{physical}"
         if kind == "AWS::DynamoDB::Table" and attribute in ("Arn", "StreamArn"):
             table = self.dynamodb.describe_table(TableName=physical)["Table"]
             return table["TableArn"] if attribute == "Arn" else table["LatestStreamArn"]
@@ -228,7 +234,7 @@ class Deployment:
                 continue
             props = resolver.resolve(resource["Properties"])
             attributes = {}
-            for name in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"):
+            for name in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy", "SubscriptionRoleArn"):
                 if name in props:
                     value = props[name]
                     attributes[name] = json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(value, bool) else str(value)
@@ -389,7 +395,17 @@ class Deployment:
                 if r["Type"] == "AWS::SNS::Topic" and resolver.is_deployed(r)
             },
             "tables": tables,
+            "event_archive": self._event_archive(expanded, resolver),
         }
+
+    def _event_archive(self, expanded: dict, resolver: Resolver) -> dict | None:
+        """Where the event archive's delivery stream writes: its bucket and key prefix."""
+        for resource in expanded["Resources"].values():
+            if resource["Type"] != "AWS::KinesisFirehose::DeliveryStream" or not resolver.is_deployed(resource):
+                continue
+            destination = resolver.resolve(resource["Properties"]["ExtendedS3DestinationConfiguration"])
+            return {"bucket": destination["BucketARN"].rsplit(":", 1)[-1], "prefix": destination.get("Prefix", "")}
+        return None
 
     def _event_source(self, queues: dict, source: str, settings: dict) -> dict:
         common = {

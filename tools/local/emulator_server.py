@@ -17,10 +17,19 @@ moto also forwards a table's stream to the Lambda functions mapped to it, even w
 mapping is disabled, and then empties the stream: nothing would be left for the local
 runner, which reads the stream itself as Lambda's poller would. That forwarding is off here.
 
+moto has Firehose delivery streams with S3 destinations, but its CloudFormation cannot
+create one and its SNS does not deliver to one. Here a stack's delivery stream is created
+like any other resource, and a topic's `firehose` subscription delivers each message into
+it as AWS does: the SNS envelope (or the raw message) as one record, a newline after it.
+Records are buffered per stream and written to S3 together at most a second later, as
+Firehose's buffering does (over a shorter interval), so an order's events are a few objects
+rather than one object each.
+
 Usage: python emulator_server.py -H 127.0.0.1 -p 4566   (the arguments of moto_server)
 """
 
 import copy
+import json
 import threading
 
 from moto.awslambda.models import LambdaBackend
@@ -35,7 +44,10 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
+from moto.core.common_models import CloudFormationModel
+from moto.firehose.models import firehose_backends
 from moto.server import main
+from moto.sns.models import Subscription
 
 _dynamodb = threading.Lock()
 _call_action = DynamoHandler.call_action
@@ -148,6 +160,118 @@ def _leave_the_stream_to_the_runner(self, function_arn, items, source):
 
 
 LambdaBackend.send_dynamodb_items = _leave_the_stream_to_the_runner
+
+
+
+class DeliveryStream(CloudFormationModel):
+    """`AWS::KinesisFirehose::DeliveryStream` for moto's CloudFormation: DirectPut streams
+    into S3, created in moto's own Firehose backend."""
+
+    # moto files each model under the service its module names.
+    __module__ = "moto.firehose.cloudformation"
+
+    def __init__(self, account_id: str, region: str, name: str, arn: str):
+        self.account_id, self.region, self.name, self.arn = account_id, region, name, arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "DeliveryStreamName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::KinesisFirehose::DeliveryStream"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.arn
+        raise NotImplementedError(f"Fn::GetAtt {{0}}.{attribute_name}")
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json.get("Properties", {})
+        backend = firehose_backends[account_id][region_name]
+        arn = backend.create_delivery_stream(
+            region_name,
+            props.get("DeliveryStreamName", resource_name),
+            props.get("DeliveryStreamType", "DirectPut"),
+            kinesis_stream_source_configuration=None,
+            delivery_stream_encryption_configuration_input=props.get("DeliveryStreamEncryptionConfigurationInput"),
+            s3_destination_configuration=props.get("S3DestinationConfiguration"),
+            extended_s3_destination_configuration=props.get("ExtendedS3DestinationConfiguration"),
+            redshift_destination_configuration=None,
+            elasticsearch_destination_configuration=None,
+            splunk_destination_configuration=None,
+            http_endpoint_destination_configuration=None,
+            snowflake_destination_configuration=None,
+            iceberg_destination_configuration=None,
+            tags=[],
+        )
+        return cls(account_id, region_name, props.get("DeliveryStreamName", resource_name), arn)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        firehose_backends[account_id][region_name].delete_delivery_stream(resource_name)
+
+
+class _FirehoseBuffer:
+    """Records waiting for their stream's next write to S3, by (account, region, stream)."""
+
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.records = {}
+        self.timer = None
+
+    def add(self, account_id: str, region: str, stream: str, data: bytes) -> None:
+        with self.lock:
+            self.records.setdefault((account_id, region, stream), []).append({"Data": data})
+            if self.timer is None:
+                self.timer = threading.Timer(self.FLUSH_SECONDS, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def flush(self) -> None:
+        with self.lock:
+            records, self.records, self.timer = self.records, {}, None
+        for (account_id, region, stream), batch in records.items():
+            try:
+                firehose_backends[account_id][region].put_record_batch(stream, batch)
+            except Exception as err:  # noqa: BLE001 - a deleted stream or bucket drops its records, as on AWS
+                print(f"emulator: firehose {stream}: {len(batch)} record(s) not delivered: {err}", flush=True)
+
+
+_firehose_buffer = _FirehoseBuffer()
+_publish = Subscription.publish
+
+
+def _publish_to_firehose(self, message, message_id, subject=None, message_attributes=None, *args, **kwargs):
+    if self.protocol != "firehose":
+        return _publish(self, message, message_id, subject, message_attributes, *args, **kwargs)
+    if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(message_attributes, message):
+        return None
+    if str(self.attributes.get("RawMessageDelivery", "false")).lower() == "true":
+        record = message
+    else:
+        record = json.dumps(self.get_post_data(message, message_id, subject, message_attributes=message_attributes))
+    region, stream = self.endpoint.split(":")[3], self.endpoint.rsplit("/", 1)[-1]
+    _firehose_buffer.add(self.account_id, region, stream, (record + "\n").encode())
+    return None
+
+
+Subscription.publish = _publish_to_firehose
 
 if __name__ == "__main__":
     main()

@@ -1,30 +1,34 @@
-//! The event archive, the bus's durable log: every event any topic carried, kept by
-//! correlation id (the order) in the order the events occurred, for the retention the
-//! template sets. An operator draws an order's [`timeline`] from it, or replays its events.
+//! The event archive, the bus's durable log: every event any topic carried, as SNS
+//! delivered it to the archive's Firehose stream and Firehose wrote it to S3, kept for the
+//! retention the template sets. An operator draws an order's [`timeline`] from it, or
+//! replays its events.
 //!
-//! Appending is idempotent: an event is keyed by its correlation id and its id, so the same
-//! event archived twice (an at-least-once queue, a replay, a fact announced again with the
-//! same derived id) is kept once; the history is read back in occurrence order.
+//! The log is append-only: an event announced again (a retry, a reconciler's
+//! re-announcement, a replay) is archived again. Reading keeps every copy; the timeline
+//! and a replay take each event once, at its first copy ([`first_copies`]), and the
+//! timeline marks the events that were announced more than once.
 
-mod dynamo;
 mod memory;
+pub mod records;
+mod s3;
 pub mod timeline;
 
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dynamo_kit::StoreError;
 use pizza_events::WireEvent;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use dynamo::DynamoArchive;
 pub use memory::InMemoryArchive;
+pub use s3::S3Archive;
 pub use timeline::Timeline;
 
-/// One archived event, with where it was published and the trace it belonged to.
+/// One archived copy of an event, with where it was published and the trace it belonged to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Archived {
     /// The topic ARN it was published to: a replay sends it there again.
@@ -41,11 +45,55 @@ impl Archived {
     }
 }
 
+/// When an order's events were archived: the archive reads only the objects written then,
+/// not every event ever kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Window {
+    /// The life of an order placed at `created_at` and last moved at `updated_at`, widened by
+    /// the time a copy may take to reach the archive (Firehose's buffer) and by anything
+    /// announced for it later (a re-announcement, a replay) up to now.
+    pub fn of_order(created_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self { from: created_at - chrono::Duration::minutes(5), to: now + chrono::Duration::minutes(20) }
+    }
+}
+
+/// Why the archive could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("the event archive is unavailable: {0}")]
+    Unavailable(String),
+    #[error("archive object {key} cannot be read: {reason}")]
+    Unreadable { key: String, reason: String },
+}
+
 #[async_trait]
 pub trait EventArchive: Send + Sync {
-    /// Keeps every event, once however often it is appended (the latest copy of an id).
-    async fn append(&self, events: &[Archived]) -> Result<(), StoreError>;
+    /// Every archived copy of one correlation id's events archived within `window`, oldest
+    /// first.
+    async fn history(&self, correlation_id: &str, window: Window) -> Result<Vec<Archived>, ArchiveError>;
+}
 
-    /// Every archived event of one correlation id, oldest first.
-    async fn history(&self, correlation_id: &str) -> Result<Vec<Archived>, StoreError>;
+/// Each event once, at its first copy (an event announced again keeps the time it first
+/// occurred), oldest first, with how many copies the archive holds of it.
+pub fn first_copies(history: &[Archived]) -> Vec<(Archived, usize)> {
+    let mut first: HashMap<Uuid, (Archived, usize)> = HashMap::new();
+    for archived in history {
+        first
+            .entry(archived.event.id)
+            .and_modify(|(kept, copies)| {
+                *copies += 1;
+                if archived.position() < kept.position() {
+                    *kept = archived.clone();
+                }
+            })
+            .or_insert_with(|| (archived.clone(), 1));
+    }
+    let mut events: Vec<(Archived, usize)> = first.into_values().collect();
+    events.sort_by_key(|(archived, _)| archived.position());
+    events
 }

@@ -1,40 +1,33 @@
-//! The archive in memory, for unit tests.
+//! The archive in memory, for unit tests: what was appended, every copy kept.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use dynamo_kit::StoreError;
 
-use crate::{Archived, EventArchive};
-
-/// Events by (correlation id, event id), as the table keys them.
-type Events = BTreeMap<(String, String), Archived>;
+use crate::{ArchiveError, Archived, EventArchive, Window};
 
 #[derive(Default)]
 pub struct InMemoryArchive {
-    events: Mutex<Events>,
+    events: Mutex<Vec<Archived>>,
 }
 
 impl InMemoryArchive {
-    fn events(&self) -> Result<std::sync::MutexGuard<'_, Events>, StoreError> {
-        self.events.lock().map_err(|_| StoreError::unavailable("the in-memory archive was poisoned"))
+    /// Archives copies of events, as the delivery stream would.
+    pub fn append(&self, events: &[Archived]) {
+        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend_from_slice(events);
     }
 }
 
 #[async_trait]
 impl EventArchive for InMemoryArchive {
-    async fn append(&self, events: &[Archived]) -> Result<(), StoreError> {
-        let mut archived = self.events()?;
-        for event in events {
-            archived.insert((event.event.correlation_id.clone(), event.event.id.to_string()), event.clone());
-        }
-        Ok(())
-    }
-
-    async fn history(&self, correlation_id: &str) -> Result<Vec<Archived>, StoreError> {
-        let mut history: Vec<Archived> =
-            self.events()?.iter().filter(|((c, _), _)| c == correlation_id).map(|(_, e)| e.clone()).collect();
+    async fn history(&self, correlation_id: &str, window: Window) -> Result<Vec<Archived>, ArchiveError> {
+        let events = self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut history: Vec<Archived> = events
+            .iter()
+            .filter(|a| a.event.correlation_id == correlation_id)
+            .filter(|a| (window.from..=window.to).contains(&a.event.occurred_at))
+            .cloned()
+            .collect();
         history.sort_by_key(Archived::position);
         Ok(history)
     }

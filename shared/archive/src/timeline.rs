@@ -2,6 +2,11 @@
 //! event that caused it), the latency of every hop, the critical path from the first event
 //! to the outcome, and the same steps of many pizzas folded into one line with their
 //! min/median/max hop latency. Pure: the CLI prints it as text, JSON or an SVG waterfall.
+//!
+//! Each event is drawn once, at the time it first occurred, however often it was announced
+//! (a re-announced or replayed event is archived again, stamped later): the rows follow the
+//! causal chain (a cause above its effects), never the order copies reached the archive,
+//! and an event announced more than once is marked.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -10,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::Archived;
+use crate::{Archived, first_copies};
 
 /// The events that end an order, and what they mean.
 const OUTCOMES: &[(&str, &str)] = &[("OrderConfirmed", "READY"), ("OrderCancelled", "CANCELLED")];
@@ -49,6 +54,8 @@ pub struct Step {
     pub depth: usize,
     /// The index of the group it is folded into.
     pub group: usize,
+    /// How many copies the archive holds: more than one for an event announced again.
+    pub copies: usize,
 }
 
 impl Step {
@@ -68,6 +75,18 @@ pub struct Group {
     pub first_at_ms: f64,
     pub last_at_ms: f64,
     pub hop_ms: Option<Spread>,
+    /// How many of its events were announced more than once.
+    pub reannounced: usize,
+}
+
+impl Group {
+    /// Its label, with how many of its events were announced again, if any.
+    pub fn marked_label(&self) -> String {
+        match self.reannounced {
+            0 => self.label.clone(),
+            n => format!("{} ↻{n}", self.label),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -91,12 +110,13 @@ impl Spread {
 }
 
 impl Timeline {
-    /// Draws the timeline of one correlation's archived events (in any order).
+    /// Draws the timeline of one correlation's archived events (every copy, in any order).
     pub fn of(correlation_id: &str, archived: &[Archived]) -> Timeline {
-        let mut archived: Vec<&Archived> = archived.iter().collect();
-        archived.sort_by_key(|a| a.position());
-        let started_at = archived.first().map(|a| a.event.occurred_at);
-        let index_of: HashMap<Uuid, usize> = archived.iter().enumerate().map(|(i, a)| (a.event.id, i)).collect();
+        let once = first_copies(archived);
+        let archived: Vec<(&Archived, usize)> =
+            causal_order(&once).into_iter().map(|i| (&once[i].0, once[i].1)).collect();
+        let started_at = once.first().map(|(a, _)| a.event.occurred_at);
+        let index_of: HashMap<Uuid, usize> = archived.iter().enumerate().map(|(i, (a, _))| (a.event.id, i)).collect();
         let millis =
             |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0;
 
@@ -106,9 +126,9 @@ impl Timeline {
         let mut group_of_path: HashMap<String, usize> = HashMap::new();
         let mut group_hops: Vec<Vec<f64>> = Vec::new();
         let mut missing_parents = Vec::new();
-        for archived in &archived {
+        for (archived, copies) in &archived {
             let event = &archived.event;
-            // A cause always occurs before its effects, so it is already placed.
+            // In causal order, a cause is always placed before its effects.
             let parent = event.causation_id.and_then(|id| index_of.get(&id).copied()).filter(|&p| p < events.len());
             if let (Some(cause), None) = (event.causation_id, parent) {
                 missing_parents.push(cause);
@@ -126,6 +146,7 @@ impl Timeline {
                 hop_ms: parent.map(|p| millis(events[p].occurred_at, event.occurred_at)),
                 depth: parent.map_or(0, |p| events[p].depth + 1),
                 group: 0,
+                copies: *copies,
             };
             let path = match parent {
                 Some(p) => format!("{}/{}", paths[p], step.label()),
@@ -139,13 +160,16 @@ impl Timeline {
                     first_at_ms: step.at_ms,
                     last_at_ms: step.at_ms,
                     hop_ms: None,
+                    reannounced: 0,
                 });
                 group_hops.push(Vec::new());
                 groups.len() - 1
             });
             let group = &mut groups[step.group];
             group.count += 1;
+            group.first_at_ms = group.first_at_ms.min(step.at_ms);
             group.last_at_ms = group.last_at_ms.max(step.at_ms);
+            group.reannounced += usize::from(step.copies > 1);
             group_hops[step.group].extend(step.hop_ms);
             paths.push(path);
             events.push(step);
@@ -154,10 +178,14 @@ impl Timeline {
             group.hop_ms = Spread::of(hops);
         }
 
-        let terminal = events.iter().rposition(|e| OUTCOMES.iter().any(|(t, _)| *t == e.event_type));
+        let is_outcome = |e: &Step| OUTCOMES.iter().any(|(t, _)| *t == e.event_type);
+        let terminal = (0..events.len())
+            .filter(|&i| is_outcome(&events[i]))
+            .max_by(|&a, &b| events[a].at_ms.total_cmp(&events[b].at_ms));
         let outcome = terminal.and_then(|t| OUTCOMES.iter().find(|(ty, _)| *ty == events[t].event_type));
         let mut critical_path = Vec::new();
-        let mut cursor = terminal.or(events.len().checked_sub(1));
+        let latest = (0..events.len()).max_by(|&a, &b| events[a].at_ms.total_cmp(&events[b].at_ms));
+        let mut cursor = terminal.or(latest);
         while let Some(at) = cursor {
             critical_path.push(at);
             cursor = events[at].parent.and_then(|id| index_of.get(&id).copied()).filter(|&p| p < at);
@@ -199,13 +227,14 @@ impl Timeline {
         let _ = writeln!(out, "{:>9} {:>8}  {:<48} {:>5}  hop min / median / max", "at ms", "hop ms", "event", "×");
         if expand {
             for step in &self.events {
-                let name = format!("{}{}", tree_prefix(step.depth), step.label());
+                let again = if step.copies > 1 { format!(" ↻{}", step.copies - 1) } else { String::new() };
+                let name = format!("{}{}{again}", tree_prefix(step.depth), step.label());
                 let hop = step.hop_ms.map_or("-".to_owned(), |h| format!("{h:.0}"));
                 let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<48} {:>5}  {}", step.at_ms, 1, short(step.id));
             }
         } else {
             for group in &self.groups {
-                let name = format!("{}{}", tree_prefix(group.depth), group.label);
+                let name = format!("{}{}", tree_prefix(group.depth), group.marked_label());
                 let (hop, spread) = match group.hop_ms {
                     Some(s) if group.count > 1 => {
                         (format!("{:.0}", s.median), format!("{:.0} / {:.0} / {:.0}", s.min, s.median, s.max))
@@ -216,6 +245,14 @@ impl Timeline {
                 let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<48} {:>5}  {spread}", group.first_at_ms, group.count);
             }
             let _ = writeln!(out, "\n(--expand shows every event on its own line)");
+        }
+        let reannounced: usize = self.groups.iter().map(|g| g.reannounced).sum();
+        if reannounced > 0 {
+            let _ = writeln!(
+                out,
+                "↻: {reannounced} event(s) were announced again (a retry, a re-announcement, a replay); each is \
+                 drawn once, when it first occurred"
+            );
         }
         let _ = writeln!(out, "\ncritical path ({:.0} ms):", self.duration_ms());
         for &at in &self.critical_path {
@@ -251,7 +288,7 @@ impl Timeline {
         for (row, group) in self.groups.iter().enumerate() {
             let y = ROW * (row as f64 + 2.0);
             // Indented by depth: SVG collapses leading spaces.
-            let label = format!("{} ×{}", group.label, group.count);
+            let label = format!("{} ×{}", group.marked_label(), group.count);
             let indent = 8.0 + 10.0 * group.depth as f64;
             let _ = writeln!(svg, "<text x=\"{indent:.1}\" y=\"{:.1}\">{}</text>", y + 12.0, escape(&label));
             let (from, to) = (x(group.first_at_ms), x(group.last_at_ms).max(x(group.first_at_ms) + 2.0));
@@ -281,6 +318,34 @@ impl Timeline {
         svg.push_str("</svg>\n");
         svg
     }
+}
+
+/// The events (each once, oldest first) in causal order: every root by time, each followed
+/// by its effects, depth first, siblings by time. A cause is always above its effects,
+/// whatever their times say.
+fn causal_order(events: &[(Archived, usize)]) -> Vec<usize> {
+    let index_of: HashMap<Uuid, usize> = events.iter().enumerate().map(|(i, (a, _))| (a.event.id, i)).collect();
+    let mut effects: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (i, (archived, _)) in events.iter().enumerate() {
+        match archived.event.causation_id.and_then(|cause| index_of.get(&cause)) {
+            Some(&cause) if cause != i => effects.entry(cause).or_default().push(i),
+            _ => roots.push(i),
+        }
+    }
+    let mut order = Vec::with_capacity(events.len());
+    let mut seen = vec![false; events.len()];
+    let mut stack: Vec<usize> = roots.into_iter().rev().collect();
+    while let Some(at) = stack.pop() {
+        if std::mem::replace(&mut seen[at], true) {
+            continue;
+        }
+        order.push(at);
+        stack.extend(effects.get(&at).into_iter().flatten().rev());
+    }
+    // A cycle of causes (never made by our handlers) still shows every event.
+    order.extend((0..events.len()).filter(|&i| !seen[i]));
+    order
 }
 
 fn tree_prefix(depth: usize) -> String {
@@ -412,6 +477,63 @@ mod tests {
         let svg = timeline.render_svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<title>").count(), timeline.groups.len());
+    }
+
+    /// Where each label first appears in a rendering.
+    fn positions(text: &str, labels: &[&str]) -> Vec<usize> {
+        labels.iter().map(|label| text.find(label).unwrap_or_else(|| panic!("{label} is drawn: {text}"))).collect()
+    }
+
+    const CAUSAL: [&str; 6] = [
+        "OrderPlaced · api",
+        "PaymentProcessed · payment",
+        "PizzaRequested · orders",
+        "IngredientAdded (sauce) · sauce",
+        "IngredientAdded (cheese) · cheese",
+        "OrderConfirmed · orders",
+    ];
+
+    #[test]
+    fn a_replayed_order_is_drawn_once_at_its_first_times_in_causal_order_and_marked() {
+        let first = order();
+        // The replay: every event archived again, stamped a minute later.
+        let mut replayed = first.clone();
+        for archived in &mut replayed {
+            archived.event.occurred_at += Duration::seconds(60);
+        }
+        let mut history = replayed;
+        history.extend(first);
+        let timeline = Timeline::of("order-1", &history);
+
+        assert_eq!(timeline.events.len(), 9, "each event once");
+        assert_eq!(timeline.duration_ms(), 100.0, "timed by the first copies, not the replay");
+        let labels: Vec<&str> = timeline.groups.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(labels, CAUSAL);
+        assert!(timeline.groups.iter().all(|g| g.reannounced == g.count), "every event is marked as announced again");
+        let svg = timeline.render_svg();
+        let rows = positions(&svg, &CAUSAL);
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "the waterfall's rows follow the causal chain: {svg}");
+        assert!(svg.contains("OrderConfirmed · orders ↻1 ×1"), "{svg}");
+        let text = timeline.render_text(false);
+        assert!(text.contains("READY after 100 ms"), "{text}");
+        assert!(text.contains("9 event(s) were announced again"), "{text}");
+    }
+
+    #[test]
+    fn a_cause_stays_above_its_effects_whatever_their_times_say() {
+        // Only a late copy of the payment reached the archive: by time it would come after
+        // the pizzas it caused.
+        let mut history = order();
+        for archived in history.iter_mut().filter(|a| a.event.event_type == "PaymentProcessed") {
+            archived.event.occurred_at += Duration::seconds(60);
+        }
+        let timeline = Timeline::of("order-1", &history);
+        let labels: Vec<&str> = timeline.groups.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(labels, CAUSAL);
+        let rows = positions(&timeline.render_text(true), &CAUSAL);
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "and so is every expanded line");
+        assert!(timeline.events.iter().all(|e| e.depth == 0 || e.parent.is_some()));
+        assert_eq!(timeline.outcome.as_deref(), Some("READY"));
     }
 
     #[test]

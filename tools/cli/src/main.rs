@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use event_archive::{EventArchive, Timeline};
+use event_archive::Timeline;
 use inventory::StockRoom;
 use local_runner::Manifest;
 use orders::OrderDesk;
@@ -220,22 +220,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 let rows: Vec<_> = levels
                     .iter()
-                    .map(|l| json!({ "ingredient": l.ingredient, "available": l.available, "reserved": l.reserved }))
+                    .map(|l| {
+                        json!({ "stage": l.stage, "ingredient": l.ingredient, "available": l.available, "reserved": l.reserved })
+                    })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<16} {:>10} {:>9}", "ingredient", "available", "reserved");
+                println!("{:<10} {:<16} {:>10} {:>9}", "stage", "ingredient", "available", "reserved");
                 for level in levels {
-                    println!("{:<16} {:>10} {:>9}", level.ingredient, level.available, level.reserved);
+                    let (stage, ingredient) = (&level.stage, &level.ingredient);
+                    println!("{stage:<10} {ingredient:<16} {:>10} {:>9}", level.available, level.reserved);
                 }
             }
         }
         Command::Stock { action: Some(StockAction::Seed { units }) } => {
-            let stocked: std::collections::HashSet<String> =
-                stack.stock.levels().await?.into_iter().map(|l| l.ingredient).collect();
+            let stocked: std::collections::HashSet<(String, String)> =
+                stack.stock.levels().await?.into_iter().map(|l| (l.stage, l.ingredient)).collect();
             let mut seeded = 0;
-            for ingredient in pizza_events::menu::all_ingredients().filter(|i| !stocked.contains(*i)) {
-                stack.stock.set_stock(ingredient, units).await?;
+            for (stage, ingredient) in pizza_events::menu::all_ingredients()
+                .filter(|(stage, i)| !stocked.contains(&((*stage).to_owned(), (*i).to_owned())))
+            {
+                stack.stock.set_stock(stage, ingredient, units).await?;
                 seeded += 1;
             }
             print(
@@ -245,10 +250,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Stock { action: Some(StockAction::Set { ingredient, units }) } => {
-            if !pizza_events::menu::all_ingredients().any(|i| i == ingredient) {
+            let Some(stage) = pizza_events::menu::stage_of(&ingredient) else {
                 bail!("{ingredient} is not on the menu");
-            }
-            stack.stock.set_stock(&ingredient, units).await?;
+            };
+            stack.stock.set_stock(stage, &ingredient, units).await?;
             print(json, json!({ "ingredient": ingredient, "units": units }), format!("{ingredient}: {units} units"));
         }
         Command::Limit { customer, cents } => {
@@ -267,7 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return place_orders(&client, sizes, json).await;
         }
         Command::Trace { order, expand, svg } => {
-            let history = stack.archive()?.history(&order).await?;
+            let history = stack.order_history(&order).await?;
             if history.is_empty() {
                 bail!("the archive holds no event of {order}");
             }
@@ -358,10 +363,10 @@ async fn replay_order(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let order_id: uuid::Uuid = order.parse().with_context(|| format!("{order} is not an order id"))?;
-    let history = stack.archive()?.history(order).await?;
+    let history = stack.order_history(order).await?;
     let events = replay::select(&history, from)?;
     let before = order_state(stack, order_id).await?;
-    let sent = replay::replay(&stack.bus, events).await?;
+    let sent = replay::replay(&stack.bus, &events).await?;
     let bar = indicatif::ProgressBar::new_spinner();
     if json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -2,7 +2,7 @@
 //! to, with its own id, so that idempotent consumers ignore what they have handled and do
 //! what was lost downstream (a message deleted by hand, a dead letter thrown away).
 
-use event_archive::Archived;
+use event_archive::{Archived, first_copies};
 use lambda_kit::bus::{EventBus, Outgoing, TopicArn};
 use lambda_kit::trace::TraceContext;
 use serde::Serialize;
@@ -26,14 +26,16 @@ pub struct Sent {
     pub topic: String,
 }
 
-/// The events to replay: the whole history, or from the first event of `from` on.
-pub fn select<'a>(history: &'a [Archived], from: Option<&str>) -> Result<&'a [Archived], ReplayError> {
+/// The events to replay, each once (the archive keeps every copy of an event announced
+/// again): the whole history, or from the first event of `from` on.
+pub fn select(history: &[Archived], from: Option<&str>) -> Result<Vec<Archived>, ReplayError> {
     if history.is_empty() {
         return Err(ReplayError::NothingArchived("this order".to_owned()));
     }
+    let history: Vec<Archived> = first_copies(history).into_iter().map(|(archived, _)| archived).collect();
     let Some(from) = from else { return Ok(history) };
     match history.iter().position(|a| a.event.event_type == from) {
-        Some(start) => Ok(&history[start..]),
+        Some(start) => Ok(history[start..].to_vec()),
         None => {
             let mut types: Vec<&str> = history.iter().map(|a| a.event.event_type.as_str()).collect();
             types.dedup();
@@ -89,17 +91,23 @@ mod tests {
     }
 
     fn history() -> Vec<Archived> {
-        vec![
+        let history = vec![
             archived("OrderPlaced", "orders"),
             archived("PizzaRequested", "pizza"),
             archived("IngredientAdded", "sauce"),
-        ]
+        ];
+        // The request announced again a moment later: the archive holds both copies.
+        let mut again = history[1].clone();
+        again.event.occurred_at += chrono::Duration::seconds(1);
+        let mut all = history;
+        all.push(again);
+        all
     }
 
     #[test]
     fn from_a_type_takes_its_first_event_and_everything_after() {
         let history = history();
-        assert_eq!(select(&history, None).expect("all").len(), 3);
+        assert_eq!(select(&history, None).expect("all").len(), 3, "each event once");
         let from = select(&history, Some("PizzaRequested")).expect("some");
         assert_eq!(
             from.iter().map(|a| a.event.event_type.as_str()).collect::<Vec<_>>(),
@@ -112,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_event_goes_back_to_its_own_topic_with_its_own_id_and_trace() {
-        let history = history();
+        let history = select(&history(), None).expect("events");
         let bus = InMemoryBus::default();
         let sent = replay(&bus, &history).await.expect("sent");
         assert_eq!(sent.len(), 3);

@@ -1,10 +1,10 @@
 //! A deployed stack's adapters, found through its manifest.
 
-use event_archive::DynamoArchive;
+use event_archive::{ArchiveError, Archived, EventArchive, S3Archive, Window};
 use inventory::DynamoInventory;
 use lambda_kit::bus::SnsBus;
 use local_runner::Manifest;
-use orders::DynamoOrders;
+use orders::{DynamoOrders, OrderDesk};
 use payments::DynamoLedger;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,14 @@ pub enum StackError {
     Missing(&'static str),
     #[error("the stack keeps no event archive (it was deployed with EventArchive=disabled)")]
     NoArchive,
+    #[error("{0} is not an order id")]
+    NotAnOrder(String),
+    #[error("no order {0}: an order's events are found by the time it lived")]
+    UnknownOrder(uuid::Uuid),
+    #[error("reading the order: {0}")]
+    Orders(#[from] dynamo_kit::StoreError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 /// The clients and adapters of one deployed stack.
@@ -23,7 +31,7 @@ pub struct Stack {
     pub ledger: DynamoLedger,
     pub orders: DynamoOrders,
     /// The event archive, unless the stack was deployed without one.
-    archive: Option<DynamoArchive>,
+    archive: Option<S3Archive>,
     /// The bus a replay publishes to.
     pub bus: SnsBus,
 }
@@ -37,15 +45,24 @@ impl Stack {
             stock: DynamoInventory::new(&aws, table("InventoryTable")?),
             ledger: DynamoLedger::new(&aws, table("PaymentsTable")?),
             orders: DynamoOrders::new(&aws, table("OrdersTable")?),
-            // Read by `trace` and `replay`, which never write to it: no retention to apply.
-            archive: manifest.table("ArchiveTable").map(|t| DynamoArchive::new(&aws, t, std::time::Duration::ZERO)),
+            archive: manifest.event_archive.as_ref().map(|at| S3Archive::new(&aws, &at.bucket, &at.prefix)),
             bus: SnsBus::new(&aws),
             manifest,
         })
     }
 
     /// The event archive, which a stack deployed with `EventArchive=disabled` lacks.
-    pub fn archive(&self) -> Result<&DynamoArchive, StackError> {
+    pub fn archive(&self) -> Result<&S3Archive, StackError> {
         self.archive.as_ref().ok_or(StackError::NoArchive)
+    }
+
+    /// Every archived copy of an order's events: read from the hours the order lived (from
+    /// its placing until now), not from the whole archive.
+    pub async fn order_history(&self, order: &str) -> Result<Vec<Archived>, StackError> {
+        let archive = self.archive()?;
+        let order_id: uuid::Uuid = order.parse().map_err(|_| StackError::NotAnOrder(order.to_owned()))?;
+        let details = self.orders.find(order_id).await?.ok_or(StackError::UnknownOrder(order_id))?;
+        let window = Window::of_order(details.order.created_at, chrono::Utc::now());
+        Ok(archive.history(order, window).await?)
     }
 }

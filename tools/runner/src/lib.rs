@@ -34,7 +34,7 @@ use tracing::{info, warn};
 pub use aws_faults::{FaultLayer, FaultPlan};
 pub use chaos::Chaos;
 pub use environment::LogLine;
-pub use manifest::{EventSource, Manifest};
+pub use manifest::{ArchiveLocation, EventSource, Manifest};
 pub use pool::StatsSnapshot;
 pub use sqs::Delivery;
 

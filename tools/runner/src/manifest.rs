@@ -26,6 +26,16 @@ pub struct Manifest {
     pub queues: BTreeMap<String, Queue>,
     pub topics: BTreeMap<String, String>,
     pub tables: BTreeMap<String, Table>,
+    /// Where the event archive's delivery stream writes, if the stack keeps one.
+    #[serde(default)]
+    pub event_archive: Option<ArchiveLocation>,
+}
+
+/// The event archive's S3 bucket and the key prefix its objects are under.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ArchiveLocation {
+    pub bucket: String,
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
