@@ -118,7 +118,7 @@ $(BASELINE_VENV)/.installed: bench/baseline/requirements.txt
 	$(BASELINE_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
 	touch $@
 
-bench: $(VENV)/.installed $(BASELINE_VENV)/.installed ## figures as `name: value` lines: the whole bill of a 20-pizza order and of a realistic mix, the Powertools baseline, local speed (docs/benchmarks.md); BENCH_PARAMETERS="--parameter EventArchive=enabled" prices the event archive too, BENCH_ARGS="--no-speed --no-baseline" skips parts
+bench: $(VENV)/.installed $(BASELINE_VENV)/.installed ## figures as `name: value` lines: the whole bill of a 20-pizza order and of a realistic mix, the Powertools baseline, local speed (docs/benchmarks.md); BENCH_PARAMETERS="--parameter EventArchive=disabled" prices the stack without its event archive, BENCH_ARGS="--no-speed --no-baseline" skips parts
 	cargo build --quiet --profile bench-local --bins
 	$(PYTHON) tools/local/deploy.py --expand-only .local/bench-expanded.json --parameter Namespace=bench- $(BENCH_PARAMETERS)
 	tools/local/with-emulator.sh bash -c '$(PYTHON) tools/local/deploy.py --stack-name bench --manifest .local/bench.json --parameter Namespace=bench- $(BENCH_PARAMETERS) \

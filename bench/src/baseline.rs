@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Stdio;
 
 use anyhow::{Context, bail};
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use local_runner::Manifest;
 use serde_json::Value;
@@ -77,6 +79,19 @@ pub async fn compare(
             )
             .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build()?)
             .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await?;
+    }
+    // The usual layout: an item per ingredient, each with its `available` units (the Rust
+    // stage keeps one item per stage), in the stack's inventory table.
+    let inventory = manifest.table("InventoryTable").context("no InventoryTable")?;
+    for ingredient in pizza_events::menu::ingredients_for("sauce").unwrap_or_default() {
+        dynamodb
+            .put_item()
+            .table_name(inventory)
+            .item("pk", AttributeValue::S(format!("STOCK#{ingredient}")))
+            .item("sk", AttributeValue::S("STOCK".into()))
+            .item("available", AttributeValue::N("10000000".into()))
             .send()
             .await?;
     }

@@ -16,7 +16,8 @@ pub const DYNAMODB_RRU_PER_MILLION: f64 = 0.125;
 /// API Gateway HTTP APIs: per million requests.
 pub const HTTP_API_PER_MILLION: f64 = 1.00;
 /// The time an AWS call takes as seen from a function on AWS: the reconciler's rounds are
-/// priced with it (its own wall time here is the emulator's).
+/// priced with it, and the scenarios' Lambda line is shown with it beside the measured
+/// wall time (which is the emulator's).
 pub const LATENCY_PER_AWS_CALL_MS: f64 = 10.0;
 /// CloudWatch Logs: per GB ingested, and per GB-month stored (uncompressed, an upper bound).
 pub const LOGS_INGESTED_PER_GB: f64 = 0.50;

@@ -97,13 +97,12 @@ impl DynamoOrders {
 
     /// Stores some of one order's pizzas on the order's own item and counts them, in one
     /// conditional update (no transaction): the order must be cooking and none of them
-    /// stored. Settles what it learns in `outcomes` and returns the pizzas to try again.
+    /// stored. Says what it settled and which pizzas to try again.
     async fn store_on_order<'p>(
         &self,
         order_id: Uuid,
         pizzas: &[(usize, &'p FinishedPizza)],
-        outcomes: &mut [Option<PizzaStored>],
-    ) -> Result<Pending<'p>, StoreError> {
+    ) -> Result<Stored<'p>, StoreError> {
         let mut update = self
             .guarded_update(order_id)
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
@@ -121,28 +120,26 @@ impl DynamoOrders {
             .condition_expression(conditions.join(" AND "));
         let old = match update_or_old(update).await? {
             Ok(_) => {
-                for (index, _) in pizzas {
-                    outcomes[*index] = Some(PizzaStored::Stored);
-                }
-                return Ok(Vec::new());
+                let settled = pizzas.iter().map(|(index, _)| (*index, PizzaStored::Stored)).collect();
+                return Ok(Stored { settled, retry: Vec::new() });
             }
             Err(old) => old,
         };
         let current = old.as_ref().map(order_from_item).transpose()?;
         let cooking = current.as_ref().is_some_and(|order| order.status == OrderStatus::Cooking);
-        let mut retry = Vec::new();
+        let mut stored = Stored { settled: Vec::new(), retry: Vec::new() };
         for (index, finished) in pizzas {
             let stored_before =
                 old.as_ref().is_some_and(|item| item.contains_key(&pizza_attribute(finished.pizza.pizza_id)));
             if stored_before {
-                outcomes[*index] = Some(PizzaStored::Duplicate);
+                stored.settled.push((*index, PizzaStored::Duplicate));
             } else if cooking {
-                retry.push((*index, *finished));
+                stored.retry.push((*index, *finished));
             } else {
-                outcomes[*index] = Some(PizzaStored::OrderNotCooking { current: current.clone() });
+                stored.settled.push((*index, PizzaStored::OrderNotCooking { current: current.clone() }));
             }
         }
-        Ok(retry)
+        Ok(stored)
     }
 }
 
@@ -276,10 +273,17 @@ impl OrderBook for DynamoOrders {
         }
         while !pending.is_empty() {
             let mut next = Vec::new();
-            for (order_id, pizzas) in group_by_order(&pending) {
-                for part in pizzas.chunks(MAX_PIZZAS_PER_UPDATE) {
-                    next.extend(self.store_on_order(order_id, part, &mut outcomes).await?);
+            // One update per order, all at once: orders do not share items.
+            let updates = group_by_order(&pending).into_iter().flat_map(|(order_id, pizzas)| {
+                let parts: Vec<Pending<'_>> = pizzas.chunks(MAX_PIZZAS_PER_UPDATE).map(<[_]>::to_vec).collect();
+                parts.into_iter().map(move |part| async move { self.store_on_order(order_id, &part).await })
+            });
+            for stored in futures::future::join_all(updates).await {
+                let Stored { settled, retry } = stored?;
+                for (index, outcome) in settled {
+                    outcomes[index] = Some(outcome);
                 }
+                next.extend(retry);
             }
             if next.len() == pending.len() {
                 return Err(StoreError::unavailable("storing the pizzas made no progress"));
@@ -377,6 +381,13 @@ impl Watchlist for DynamoOrders {
 
 /// Pizzas waiting to be stored, with their place in the caller's list.
 type Pending<'p> = Vec<(usize, &'p FinishedPizza)>;
+
+/// What one update of an order's pizzas settled (by place in the caller's list), and the
+/// pizzas to try again.
+struct Stored<'p> {
+    settled: Vec<(usize, PizzaStored)>,
+    retry: Pending<'p>,
+}
 
 /// Groups pizzas by order, in order of first appearance.
 fn group_by_order<'p>(pending: &[(usize, &'p FinishedPizza)]) -> Vec<(Uuid, Pending<'p>)> {
