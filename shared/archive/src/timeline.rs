@@ -224,13 +224,13 @@ impl Timeline {
             self.duration_ms(),
             self.events.len()
         );
-        let _ = writeln!(out, "{:>9} {:>8}  {:<48} {:>5}  hop min / median / max", "at ms", "hop ms", "event", "×");
+        let _ = writeln!(out, "{:>9} {:>8}  {:<54} {:>5}  hop min / median / max", "at ms", "hop ms", "event", "×");
         if expand {
             for step in &self.events {
                 let again = if step.copies > 1 { format!(" ↻{}", step.copies - 1) } else { String::new() };
                 let name = format!("{}{}{again}", tree_prefix(step.depth), step.label());
                 let hop = step.hop_ms.map_or("-".to_owned(), |h| format!("{h:.0}"));
-                let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<48} {:>5}  {}", step.at_ms, 1, short(step.id));
+                let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {}", step.at_ms, 1, short(step.id));
             }
         } else {
             for group in &self.groups {
@@ -242,7 +242,7 @@ impl Timeline {
                     Some(s) => (format!("{:.0}", s.median), String::new()),
                     None => ("-".to_owned(), String::new()),
                 };
-                let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<48} {:>5}  {spread}", group.first_at_ms, group.count);
+                let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {spread}", group.first_at_ms, group.count);
             }
             let _ = writeln!(out, "\n(--expand shows every event on its own line)");
         }
