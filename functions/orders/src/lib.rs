@@ -121,16 +121,19 @@ impl<B: OrderBook> OrderService<B> {
                 return;
             }
         };
-        // The first record of each order to complete stands as the confirmation's cause.
+        // The first record of each order to complete stands as the confirmation's cause. An
+        // order seen with pizzas still missing is not tried: its completion would fail.
         let mut to_complete: HashMap<Uuid, usize> = HashMap::new();
         let mut new_pizzas = 0;
-        for ((index, inbound), (pizza, outcome)) in owners.iter().zip(pizzas.iter().zip(&stored)) {
+        for ((index, inbound), (pizza, outcome)) in owners.iter().zip(pizzas.iter().zip(&stored.outcomes)) {
             outcomes[*index] = Some(match outcome {
                 PizzaStored::Stored | PizzaStored::Duplicate => {
                     if *outcome == PizzaStored::Stored {
                         new_pizzas += 1;
                     }
-                    to_complete.entry(pizza.order_id).or_insert(*index);
+                    if stored.all_stored.contains(&pizza.order_id) {
+                        to_complete.entry(pizza.order_id).or_insert(*index);
+                    }
                     Ok(Vec::new())
                 }
                 PizzaStored::OrderNotCooking { current: None } => Err(RecordError::permanent(format!(

@@ -128,25 +128,27 @@ pub async fn pizza_storage(store: &(impl OrderDesk + OrderBook)) {
     let order = placed(store, 2).await;
     let early = pizza(&order);
     assert_eq!(
-        store.store_pizzas(std::slice::from_ref(&early)).await.expect("answers"),
+        store.store_pizzas(std::slice::from_ref(&early)).await.expect("answers").outcomes,
         vec![PizzaStored::OrderNotCooking { current: Some(order_with_status(store, &order).await) }],
         "a placed order does not take pizzas yet"
     );
     store.start_cooking(order.order_id, 2500).await.expect("cooking");
     let (first, second) = (pizza(&order), pizza(&order));
     let stray = FinishedPizza { order_id: Uuid::new_v4(), ..pizza(&order) };
-    let outcomes = store.store_pizzas(&[first.clone(), first.clone(), stray]).await.expect("stores");
+    let stored = store.store_pizzas(&[first.clone(), first.clone(), stray]).await.expect("stores");
     assert_eq!(
-        outcomes,
+        stored.outcomes,
         vec![PizzaStored::Stored, PizzaStored::Duplicate, PizzaStored::OrderNotCooking { current: None }]
     );
+    assert!(stored.all_stored.is_empty(), "one of two pizzas: not worth completing yet");
     assert!(matches!(
         store.complete_if_all_stored(order.order_id).await.expect("answers"),
         Completion::NotComplete(Some(_))
     ));
 
-    let outcomes = store.store_pizzas(&[second.clone(), first.clone()]).await.expect("stores");
-    assert_eq!(outcomes, vec![PizzaStored::Stored, PizzaStored::Duplicate]);
+    let stored = store.store_pizzas(&[second.clone(), first.clone()]).await.expect("stores");
+    assert_eq!(stored.outcomes, vec![PizzaStored::Stored, PizzaStored::Duplicate]);
+    assert_eq!(stored.all_stored, [order.order_id].into(), "the write of the last pizza sees the full count");
     match store.complete_if_all_stored(order.order_id).await.expect("answers") {
         Completion::Completed(ready) => assert_eq!((ready.status, ready.pizzas_ready), (OrderStatus::Ready, 2)),
         other => panic!("the last pizza completes the order, got {other:?}"),
@@ -155,7 +157,10 @@ pub async fn pizza_storage(store: &(impl OrderDesk + OrderBook)) {
         store.complete_if_all_stored(order.order_id).await.expect("answers"),
         Completion::AlreadyReady(_)
     ));
-    let late = store.store_pizzas(&[pizza(&order)]).await.expect("answers");
+    let again = store.store_pizzas(std::slice::from_ref(&second)).await.expect("answers");
+    assert_eq!(again.outcomes, vec![PizzaStored::Duplicate]);
+    assert_eq!(again.all_stored, [order.order_id].into(), "a redelivered last pizza sees it too");
+    let late = store.store_pizzas(&[pizza(&order)]).await.expect("answers").outcomes;
     assert!(matches!(&late[0], PizzaStored::OrderNotCooking { current: Some(o) } if o.status == OrderStatus::Ready));
     assert!(matches!(
         store.cancel(order.order_id, CancelReason::OutOfStock).await.expect("answers"),

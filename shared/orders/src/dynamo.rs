@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
-    Placement, StoredPizza, Transition, Watchlist,
+    Placement, StoredPizza, StoredPizzas, Transition, Watchlist,
 };
 
 const ORDER_SK: &str = "ORDER";
@@ -119,15 +119,17 @@ impl DynamoOrders {
             .update_expression(format!("SET {} ADD pizzas_ready :stored", sets.join(", ")))
             .condition_expression(conditions.join(" AND "));
         let old = match update_or_old(update).await? {
-            Ok(_) => {
+            Ok(new) => {
                 let settled = pizzas.iter().map(|(index, _)| (*index, PizzaStored::Stored)).collect();
-                return Ok(Stored { settled, retry: Vec::new() });
+                let all_stored = Some(order_from_item(&new).is_ok_and(|o| o.pizzas_ready >= o.pizzas));
+                return Ok(Stored { order_id, settled, retry: Vec::new(), all_stored });
             }
             Err(old) => old,
         };
         let current = old.as_ref().map(order_from_item).transpose()?;
         let cooking = current.as_ref().is_some_and(|order| order.status == OrderStatus::Cooking);
-        let mut stored = Stored { settled: Vec::new(), retry: Vec::new() };
+        let all_stored = current.as_ref().map(|o| o.pizzas_ready >= o.pizzas);
+        let mut stored = Stored { order_id, settled: Vec::new(), retry: Vec::new(), all_stored };
         for (index, finished) in pizzas {
             let stored_before =
                 old.as_ref().is_some_and(|item| item.contains_key(&pizza_attribute(finished.pizza.pizza_id)));
@@ -258,7 +260,7 @@ impl OrderBook for DynamoOrders {
         update_or_old(update).await.map(|_| ())
     }
 
-    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<Vec<PizzaStored>, StoreError> {
+    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<StoredPizzas, StoreError> {
         let mut outcomes: Vec<Option<PizzaStored>> = vec![None; pizzas.len()];
         // The same pizza twice in one call: the second is a duplicate of the first (and one
         // transaction may not name an item twice).
@@ -271,6 +273,8 @@ impl OrderBook for DynamoOrders {
                 outcomes[index] = Some(PizzaStored::Duplicate);
             }
         }
+        // Whether each order's count was full when this call last saw it.
+        let mut full: std::collections::HashMap<Uuid, bool> = std::collections::HashMap::new();
         while !pending.is_empty() {
             let mut next = Vec::new();
             // One update per order, all at once: orders do not share items.
@@ -279,9 +283,12 @@ impl OrderBook for DynamoOrders {
                 parts.into_iter().map(move |part| async move { self.store_on_order(order_id, &part).await })
             });
             for stored in futures::future::join_all(updates).await {
-                let Stored { settled, retry } = stored?;
+                let Stored { order_id, settled, retry, all_stored } = stored?;
                 for (index, outcome) in settled {
                     outcomes[index] = Some(outcome);
+                }
+                if let Some(all_stored) = all_stored {
+                    full.insert(order_id, all_stored);
                 }
                 next.extend(retry);
             }
@@ -290,7 +297,10 @@ impl OrderBook for DynamoOrders {
             }
             pending = next;
         }
-        Ok(outcomes.into_iter().map(|o| o.unwrap_or(PizzaStored::Duplicate)).collect())
+        Ok(StoredPizzas {
+            outcomes: outcomes.into_iter().map(|o| o.unwrap_or(PizzaStored::Duplicate)).collect(),
+            all_stored: full.into_iter().filter(|(_, full)| *full).map(|(order_id, _)| order_id).collect(),
+        })
     }
 
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError> {
@@ -382,11 +392,14 @@ impl Watchlist for DynamoOrders {
 /// Pizzas waiting to be stored, with their place in the caller's list.
 type Pending<'p> = Vec<(usize, &'p FinishedPizza)>;
 
-/// What one update of an order's pizzas settled (by place in the caller's list), and the
-/// pizzas to try again.
+/// What one update of an order's pizzas settled (by place in the caller's list), the
+/// pizzas to try again, and whether the order had all its pizzas stored as the update saw
+/// it (`None`: no such order).
 struct Stored<'p> {
+    order_id: Uuid,
     settled: Vec<(usize, PizzaStored)>,
     retry: Pending<'p>,
+    all_stored: Option<bool>,
 }
 
 /// Groups pizzas by order, in order of first appearance.

@@ -155,6 +155,17 @@ pub enum Completion {
     NotComplete(Option<Order>),
 }
 
+/// What storing a batch of finished pizzas did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredPizzas {
+    /// One outcome per pizza, in order.
+    pub outcomes: Vec<PizzaStored>,
+    /// The orders this call saw with every pizza stored: the only ones worth trying to
+    /// complete. The write that stores an order's last pizza sees the full count, and so
+    /// does a redelivery of it; a call that saw the count short cannot complete the order.
+    pub all_stored: std::collections::BTreeSet<Uuid>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum PizzaStored {
     Stored,
@@ -189,8 +200,8 @@ pub trait OrderBook: Send + Sync {
     /// Records the refund of a cancelled order's charge (the same refund, however often).
     async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError>;
     /// Stores finished pizzas and counts each on its order, atomically and at most once;
-    /// one outcome per pizza, in order.
-    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<Vec<PizzaStored>, StoreError>;
+    /// one outcome per pizza, in order, and the orders seen with all their pizzas stored.
+    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<StoredPizzas, StoreError>;
     /// Moves a cooking order to `READY` if every pizza of it is stored.
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError>;
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
-    Placement, Transition, Watchlist,
+    Placement, StoredPizzas, Transition, Watchlist,
 };
 
 #[derive(Default)]
@@ -135,7 +135,7 @@ impl OrderBook for InMemoryOrders {
         })
     }
 
-    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<Vec<PizzaStored>, StoreError> {
+    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<StoredPizzas, StoreError> {
         self.with(|state| {
             let mut seen = HashSet::new();
             let outcomes: Vec<PizzaStored> = pizzas
@@ -161,7 +161,14 @@ impl OrderBook for InMemoryOrders {
                     state.moved(finished.order_id, false);
                 }
             }
-            outcomes
+            let all_stored = pizzas
+                .iter()
+                .filter(|finished| {
+                    state.orders.get(&finished.order_id).is_some_and(|d| d.order.pizzas_ready >= d.order.pizzas)
+                })
+                .map(|finished| finished.order_id)
+                .collect();
+            StoredPizzas { outcomes, all_stored }
         })
     }
 
