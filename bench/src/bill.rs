@@ -50,9 +50,8 @@ pub async fn archive_volume(
     since: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<ArchiveVolume> {
     let mut volume = ArchiveVolume::default();
-    let mut hour = since - chrono::Duration::hours(1);
-    while hour <= chrono::Utc::now() {
-        let prefix = format!("{}{}/", at.prefix, hour.format("%Y/%m/%d/%H"));
+    let hours = event_archive::hour_prefixes(&at.prefix, since - chrono::Duration::hours(1), chrono::Utc::now());
+    for prefix in hours {
         let mut pages = s3.list_objects_v2().bucket(&at.bucket).prefix(&prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
             for object in page.context("listing the archive")?.contents() {
@@ -69,7 +68,6 @@ pub async fn archive_volume(
                 volume.objects += 1;
             }
         }
-        hour += chrono::Duration::hours(1);
     }
     Ok(volume)
 }

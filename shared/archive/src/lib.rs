@@ -25,7 +25,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use memory::InMemoryArchive;
-pub use s3::S3Archive;
+pub use s3::{S3Archive, hour_prefixes};
 pub use timeline::Timeline;
 
 /// One archived copy of an event, with where it was published and the trace it belonged to.

@@ -91,8 +91,9 @@ fn unavailable(doing: &str, err: impl std::error::Error) -> ArchiveError {
     ArchiveError::Unavailable(format!("{doing} the archive: {}", aws_sdk_s3::error::DisplayErrorContext(err)))
 }
 
-/// The key prefix of every hour from `from` to `to`, both included.
-pub(crate) fn hour_prefixes(prefix: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
+/// The key prefix of every hour from `from` to `to`, both included: where the delivery
+/// stream writes what it gathered in those hours.
+pub fn hour_prefixes(prefix: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
     let Ok(mut hour) = from.duration_trunc(Duration::hours(1)) else { return Vec::new() };
     let mut prefixes = Vec::new();
     while hour <= to {
