@@ -104,22 +104,15 @@ impl DynamoInventory {
     ) -> Result<(), StoreError> {
         let mut takes: BTreeMap<&str, u64> = BTreeMap::new();
         let mut candidates: BTreeSet<&str> = BTreeSet::new();
-        for order in orders {
-            for (_, request, pick) in &order.pizzas {
-                candidates.extend(request.candidates.iter().map(String::as_str));
-                if let Some(ingredient) = pick {
-                    *takes.entry(ingredient.as_str()).or_default() += 1;
-                }
-            }
-        }
         // Every ingredient a pizza of the round goes without must really be short.
         let mut short: BTreeSet<&str> = BTreeSet::new();
-        for order in orders {
-            for (_, request, pick) in &order.pizzas {
-                if pick.is_none() {
-                    short.extend(request.candidates.iter().map(String::as_str));
-                }
+        for (_, request, pick) in orders.iter().flat_map(|order| &order.pizzas) {
+            let wanted = request.candidates.iter().map(String::as_str);
+            match pick {
+                Some(ingredient) => *takes.entry(ingredient.as_str()).or_default() += 1,
+                None => short.extend(wanted.clone()),
             }
+            candidates.extend(wanted);
         }
         let mut actions = vec![self.stock_action(stage, &takes, &short)?];
         for order in orders {
@@ -275,8 +268,9 @@ impl DynamoInventory {
     /// Gives back a closed reservation item's units, once: `0` if it held none or another
     /// release got there first.
     async fn give_back(&self, reservations: &Item) -> Result<u32, StoreError> {
+        // A released item holds no pizza attribute any more: the release removed them.
         let held: Vec<(Uuid, &str)> = pizzas_in(reservations).collect();
-        if held.is_empty() || reservations.contains_key("released") {
+        if held.is_empty() {
             return Ok(0);
         }
         let stage = get_s(reservations, "stage")?;
