@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help token run test check fmt clippy lint scan unit system-test release-check chaos deploy queues push audit schemas build bench emulator-up emulator-down clean
+.PHONY: help token run test check fmt clippy lint scan unit system-test release-check chaos deploy queues console browser push audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,7 +62,7 @@ unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtur
 	cargo test --workspace --exclude system-tests
 	cd tools/local && ../../$(PYTHON) -m unittest --quiet
 
-system-test: $(VENV)/.installed $(VENV)/.cargo-lambda ## the system against the emulator (started here unless one answers)
+system-test: $(VENV)/.installed $(VENV)/.cargo-lambda browser ## the system against the emulator (started here unless one answers)
 	cargo build --bins
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
 
@@ -79,13 +79,19 @@ token: ## print a sign-in token of CUSTOMER (default c-42) for the local stack's
 	@cargo run --quiet -p local-runner --bin pizza-local -- --manifest .local/$(STACK).json token $(CUSTOMER)
 
 queues: ## queue and DLQ depths of the running stack (more: `cargo run -p pizza-cli -- --help`)
-	cargo run --quiet -p pizza-cli --bin pizza -- queues --manifest .local/$(STACK).json
+	cargo run --quiet -p pizza-cli --bin pizza -- queues --stack $(STACK)
 
 push: $(VENV)/.cargo-lambda ## put a new build of one function on the running stack with cargo lambda deploy (FUNCTION=api; BINARY=path, else `make build`'s)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo run --quiet -p pizza-cli --bin pizza -- push $(FUNCTION) --manifest .local/$(STACK).json $(if $(BINARY),--binary-path $(BINARY))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo run --quiet -p pizza-cli --bin pizza -- push $(FUNCTION) --stack $(STACK) $(if $(BINARY),--binary-path $(BINARY))
+
+console: ## watch the running stack in a browser: http://127.0.0.1:8765/ (orders by state, the kitchen, the queues, an order's waterfall)
+	cargo run --quiet -p pizza-cli --bin pizza -- console --stack $(STACK)
+
+browser: ## Debian's Chromium for the console's browser test, installed where missing
+	tools/local/install-browser.sh
 
 audit: ## check the running stack's invariants: no double charge, no leaked stock
-	cargo run --quiet -p pizza-cli --bin pizza -- audit --manifest .local/$(STACK).json
+	cargo run --quiet -p pizza-cli --bin pizza -- audit --stack $(STACK)
 
 schemas: ## publish JSON Schemas of new event types or versions to events/schemas
 	UPDATE_SCHEMAS=1 cargo test --quiet -p pizza-events --test schemas

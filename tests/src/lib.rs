@@ -6,6 +6,7 @@
 //! Each test file deploys its own namespaced stack once, so test files, and a `make run`
 //! on the same emulator, never share a queue.
 
+pub mod browser;
 pub mod tap;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! limits, an order's timeline from the event archive and its replay, pushing one function's new build with `cargo lambda deploy`, and the audit of what the saga promises (no double charge, no leaked stock).
 
 pub mod audit;
+pub mod console;
+pub mod discover;
 pub mod http;
 pub mod outbox;
 pub mod push;
@@ -10,4 +12,4 @@ pub mod queues;
 pub mod replay;
 pub mod stack;
 
-pub use stack::Stack;
+pub use stack::{Stack, StackError};

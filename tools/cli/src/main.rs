@@ -11,7 +11,7 @@ use inventory::StockRoom;
 use local_runner::Manifest;
 use orders::OrderDesk;
 use payments::PaymentLedger;
-use pizza_cli::{Stack, audit, outbox, push, queues, replay};
+use pizza_cli::{Stack, audit, console, discover, outbox, push, queues, replay};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -21,9 +21,14 @@ use serde_json::json;
     about = "Operate a deployed pizza shop: queues, dead letters, stock, orders, trace, replay, push, audit"
 )]
 struct Cli {
-    /// The stack manifest `make deploy` wrote.
-    #[arg(long, global = true, default_value = ".local/pizza-shop.json", env = "PIZZA_MANIFEST")]
-    manifest: PathBuf,
+    /// The deployed stack to operate, found by name through CloudFormation (on AWS or the
+    /// emulator at AWS_ENDPOINT_URL).
+    #[arg(long, global = true, default_value = "pizza-shop", env = "PIZZA_STACK")]
+    stack: String,
+    /// Read the stack from this manifest (`make deploy` writes one) instead of asking
+    /// CloudFormation: a cache for when the stack's control plane is out of reach.
+    #[arg(long, global = true, env = "PIZZA_MANIFEST")]
+    manifest: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -33,6 +38,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// What the stack is made of, as CloudFormation and the services describe it.
+    Describe,
+    /// Watch the stack in a browser: orders of the last hour by state, the kitchen's work,
+    /// the queues, an order's waterfall. Serves one read-only page on localhost.
+    Console {
+        #[arg(long, default_value_t = 8765)]
+        port: u16,
+    },
     /// Each queue's visible and in-flight messages, and its dead-letter queue's.
     Queues,
     /// Dead letters: read them, or send them back to their queue.
@@ -160,10 +173,24 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let manifest = Manifest::load(&cli.manifest)?;
+    let manifest = match &cli.manifest {
+        Some(path) => Manifest::load(path)?,
+        None => {
+            let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            discover::describe(&aws, &cli.stack).await.with_context(|| format!("describing stack {}", cli.stack))?
+        }
+    };
     let stack = Stack::connect(manifest).await?;
     let json = cli.json;
     match cli.command {
+        Command::Describe => describe(&stack.manifest, json)?,
+        Command::Console { port } => {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
+            eprintln!("pizza console: http://127.0.0.1:{port}/ (stack {}; Ctrl-C stops it)", stack.manifest.stack_name);
+            console::serve(std::sync::Arc::new(stack), listener).await.context("serving the console")?;
+        }
         Command::Queues => {
             let depths = queues::all_depths(&stack.sqs, &stack.manifest).await?;
             if json {
@@ -325,6 +352,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn describe(manifest: &Manifest, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(manifest)?);
+        return Ok(());
+    }
+    println!("stack {} in {} (account {})", manifest.stack_name, manifest.region, manifest.account);
+    for function in &manifest.functions {
+        println!(
+            "  function {:<20} {} ({}, {} MB)",
+            function.logical_id, function.name, function.binary, function.memory_mb
+        );
+    }
+    for (id, queue) in &manifest.queues {
+        let dlq = queue.dead_letter_queue_url.as_deref().map(|url| url.rsplit('/').next().unwrap_or(url));
+        println!("  queue    {id:<20} {}{}", queue.name(), dlq.map(|d| format!(" -> {d}")).unwrap_or_default());
+    }
+    for (id, arn) in &manifest.topics {
+        println!("  topic    {id:<20} {arn}");
+    }
+    for (id, table) in &manifest.tables {
+        println!("  table    {id:<20} {}", table.name);
+    }
+    if let Some(archive) = &manifest.event_archive {
+        println!("  archive  s3://{}/{}", archive.bucket, archive.prefix);
+    }
+    Ok(())
 }
 
 fn print(json: bool, value: serde_json::Value, text: String) {
