@@ -15,10 +15,14 @@ account may administer the key without using it, and no function's IAM policy na
 use at all (an IAM grant would add to the key policy's).
 
 Every route of the HTTP API needs a signed-in customer.
+
+`sam build` and `sam deploy` (samconfig.toml) find this template and name the stack as
+`make` and the `pizza` command do by default.
 """
 
 import fnmatch
 import re
+import tomllib
 import unittest
 from pathlib import Path
 
@@ -210,6 +214,19 @@ class SignInTest(unittest.TestCase):
             for event in resource.get("Properties", {}).get("Events", {}).values():
                 if event.get("Type") == "HttpApi":
                     self.assertNotIn("Auth", event.get("Properties", {}), f"{name}: a route opts out of sign-in")
+
+
+class SamConfigTest(unittest.TestCase):
+    def test_sam_finds_the_template_and_names_the_stack_as_make_and_the_cli_do(self):
+        config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+        for command in ("build", "validate"):
+            template = ROOT / config[f"{command}"]["parameters"]["template_file"]
+            self.assertEqual(template, TEMPLATE, f"sam {command} reads another template")
+        stack = config["global"]["parameters"]["stack_name"]
+        makefile_default = re.search(r"^STACK \?= (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+        cli_default = re.search(r'default_value = "([^"]+)", env = "PIZZA_STACK"', (ROOT / "tools/cli/src/main.rs").read_text())
+        self.assertEqual(makefile_default and makefile_default.group(1), stack)
+        self.assertEqual(cli_default and cli_default.group(1), stack)
 
 
 if __name__ == "__main__":
