@@ -183,7 +183,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stack = Stack::connect(manifest).await?;
     let json = cli.json;
     match cli.command {
-        Command::Describe => describe(&stack.manifest, json)?,
+        Command::Describe if json => println!("{}", serde_json::to_string_pretty(&stack.manifest)?),
+        Command::Describe => print!("{}", discover::summary(&stack.manifest)),
         Command::Console { port } => {
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
@@ -352,34 +353,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn describe(manifest: &Manifest, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(manifest)?);
-        return Ok(());
-    }
-    println!("stack {} in {} (account {})", manifest.stack_name, manifest.region, manifest.account);
-    for function in &manifest.functions {
-        println!(
-            "  function {:<20} {} ({}, {} MB)",
-            function.logical_id, function.name, function.binary, function.memory_mb
-        );
-    }
-    for (id, queue) in &manifest.queues {
-        let dlq = queue.dead_letter_queue_url.as_deref().map(|url| url.rsplit('/').next().unwrap_or(url));
-        println!("  queue    {id:<20} {}{}", queue.name(), dlq.map(|d| format!(" -> {d}")).unwrap_or_default());
-    }
-    for (id, arn) in &manifest.topics {
-        println!("  topic    {id:<20} {arn}");
-    }
-    for (id, table) in &manifest.tables {
-        println!("  table    {id:<20} {}", table.name);
-    }
-    if let Some(archive) = &manifest.event_archive {
-        println!("  archive  s3://{}/{}", archive.bucket, archive.prefix);
-    }
-    Ok(())
 }
 
 fn print(json: bool, value: serde_json::Value, text: String) {
