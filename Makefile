@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help token run test check fmt clippy lint scan unit system-test release-check chaos deploy queues console browser push audit schemas build bench emulator-up emulator-down clean
+.PHONY: help token run test check fmt clippy ruff lint scan unit system-test system-test-fakecloud release-check chaos deploy queues console browser push audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,13 +33,17 @@ run: $(VENV)/.installed ## emulator, stack and every function running; the API o
 
 test: check unit system-test release-check ## everything CI checks: format, lints, unit and system tests, a release zip
 
-check: fmt clippy lint scan ## formatting, lints and the template's security scan
+check: fmt clippy ruff lint scan ## formatting, lints (Rust, Python, the template) and the template's security scan
 
 fmt:
 	cargo fmt --all -- --check
 
 clippy:
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+ruff: $(VENV)/.installed ## the Python tooling formatted and linted (ruff.toml)
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/ruff check
 
 lint: $(VENV)/.installed ## cfn-lint on the template, and on its SAM expansion: as it is, with the crust stage, without the event archive
 	$(VENV)/bin/cfn-lint infra/template.yaml
@@ -65,6 +69,11 @@ unit: $(VENV)/.installed ## unit tests: Rust (domain, adapters in memory, fixtur
 system-test: $(VENV)/.installed $(VENV)/.cargo-lambda browser ## the system against the emulator (started here unless one answers)
 	cargo build --bins
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tools/local/with-emulator.sh cargo test -p system-tests -- --test-threads 4
+
+FAKECLOUD_ENDPOINT ?= http://127.0.0.1:4599
+system-test-fakecloud: ## the system tests on fakecloud, the opt-in second emulator (AGPL-3.0, a separate process; built once, about 50 minutes, into ~/.cache/fakecloud)
+	tools/local/install-fakecloud.sh >/dev/null
+	EMULATOR=fakecloud AWS_ENDPOINT_URL=$(FAKECLOUD_ENDPOINT) $(MAKE) system-test
 
 chaos: $(VENV)/.installed ## 1,000 pizzas in 100 orders through duplicates, killed processes, a 200 s AWS outage and 2 minutes of AWS failures, healed with nobody in the loop, then the audit (CHAOS_SEED=n replays)
 	cargo build --bins

@@ -25,7 +25,6 @@ class Context:
 def main():
     queue_url, wanted = sys.argv[1], int(sys.argv[2])
     import boto3  # after the environment is set
-
     import topping
 
     sqs = boto3.client("sqs")
@@ -37,11 +36,22 @@ def main():
         messages = received.get("Messages", [])
         if not messages:
             continue
-        event = {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:baseline", "awsRegion": "us-east-1",
-        } for m in messages]}
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:baseline",
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
+        }
         context = Context()
         context.aws_request_id = str(uuid.uuid4())
         started = time.process_time()
@@ -50,8 +60,10 @@ def main():
         failures = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failures]
         if done:
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
         handled += len(done)
         failed += len(failures)
     print(json.dumps({"records": handled, "failures": failed, "cpu_seconds": cpu}))

@@ -11,7 +11,7 @@ import json
 import os
 import random
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -35,21 +35,30 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def reserve(order_id, pizza_id):
     for sauce in random.sample(SAUCES, len(SAUCES)):
         try:
-            dynamodb.transact_write_items(TransactItems=[
-                {"Update": {
-                    "TableName": INVENTORY_TABLE,
-                    "Key": {"pk": {"S": f"STOCK#{sauce}"}, "sk": {"S": "STOCK"}},
-                    "UpdateExpression": "SET available = available - :one",
-                    "ConditionExpression": "available >= :one",
-                    "ExpressionAttributeValues": {":one": {"N": "1"}},
-                }},
-                {"Put": {
-                    "TableName": INVENTORY_TABLE,
-                    "Item": {"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": f"RESPY#sauce#{pizza_id}"},
-                             "ingredient": {"S": sauce}},
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }},
-            ])
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": INVENTORY_TABLE,
+                            "Key": {"pk": {"S": f"STOCK#{sauce}"}, "sk": {"S": "STOCK"}},
+                            "UpdateExpression": "SET available = available - :one",
+                            "ConditionExpression": "available >= :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": INVENTORY_TABLE,
+                            "Item": {
+                                "pk": {"S": f"ORDER#{order_id}"},
+                                "sk": {"S": f"RESPY#sauce#{pizza_id}"},
+                                "ingredient": {"S": sauce},
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
             return sauce
         except dynamodb.exceptions.TransactionCanceledException:
             continue
@@ -66,12 +75,16 @@ def add_sauce(event):
         "id": str(uuid.uuid5(uuid.UUID(event["id"]), "sauce")),
         "type": "IngredientAdded",
         "version": 1,
-        "occurred_at": datetime.now(timezone.utc).isoformat(),
+        "occurred_at": datetime.now(UTC).isoformat(),
         "source": "sauce",
         "correlation_id": event["correlation_id"],
         "causation_id": event["id"],
-        "data": {"order_id": data["order_id"], "pizza_id": data["pizza_id"], "stage": "sauce",
-                 "ingredients": [{"stage": "sauce", "name": sauce}]},
+        "data": {
+            "order_id": data["order_id"],
+            "pizza_id": data["pizza_id"],
+            "stage": "sauce",
+            "ingredients": [{"stage": "sauce", "name": sauce}],
+        },
     }
     sns.publish(TopicArn=OUTPUT_TOPIC_ARN, Message=json.dumps(added))
     return added["id"]

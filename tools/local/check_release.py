@@ -54,7 +54,10 @@ def main() -> int:
     if not found:
         with zipfile.ZipFile(args.zip) as archive:
             info = archive.getinfo("bootstrap")
-            print(f"release-check: {args.zip}: {info.compress_size} bytes zipped, bootstrap {info.file_size} bytes, {args.arch}")
+            print(
+                f"release-check: {args.zip}: {info.compress_size} bytes zipped, "
+                f"bootstrap {info.file_size} bytes, {args.arch}"
+            )
     return 1 if found else 0
 
 

@@ -37,11 +37,10 @@ from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
+from intrinsics import Resolver
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
-
-from intrinsics import Resolver
 
 # The issuer and audience of the local stack's sign-in tokens: any values do, as long as
 # the tokens `pizza-local token` signs carry them (it reads them back from the manifest).
@@ -130,7 +129,9 @@ class Deployment:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             info = zipfile.ZipInfo("README.txt", date_time=(2026, 1, 1, 0, 0, 0))
-            archive.writestr(info, f"{binary}: no cargo lambda build was found; the local runner runs target/debug/{binary}.\n")
+            archive.writestr(
+                info, f"{binary}: no cargo lambda build was found; the local runner runs target/debug/{binary}.\n"
+            )
         return buffer.getvalue()
 
     # -------------------------------------------------------------- 2. expand
@@ -179,7 +180,11 @@ class Deployment:
                 return
             if status.endswith("_FAILED") or "ROLLBACK" in status or status == "MISSING":
                 events = self.cfn.describe_stack_events(StackName=self.args.stack_name)["StackEvents"]
-                reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events if "FAILED" in e["ResourceStatus"]]
+                reasons = [
+                    f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                    for e in events
+                    if "FAILED" in e["ResourceStatus"]
+                ]
                 raise SystemExit(f"deploy: stack {self.args.stack_name} ended {status}: {reasons[:5]}")
             time.sleep(STACK_POLL_SECONDS)
         raise SystemExit(f"deploy: stack {self.args.stack_name} not ready after {STACK_TIMEOUT_SECONDS}s")
@@ -193,7 +198,9 @@ class Deployment:
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": self.args.stack_name,
         }
-        return Resolver(expanded, self.parameters, pseudo, self._ref, lambda lid, att: self._get_att(expanded, lid, att))
+        return Resolver(
+            expanded, self.parameters, pseudo, self._ref, lambda lid, att: self._get_att(expanded, lid, att)
+        )
 
     def _ref(self, logical_id: str) -> str:
         if logical_id not in self.physical:
@@ -204,7 +211,9 @@ class Deployment:
         kind = expanded["Resources"][logical_id]["Type"]
         physical = self._ref(logical_id)
         if kind == "AWS::SQS::Queue" and attribute == "Arn":
-            return self.sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            return self.sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
         if kind == "AWS::SQS::Queue" and attribute == "QueueName":
             return physical.rsplit("/", 1)[-1]
         if kind == "AWS::SNS::Topic" and attribute == "TopicName":
@@ -234,10 +243,22 @@ class Deployment:
                 continue
             props = resolver.resolve(resource["Properties"])
             attributes = {}
-            for name in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy", "SubscriptionRoleArn"):
+            for name in (
+                "RawMessageDelivery",
+                "FilterPolicy",
+                "FilterPolicyScope",
+                "RedrivePolicy",
+                "SubscriptionRoleArn",
+            ):
                 if name in props:
                     value = props[name]
-                    attributes[name] = json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(value, bool) else str(value)
+                    attributes[name] = (
+                        json.dumps(value)
+                        if isinstance(value, dict)
+                        else str(value).lower()
+                        if isinstance(value, bool)
+                        else str(value)
+                    )
             wanted.setdefault(props["TopicArn"], {})[(props["Protocol"], props["Endpoint"])] = attributes
 
         for topic, subscriptions in wanted.items():
@@ -252,14 +273,24 @@ class Deployment:
             for (protocol, endpoint), attributes in subscriptions.items():
                 arn = existing.get((protocol, endpoint))
                 if arn is None:
-                    self.sns.subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint, Attributes=attributes, ReturnSubscriptionArn=True)
+                    self.sns.subscribe(
+                        TopicArn=topic,
+                        Protocol=protocol,
+                        Endpoint=endpoint,
+                        Attributes=attributes,
+                        ReturnSubscriptionArn=True,
+                    )
                     continue
                 current = self.sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
                 for name, value in attributes.items():
                     if current.get(name) != value:
-                        self.sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName=name, AttributeValue=value)
+                        self.sns.set_subscription_attributes(
+                            SubscriptionArn=arn, AttributeName=name, AttributeValue=value
+                        )
                 if "FilterPolicy" in current and "FilterPolicy" not in attributes:
-                    self.sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue="")
+                    self.sns.set_subscription_attributes(
+                        SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=""
+                    )
         log(f"subscriptions applied: {sum(len(s) for s in wanted.values())}")
 
     def apply_time_to_live(self, expanded: dict, resolver: Resolver) -> None:
@@ -275,7 +306,10 @@ class Deployment:
                 continue
             self.dynamodb.update_time_to_live(
                 TableName=table,
-                TimeToLiveSpecification={"AttributeName": spec["AttributeName"], "Enabled": bool(spec.get("Enabled", True))},
+                TimeToLiveSpecification={
+                    "AttributeName": spec["AttributeName"],
+                    "Enabled": bool(spec.get("Enabled", True)),
+                },
             )
             log(f"TTL on {table}.{spec['AttributeName']}")
 
@@ -298,8 +332,19 @@ class Deployment:
     def apply_alarms(self, expanded: dict, resolver: Resolver) -> None:
         """Creates or updates every alarm the template declares (the emulator's
         CloudFormation skips them), named as CloudFormation would: stack-LogicalId."""
-        fields = ("AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
-                  "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions")
+        fields = (
+            "AlarmDescription",
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "Period",
+            "EvaluationPeriods",
+            "Threshold",
+            "ComparisonOperator",
+            "TreatMissingData",
+            "AlarmActions",
+        )
         applied = 0
         for logical_id, resource in expanded["Resources"].items():
             if resource["Type"] != "AWS::CloudWatch::Alarm" or not resolver.is_deployed(resource):
@@ -309,7 +354,9 @@ class Deployment:
             for name in ("Period", "EvaluationPeriods"):
                 alarm[name] = int(alarm[name])
             alarm["Threshold"] = float(alarm["Threshold"])
-            self.cloudwatch.put_metric_alarm(AlarmName=props.get("AlarmName", f"{self.args.stack_name}-{logical_id}"), **alarm)
+            self.cloudwatch.put_metric_alarm(
+                AlarmName=props.get("AlarmName", f"{self.args.stack_name}-{logical_id}"), **alarm
+            )
             applied += 1
         log(f"alarms applied: {applied}")
 
@@ -321,7 +368,9 @@ class Deployment:
             if resource["Type"] != "AWS::Lambda::Function" or not resolver.is_deployed(resource):
                 continue
             name = self._ref(logical_id)
-            variables = self.lambda_.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+            variables = (
+                self.lambda_.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+            )
             if all(isinstance(value, str) for value in variables.values()):
                 continue
             strings = {key: str(value) for key, value in variables.items()}
@@ -345,7 +394,9 @@ class Deployment:
         return wanted
 
     # -------------------------------------------------------------- 5. read back
-    def manifest(self, template: dict, expanded: dict, resolver: Resolver, mappings: dict[tuple[str, str], dict]) -> dict:
+    def manifest(
+        self, template: dict, expanded: dict, resolver: Resolver, mappings: dict[tuple[str, str], dict]
+    ) -> dict:
         queues = {}
         for logical_id, resource in expanded["Resources"].items():
             if resource["Type"] == "AWS::SQS::Queue" and resolver.is_deployed(resource):
@@ -357,23 +408,30 @@ class Deployment:
             name = self._ref(logical_id)
             config = self.lambda_.get_function_configuration(FunctionName=name)
             sam = template["Resources"].get(logical_id, {})
-            props = {k: resolver.resolve(v) for k, v in resource["Properties"].items() if k in ("MemorySize", "ReservedConcurrentExecutions")}
-            functions.append({
-                "logical_id": logical_id,
-                "name": name,
-                "arn": config.get("FunctionArn", ""),
-                "binary": sam.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id),
-                "timeout_seconds": int(config.get("Timeout", 3)),
-                "memory_mb": int(props.get("MemorySize", config.get("MemorySize", 128))),
-                "reserved_concurrency": props.get("ReservedConcurrentExecutions"),
-                "role": config.get("Role", ""),
-                "environment": config.get("Environment", {}).get("Variables", {}),
-                "event_sources": [
-                    self._event_source(queues, source, settings)
-                    for (function, source), settings in mappings.items()
-                    if function == name
-                ] + self._schedules(expanded, resolver, logical_id),
-            })
+            props = {
+                k: resolver.resolve(v)
+                for k, v in resource["Properties"].items()
+                if k in ("MemorySize", "ReservedConcurrentExecutions")
+            }
+            functions.append(
+                {
+                    "logical_id": logical_id,
+                    "name": name,
+                    "arn": config.get("FunctionArn", ""),
+                    "binary": sam.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id),
+                    "timeout_seconds": int(config.get("Timeout", 3)),
+                    "memory_mb": int(props.get("MemorySize", config.get("MemorySize", 128))),
+                    "reserved_concurrency": props.get("ReservedConcurrentExecutions"),
+                    "role": config.get("Role", ""),
+                    "environment": config.get("Environment", {}).get("Variables", {}),
+                    "event_sources": [
+                        self._event_source(queues, source, settings)
+                        for (function, source), settings in mappings.items()
+                        if function == name
+                    ]
+                    + self._schedules(expanded, resolver, logical_id),
+                }
+            )
         tables = {}
         for lid, r in expanded["Resources"].items():
             if r["Type"] == "AWS::DynamoDB::Table" and resolver.is_deployed(r):
@@ -440,16 +498,22 @@ class Deployment:
         schedules = []
         for rule in expanded["Resources"].values():
             props = rule.get("Properties", {})
-            if rule["Type"] != "AWS::Events::Rule" or "ScheduleExpression" not in props or not resolver.is_deployed(rule):
+            if (
+                rule["Type"] != "AWS::Events::Rule"
+                or "ScheduleExpression" not in props
+                or not resolver.is_deployed(rule)
+            ):
                 continue
             for target in props.get("Targets", []):
                 arn = target.get("Arn")
                 if isinstance(arn, dict) and arn.get("Fn::GetAtt", [None])[0] == function_id:
-                    schedules.append({
-                        "kind": "schedule",
-                        "expression": resolver.resolve(props["ScheduleExpression"]),
-                        "enabled": resolver.resolve(props.get("State", "ENABLED")) != "DISABLED",
-                    })
+                    schedules.append(
+                        {
+                            "kind": "schedule",
+                            "expression": resolver.resolve(props["ScheduleExpression"]),
+                            "enabled": resolver.resolve(props.get("State", "ENABLED")) != "DISABLED",
+                        }
+                    )
         return schedules
 
     def _queue(self, url: str) -> dict:
@@ -517,8 +581,17 @@ class Deployment:
                 if event.get("Type") == "HttpApi":
                     props = event.get("Properties", {})
                     method, path = props.get("Method", "ANY").upper(), props.get("Path", "/{proxy+}")
-                    operation = paths.get(path, {}).get("x-amazon-apigateway-any-method" if method == "ANY" else method.lower(), {})
-                    routes.append({"method": method, "path": path, "function": logical_id, "authorized": bool(operation.get("security"))})
+                    operation = paths.get(path, {}).get(
+                        "x-amazon-apigateway-any-method" if method == "ANY" else method.lower(), {}
+                    )
+                    routes.append(
+                        {
+                            "method": method,
+                            "path": path,
+                            "function": logical_id,
+                            "authorized": bool(operation.get("security")),
+                        }
+                    )
         return routes
 
     # --------------------------------------------------------------
@@ -538,7 +611,10 @@ class Deployment:
         path = Path(self.args.manifest)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(manifest, indent=2) + "\n")
-        log(f"{len(manifest['functions'])} functions, {len(manifest['queues'])} queues, {len(manifest['routes'])} routes -> {path}")
+        log(
+            f"{len(manifest['functions'])} functions, {len(manifest['queues'])} queues, "
+            f"{len(manifest['routes'])} routes -> {path}"
+        )
 
 
 def main() -> None:
@@ -546,7 +622,9 @@ def main() -> None:
     parser.add_argument("--template", default="infra/template.yaml")
     parser.add_argument("--stack-name", default="pizza-shop")
     parser.add_argument("--manifest", default=".local/pizza-shop.json")
-    parser.add_argument("--artifacts", default="target/lambda", help="where `cargo lambda build` leaves <binary>/bootstrap.zip")
+    parser.add_argument(
+        "--artifacts", default="target/lambda", help="where `cargo lambda build` leaves <binary>/bootstrap.zip"
+    )
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--expand-only", metavar="OUT", help="only expand the template to OUT, offline, and stop")
     args = parser.parse_args()
@@ -554,7 +632,9 @@ def main() -> None:
         expand_offline(args.template, dict(p.split("=", 1) for p in args.parameter), args.expand_only)
         return
     if not os.environ.get("AWS_ENDPOINT_URL"):
-        raise SystemExit("deploy: AWS_ENDPOINT_URL is not set; this step deploys to an emulator (use `sam deploy` for AWS)")
+        raise SystemExit(
+            "deploy: AWS_ENDPOINT_URL is not set; this step deploys to an emulator (use `sam deploy` for AWS)"
+        )
     Deployment(args).run()
 
 

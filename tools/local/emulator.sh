@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Makes sure an AWS emulator answers at $AWS_ENDPOINT_URL.
 #
-#   emulator.sh up     reuse whatever answers there (moto, LocalStack…); otherwise, for a
-#                      local address, start the project's pinned moto there. Prints
-#                      "started" if it started one, "reused" if not.
-#   emulator.sh down   stop the moto that `up` started, if any.
+#   emulator.sh up     reuse whatever answers there (moto, fakecloud, LocalStack…);
+#                      otherwise, for a local address, start one there: the project's
+#                      pinned moto, or with EMULATOR=fakecloud the pinned fakecloud
+#                      (tools/local/install-fakecloud.sh builds it once). Prints "started"
+#                      if it started one, "reused" if not.
+#   emulator.sh down   stop the emulator that `up` started, if any.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${VENV:-$root/.venv}"
 state="$root/.local"
 endpoint="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+emulator="${EMULATOR:-moto}"
 hostport="${endpoint#*://}"; hostport="${hostport%%/*}"
 host="${hostport%:*}"; port="${hostport##*:}"
 # One pid file and log per port: `make test` on one port must not stop `make run`'s moto.
@@ -43,18 +46,29 @@ up() {
   mkdir -p "$state"
   # A background job of a script ignores the terminal's Ctrl-C: the emulator stops when
   # its owner says so (`down`), after the functions have finished their batches.
-  # moto, with DynamoDB requests made atomic (see emulator_server.py).
-  "$venv/bin/python" "$root/tools/local/emulator_server.py" -H "$host" -p "$port" >"$logfile" 2>&1 &
+  case "$emulator" in
+    moto)
+      # moto, with DynamoDB requests made atomic (see emulator_server.py).
+      "$venv/bin/python" "$root/tools/local/emulator_server.py" -H "$host" -p "$port" >"$logfile" 2>&1 &
+      ;;
+    fakecloud)
+      local binary
+      binary="$("$root/tools/local/install-fakecloud.sh")"
+      # In memory (its default): each run starts from a blank account.
+      "$binary" --addr "$host:$port" >"$logfile" 2>&1 &
+      ;;
+    *) echo "emulator: EMULATOR=$emulator is neither moto nor fakecloud" >&2; exit 2 ;;
+  esac
   echo $! >"$pidfile"
   for _ in $(seq 1 100); do
     if answers; then
-      echo "emulator: moto started at $endpoint (log: .local/emulator-$port.log)" >&2
+      echo "emulator: $emulator started at $endpoint (log: .local/emulator-$port.log)" >&2
       echo started
       return
     fi
     sleep 0.2
   done
-  echo "emulator: moto did not answer at $endpoint within 20s; see .local/emulator-$port.log" >&2
+  echo "emulator: $emulator did not answer at $endpoint within 20s; see .local/emulator-$port.log" >&2
   down
   exit 1
 }
@@ -64,7 +78,7 @@ down() {
     local pid
     pid="$(cat "$pidfile")"
     kill "$pid" 2>/dev/null || true
-    # moto finishes its open long polls first; wait (up to 20 s), so that a run right
+    # The emulator finishes its open long polls first; wait (up to 20 s), so that a run right
     # after this one does not find a dying emulator still answering and reuse it.
     for _ in $(seq 1 100); do
       kill -0 "$pid" 2>/dev/null || break

@@ -33,6 +33,7 @@ import json
 import threading
 
 from moto.awslambda.models import LambdaBackend
+from moto.core.common_models import CloudFormationModel
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -44,7 +45,6 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
-from moto.core.common_models import CloudFormationModel
 from moto.firehose.models import firehose_backends
 from moto.server import main
 from moto.sns.models import Subscription
@@ -131,14 +131,30 @@ def _transact_write_items(self, transact_items):
             if op_type != "ConditionCheck":
                 undo.remember(self, table, key)
             if op_type == "Put":
-                self.put_item(name, op["Item"], condition_expression=condition,
-                              expression_attribute_names=names, expression_attribute_values=values)
+                self.put_item(
+                    name,
+                    op["Item"],
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             elif op_type == "Delete":
-                self.delete_item(name, key, condition_expression=condition,
-                                 expression_attribute_names=names, expression_attribute_values=values)
+                self.delete_item(
+                    name,
+                    key,
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             elif op_type == "Update":
-                self.update_item(name, key, update_expression=op["UpdateExpression"], condition_expression=condition,
-                                 expression_attribute_names=names, expression_attribute_values=values)
+                self.update_item(
+                    name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             errors.append((None, None, None))
         except (MultipleTransactionsException, MockValidationException):
             undo.roll_back()
@@ -160,7 +176,6 @@ def _leave_the_stream_to_the_runner(self, function_arn, items, source):
 
 
 LambdaBackend.send_dynamodb_items = _leave_the_stream_to_the_runner
-
 
 
 class DeliveryStream(CloudFormationModel):
@@ -217,7 +232,9 @@ class DeliveryStream(CloudFormationModel):
         return cls(account_id, region_name, props.get("DeliveryStreamName", resource_name), arn)
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
         return original_resource
 
     @classmethod

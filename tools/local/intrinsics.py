@@ -9,7 +9,8 @@ Fn::If, Fn::Sub and Fn::Join. Everything else is left to CloudFormation.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 NO_VALUE = object()  # what AWS::NoValue resolves to: the surrounding item is dropped
 
@@ -43,9 +44,7 @@ class Resolver:
     @staticmethod
     def _defaults(template: dict) -> dict[str, str]:
         return {
-            name: str(spec["Default"])
-            for name, spec in template.get("Parameters", {}).items()
-            if "Default" in spec
+            name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec
         }
 
     def condition(self, name: str) -> bool:
@@ -58,7 +57,7 @@ class Resolver:
 
     def _condition_value(self, spec: Any) -> Any:
         if isinstance(spec, dict) and len(spec) == 1:
-            (fn, arg), = spec.items()
+            ((fn, arg),) = spec.items()
             if fn == "Fn::Equals":
                 left, right = (self.resolve(a) for a in arg)
                 return str(left) == str(right)
@@ -84,7 +83,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             handler = self._functions().get(key)
             if handler is not None:
                 return handler(arg)

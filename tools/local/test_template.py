@@ -132,10 +132,16 @@ class RunbookTest(unittest.TestCase):
 
     def test_an_alarm_without_its_section_is_caught(self):
         def template(description):
-            return {"Resources": {"NewAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmDescription": description}}}}
+            return {
+                "Resources": {
+                    "NewAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmDescription": description}}
+                }
+            }
 
         runbook = "# Runbook\n\n## Dead letters\n\nAlarms: `NewAlarm`.\n\n## Backlog\n\nNothing.\n"
-        self.assertEqual(runbook_problems(template({"Fn::Sub": "x Runbook: docs/operating.md#dead-letters"}), runbook), [])
+        self.assertEqual(
+            runbook_problems(template({"Fn::Sub": "x Runbook: docs/operating.md#dead-letters"}), runbook), []
+        )
         self.assertEqual(len(runbook_problems(template("no link"), runbook)), 1)
         self.assertEqual(len(runbook_problems(template("docs/operating.md#crust"), runbook)), 1)
         self.assertEqual(len(runbook_problems(template("docs/operating.md#backlog"), runbook)), 1)
@@ -158,7 +164,11 @@ class AlarmTopicTest(unittest.TestCase):
                 }
             }
 
-        cloudwatch = {"Effect": "Allow", "Principal": {"Service": CLOUDWATCH}, "Action": ["kms:Decrypt", "kms:GenerateDataKey*"]}
+        cloudwatch = {
+            "Effect": "Allow",
+            "Principal": {"Service": CLOUDWATCH},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        }
         self.assertEqual(alarm_topic_problems(template({"Ref": "Key"}, [cloudwatch])), [])
         self.assertEqual(len(alarm_topic_problems(template("alias/aws/sns", [cloudwatch]))), 1)
         decrypt_only = dict(cloudwatch, Action="kms:Decrypt")
@@ -200,7 +210,9 @@ class CardTokenKeyTest(unittest.TestCase):
     def test_another_user_of_the_key_is_caught(self):
         template = yaml_parse(TEMPLATE.read_text())
         statements = template["Resources"]["CardTokenKey"]["Properties"]["KeyPolicy"]["Statement"]
-        statements.append({"Effect": "Allow", "Principal": {"AWS": {"Fn::GetAtt": "OrderFunctionRole.Arn"}}, "Action": "kms:Decrypt"})
+        statements.append(
+            {"Effect": "Allow", "Principal": {"AWS": {"Fn::GetAtt": "OrderFunctionRole.Arn"}}, "Action": "kms:Decrypt"}
+        )
         template["Resources"]["ApiFunction"]["Properties"]["Policies"].append({"KMSDecryptPolicy": {"KeyId": "k"}})
         self.assertEqual(len(key_use_problems(template, "CardTokenKey")), 2)
 
@@ -224,7 +236,9 @@ class SamConfigTest(unittest.TestCase):
             self.assertEqual(template, TEMPLATE, f"sam {command} reads another template")
         stack = config["global"]["parameters"]["stack_name"]
         makefile_default = re.search(r"^STACK \?= (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
-        cli_default = re.search(r'default_value = "([^"]+)", env = "PIZZA_STACK"', (ROOT / "tools/cli/src/main.rs").read_text())
+        cli_default = re.search(
+            r'default_value = "([^"]+)", env = "PIZZA_STACK"', (ROOT / "tools/cli/src/main.rs").read_text()
+        )
         self.assertEqual(makefile_default and makefile_default.group(1), stack)
         self.assertEqual(cli_default and cli_default.group(1), stack)
 
