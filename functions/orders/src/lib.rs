@@ -14,18 +14,18 @@
 //! its announcement is repaired by the redelivery.
 
 mod decide;
+mod input;
 pub mod reconcile;
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use futures::future::join_all;
+use input::{OrderInput, OrderMove};
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome, TopicArn};
 use orders::{Completion, DynamoOrders, FinishedPizza, OrderBook, PizzaStored, StoredPizza};
-use pizza_events::catalogue::{
-    CancelReason, IngredientAdded, InventoryFailed, PaymentFailed, PaymentProcessed, PaymentRefunded,
-};
+use pizza_events::catalogue::{CancelReason, IngredientAdded, PaymentRefunded};
 use tracing::info;
 use uuid::Uuid;
 
@@ -56,30 +56,26 @@ impl<B: OrderBook> OrderService<B> {
         &self.book
     }
 
-    /// One order event (payment, shortage, refund): its own conditional write.
-    async fn handle_order_event(&self, inbound: &Inbound) -> RecordOutcome {
-        let event = &inbound.event;
-        if event.is::<PaymentProcessed>() {
-            let paid = event.decode::<PaymentProcessed>()?;
-            let transition = self.book.start_cooking(paid.data.order_id, paid.data.amount_cents).await?;
-            let out = self.topics.cooking(&paid, &transition)?;
-            if !out.is_empty() {
-                inbound.span.in_scope(|| info!(pizzas = out.len(), "order is cooking"));
-                self.metrics.add(&[("PizzasRequested", out.len() as f64, Unit::Count)]);
+    /// One move of an order (payment, shortage, refund): its own conditional write.
+    async fn handle_move(&self, inbound: &Inbound, order_move: OrderMove) -> RecordOutcome {
+        match order_move {
+            OrderMove::Paid(paid) => {
+                let transition = self.book.start_cooking(paid.data.order_id, paid.data.amount_cents).await?;
+                let out = self.topics.cooking(&paid, &transition)?;
+                if !out.is_empty() {
+                    inbound.span.in_scope(|| info!(pizzas = out.len(), "order is cooking"));
+                    self.metrics.add(&[("PizzasRequested", out.len() as f64, Unit::Count)]);
+                }
+                Ok(out)
             }
-            Ok(out)
-        } else if event.is::<PaymentFailed>() {
-            let order_id = event.decode::<PaymentFailed>()?.data.order_id;
-            self.cancel(inbound, order_id, CancelReason::PaymentDeclined).await
-        } else if event.is::<InventoryFailed>() {
-            let order_id = event.decode::<InventoryFailed>()?.data.order_id;
-            self.cancel(inbound, order_id, CancelReason::OutOfStock).await
-        } else if event.is::<PaymentRefunded>() {
-            let PaymentRefunded { order_id, amount_cents } = event.decode()?.data;
-            self.book.record_refund(order_id, amount_cents).await?;
-            Ok(Vec::new())
-        } else {
-            Err(RecordError::permanent(format!("the order service does not handle {}", event.event_type)))
+            OrderMove::PaymentDeclined { order_id } => {
+                self.cancel(inbound, order_id, CancelReason::PaymentDeclined).await
+            }
+            OrderMove::OutOfStock { order_id } => self.cancel(inbound, order_id, CancelReason::OutOfStock).await,
+            OrderMove::Refunded(PaymentRefunded { order_id, amount_cents }) => {
+                self.book.record_refund(order_id, amount_cents).await?;
+                Ok(Vec::new())
+            }
         }
     }
 
@@ -95,18 +91,12 @@ impl<B: OrderBook> OrderService<B> {
 
     /// Every finished pizza of the batch: stored in one call, then each order that may
     /// have just received its last pizza is completed and confirmed.
-    async fn store(&self, finished: &[(usize, &Inbound)], outcomes: &mut [Option<RecordOutcome>]) {
-        let mut pizzas = Vec::new();
-        let mut owners = Vec::new();
-        for (index, inbound) in finished {
-            match inbound.event.decode::<IngredientAdded>() {
-                Ok(added) => {
-                    let IngredientAdded { order_id, pizza_id, ingredients, .. } = added.data;
-                    pizzas.push(FinishedPizza { order_id, pizza: StoredPizza { pizza_id, ingredients } });
-                    owners.push((*index, *inbound));
-                }
-                Err(err) => outcomes[*index] = Some(Err(err.into())),
-            }
+    async fn store(&self, finished: Vec<(usize, &Inbound, IngredientAdded)>, outcomes: &mut [Option<RecordOutcome>]) {
+        let mut pizzas = Vec::with_capacity(finished.len());
+        let mut owners = Vec::with_capacity(finished.len());
+        for (index, inbound, IngredientAdded { order_id, pizza_id, ingredients, .. }) in finished {
+            pizzas.push(FinishedPizza { order_id, pizza: StoredPizza { pizza_id, ingredients } });
+            owners.push((index, inbound));
         }
         if pizzas.is_empty() {
             return;
@@ -181,12 +171,20 @@ impl<B: OrderBook> OrderService<B> {
 impl<B: OrderBook> BatchHandler for OrderService<B> {
     async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
         let mut outcomes: Vec<Option<RecordOutcome>> = batch.iter().map(|_| None).collect();
-        let (finished, others): (Vec<_>, Vec<_>) =
-            batch.iter().enumerate().partition(|(_, inbound)| inbound.event.is::<IngredientAdded>());
-        let order_events = join_all(others.iter().map(|(_, inbound)| self.handle_order_event(inbound)));
-        let (results, ()) = futures::join!(order_events, self.store(&finished, &mut outcomes));
-        for ((index, _), result) in others.iter().zip(results) {
-            outcomes[*index] = Some(result);
+        let mut finished = Vec::new();
+        let mut moves = Vec::new();
+        for (index, inbound) in batch.iter().enumerate() {
+            match OrderInput::decode(&inbound.event) {
+                Ok(OrderInput::PizzaFinished(pizza)) => finished.push((index, inbound, pizza)),
+                Ok(OrderInput::Move(order_move)) => moves.push((index, inbound, order_move)),
+                Err(poison) => outcomes[index] = Some(Err(poison)),
+            }
+        }
+        let indexes: Vec<usize> = moves.iter().map(|(index, _, _)| *index).collect();
+        let moved = join_all(moves.into_iter().map(|(_, inbound, order_move)| self.handle_move(inbound, order_move)));
+        let (results, ()) = futures::join!(moved, self.store(finished, &mut outcomes));
+        for (index, result) in indexes.into_iter().zip(results) {
+            outcomes[index] = Some(result);
         }
         outcomes
             .into_iter()
@@ -199,7 +197,10 @@ impl<B: OrderBook> BatchHandler for OrderService<B> {
 mod tests {
     use super::*;
     use orders::{InMemoryOrders, Order, OrderDesk, OrderStatus};
-    use pizza_events::catalogue::{DeclineReason, Ingredient, OrderCancelled, OrderConfirmed, PizzaRequested};
+    use pizza_events::catalogue::{
+        DeclineReason, Ingredient, InventoryFailed, OrderCancelled, OrderConfirmed, PaymentFailed, PaymentProcessed,
+        PizzaRequested,
+    };
     use pizza_events::{Envelope, Event, WireEvent};
 
     type TestService = OrderService<InMemoryOrders>;

@@ -12,36 +12,20 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures::future::join_all;
 use lambda_kit::telemetry::{Metrics, Unit};
-use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, Outgoing, RecordError, RecordOutcome, TopicArn};
+use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome, TopicArn};
 use payments::{DynamoLedger, Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
-use pizza_events::catalogue::{
-    CardToken, DeclineReason, OrderCancelled, OrderPlaced, PaymentFailed, PaymentProcessed, PaymentRefunded,
-};
-use pizza_events::{Envelope, Event, WireEvent};
+use pizza_events::catalogue::{CardToken, OrderPlaced};
 use sealing::KmsDataKeys;
 use tracing::info;
 use uuid::Uuid;
 
-const SOURCE: &str = "payment";
+mod decide;
 
-/// The card token the simulated provider always declines.
-pub const DECLINED_CARD_TOKEN: &str = "tok_chargeDeclined";
-
-/// The simulated card provider: declines one test token, and any amount over the
-/// customer's credit limit.
-pub fn authorize(card_token: &str, amount_cents: u64, credit_limit_cents: u64) -> Result<(), DeclineReason> {
-    if card_token == DECLINED_CARD_TOKEN {
-        return Err(DeclineReason::CardDeclined);
-    }
-    if amount_cents > credit_limit_cents {
-        return Err(DeclineReason::OverLimit);
-    }
-    Ok(())
-}
+pub use decide::{Announcements, DECLINED_CARD_TOKEN, PaymentInput, authorize};
 
 pub struct PaymentService<L> {
     ledger: L,
-    payments_topic: TopicArn,
+    announcements: Announcements,
     /// The credit limit of a customer without one of their own.
     default_limit_cents: u64,
     metrics: Metrics,
@@ -61,13 +45,6 @@ impl PaymentService<DynamoLedger> {
     }
 }
 
-/// An announcement about an order's payment: its id is fixed by the order and the event
-/// type, so announcing a recorded outcome again is the same event.
-fn announcement<E: Event>(topic: &TopicArn, cause: &WireEvent, order_id: Uuid, data: E) -> Outgoing {
-    let order = order_id.to_string();
-    Outgoing::new(topic, Envelope::of_fact(&[&order, E::TYPE], cause, SOURCE, data).to_wire())
-}
-
 impl<L: PaymentLedger> PaymentService<L> {
     pub fn new(
         ledger: L,
@@ -76,7 +53,7 @@ impl<L: PaymentLedger> PaymentService<L> {
         metrics: Metrics,
         cards: sealing::Envelope,
     ) -> Self {
-        Self { ledger, payments_topic, default_limit_cents, metrics, cards }
+        Self { ledger, announcements: Announcements { payments_topic }, default_limit_cents, metrics, cards }
     }
 
     /// The order's card token in clear, for the provider only: never logged, never kept.
@@ -97,8 +74,7 @@ impl<L: PaymentLedger> PaymentService<L> {
         &self.ledger
     }
 
-    async fn charge(&self, inbound: &Inbound, limits: &HashMap<String, u64>) -> RecordOutcome {
-        let placed = inbound.event.decode::<OrderPlaced>()?.data;
+    async fn charge(&self, inbound: &Inbound, placed: OrderPlaced, limits: &HashMap<String, u64>) -> RecordOutcome {
         let limit = limits.get(&placed.customer_id).copied().unwrap_or(self.default_limit_cents);
         let outcome = authorize(&self.card_token(&placed).await?, placed.amount_cents, limit);
         let payment = Payment {
@@ -121,28 +97,10 @@ impl<L: PaymentLedger> PaymentService<L> {
             // The first outcome stands, whatever this delivery would have decided.
             Recorded::Existing(payment) => payment,
         };
-        Ok(self.announce(&inbound.event, &payment))
+        Ok(self.announcements.outcome(&inbound.event, &payment))
     }
 
-    /// The announcement of a recorded payment: processed, failed, or (refunded, voided:
-    /// the order is cancelled) nothing.
-    fn announce(&self, cause: &WireEvent, payment: &Payment) -> Vec<Outgoing> {
-        let Payment { order_id, customer_id, amount_cents, .. } = payment.clone();
-        match (payment.status, payment.decline_reason) {
-            (PaymentStatus::Charged, _) => {
-                let data = PaymentProcessed { order_id, customer_id, amount_cents };
-                vec![announcement(&self.payments_topic, cause, order_id, data)]
-            }
-            (PaymentStatus::Declined, Some(reason)) => {
-                let data = PaymentFailed { order_id, customer_id, amount_cents, reason };
-                vec![announcement(&self.payments_topic, cause, order_id, data)]
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    async fn refund(&self, inbound: &Inbound) -> RecordOutcome {
-        let order_id = inbound.event.decode::<OrderCancelled>()?.data.order_id;
+    async fn refund(&self, inbound: &Inbound, order_id: Uuid) -> RecordOutcome {
         let refunded = match self.ledger.refund(order_id).await? {
             Refund::Refunded(payment) => {
                 inbound.span.in_scope(|| info!(amount_cents = payment.amount_cents, "charge refunded"));
@@ -156,7 +114,7 @@ impl<L: PaymentLedger> PaymentService<L> {
             }
             Refund::NothingCharged(None) => return self.void(inbound, order_id).await,
         };
-        Ok(self.announce_refund(&inbound.event, &refunded))
+        Ok(self.announcements.refund(&inbound.event, &refunded))
     }
 
     /// The cancellation overtook the order: void its payment so it is never charged.
@@ -176,27 +134,21 @@ impl<L: PaymentLedger> PaymentService<L> {
             // The charge landed in between: refund it after all.
             Recorded::Existing(_) => match self.ledger.refund(order_id).await? {
                 Refund::Refunded(payment) | Refund::AlreadyRefunded(payment) => {
-                    Ok(self.announce_refund(&inbound.event, &payment))
+                    Ok(self.announcements.refund(&inbound.event, &payment))
                 }
                 Refund::NothingCharged(_) => Ok(Vec::new()),
             },
         }
     }
 
-    fn announce_refund(&self, cause: &WireEvent, payment: &Payment) -> Vec<Outgoing> {
-        let data = PaymentRefunded { order_id: payment.order_id, amount_cents: payment.amount_cents };
-        vec![announcement(&self.payments_topic, cause, payment.order_id, data)]
-    }
-
     async fn handle(&self, inbound: &Inbound, limits: &Result<HashMap<String, u64>, RecordError>) -> RecordOutcome {
-        if inbound.event.is::<OrderPlaced>() {
-            // Only a charge needs the credit limits: a failed read fails the charges alone.
-            let limits = limits.as_ref().map_err(RecordError::shared)?;
-            self.charge(inbound, limits).await
-        } else if inbound.event.is::<OrderCancelled>() {
-            self.refund(inbound).await
-        } else {
-            Err(RecordError::permanent(format!("the payment service does not handle {}", inbound.event.event_type)))
+        match PaymentInput::decode(&inbound.event)? {
+            PaymentInput::Charge(placed) => {
+                // Only a charge needs the credit limits: a failed read fails the charges alone.
+                let limits = limits.as_ref().map_err(RecordError::shared)?;
+                self.charge(inbound, placed, limits).await
+            }
+            PaymentInput::Refund { order_id } => self.refund(inbound, order_id).await,
         }
     }
 
@@ -225,6 +177,8 @@ mod tests {
     use super::*;
     use payments::InMemoryLedger;
     use pizza_events::catalogue::CancelReason;
+    use pizza_events::catalogue::{DeclineReason, OrderCancelled, PaymentFailed, PaymentProcessed, PaymentRefunded};
+    use pizza_events::{Envelope, WireEvent};
     use sealing::LocalDataKeys;
 
     const LIMIT: u64 = 10_000;

@@ -4,7 +4,7 @@
 use inventory::{Reservation, ReservationRequest};
 use lambda_kit::{ConfigError, Env, Outgoing, RecordError, TopicArn};
 use pizza_events::catalogue::{Ingredient, IngredientAdded, InventoryFailed, PizzaRequested};
-use pizza_events::{Envelope, WireEvent, derived_id, menu};
+use pizza_events::{Envelope, Event, WireEvent, derived_id, menu};
 use uuid::Uuid;
 
 /// A stage: its name, what it can add, and where pizzas go next.
@@ -54,12 +54,16 @@ impl Stage {
     /// `IngredientAdded` of the stage before. A pizza that passed this stage already means
     /// the topology loops: no retry helps.
     pub fn read(&self, event: &WireEvent) -> Result<Pizza, RecordError> {
-        let pizza = if event.is::<PizzaRequested>() {
-            let data = event.decode::<PizzaRequested>()?.data;
-            Pizza { order_id: data.order_id, pizza_id: data.pizza_id, ingredients: Vec::new() }
-        } else {
-            let data = event.decode::<IngredientAdded>()?.data;
-            Pizza { order_id: data.order_id, pizza_id: data.pizza_id, ingredients: data.ingredients }
+        let pizza = match event.event_type.as_str() {
+            PizzaRequested::TYPE => {
+                let data = event.decode::<PizzaRequested>()?.data;
+                Pizza { order_id: data.order_id, pizza_id: data.pizza_id, ingredients: Vec::new() }
+            }
+            IngredientAdded::TYPE => {
+                let data = event.decode::<IngredientAdded>()?.data;
+                Pizza { order_id: data.order_id, pizza_id: data.pizza_id, ingredients: data.ingredients }
+            }
+            other => return Err(RecordError::permanent(format!("stage {} does not handle {other}", self.name))),
         };
         if pizza.ingredients.iter().any(|i| i.stage == self.name) {
             return Err(RecordError::permanent(format!(
