@@ -37,6 +37,8 @@ pub struct Snapshot {
     pub payments: Vec<Payment>,
     pub reservations: Vec<Held>,
     pub levels: Vec<StockLevel>,
+    /// The kitchen stages the stack runs: every pizza has an ingredient of each's menu.
+    pub stages: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize, PartialEq)]
@@ -75,9 +77,6 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// The stages every pizza goes through (the crust stage is optional).
-const KITCHEN_STAGES: [&str; 4] = ["sauce", "cheese", "meat", "veggies"];
-
 pub async fn snapshot(stack: &Stack) -> Result<Snapshot, dynamo_kit::StoreError> {
     let orders = stack.orders.all_orders().await?;
     let mut pizzas = HashMap::new();
@@ -93,6 +92,7 @@ pub async fn snapshot(stack: &Stack) -> Result<Snapshot, dynamo_kit::StoreError>
         payments: stack.ledger.all_payments().await?,
         reservations: stack.stock.reservations().await?,
         levels: stack.stock.levels().await?,
+        stages: crate::console::kitchen_stages(&stack.manifest).into_iter().map(|stage| stage.name).collect(),
     })
 }
 
@@ -150,7 +150,9 @@ pub fn audit(snapshot: &Snapshot, promises: Promises) -> Report {
                 if order.pizzas_ready != order.pizzas {
                     violation(format!("order {id} is READY with {} of {} pizzas", order.pizzas_ready, order.pizzas));
                 }
-                if let Some(problem) = snapshot.pizzas.get(&id).and_then(|p| whole_order_problem(order, p)) {
+                if let Some(problem) =
+                    snapshot.pizzas.get(&id).and_then(|p| whole_order_problem(order, p, &snapshot.stages))
+                {
                     violation(format!("order {id} is READY but {problem}"));
                 }
                 if order.charged_cents != order.amount_cents || order.refunded_cents != 0 {
@@ -223,7 +225,7 @@ pub fn audit(snapshot: &Snapshot, promises: Promises) -> Report {
 }
 
 /// What is wrong with a READY order's pizzas, if anything.
-fn whole_order_problem(order: &Order, pizzas: &[StoredPizza]) -> Option<String> {
+fn whole_order_problem(order: &Order, pizzas: &[StoredPizza], stages: &[String]) -> Option<String> {
     if pizzas.len() != order.pizzas as usize {
         return Some(format!("{} pizzas are stored of {}", pizzas.len(), order.pizzas));
     }
@@ -232,9 +234,9 @@ fn whole_order_problem(order: &Order, pizzas: &[StoredPizza]) -> Option<String> 
         return Some("two of its pizzas share an id".into());
     }
     for pizza in pizzas {
-        for stage in KITCHEN_STAGES {
+        for stage in stages {
             let on_menu = |name: &str| pizza_events::menu::ingredients_for(stage).is_some_and(|m| m.contains(&name));
-            if !pizza.ingredients.iter().any(|i| i.stage == stage && on_menu(&i.name)) {
+            if !pizza.ingredients.iter().any(|i| i.stage == *stage && on_menu(&i.name)) {
                 return Some(format!("pizza {} has no {stage} from the menu", pizza.pizza_id));
             }
         }
@@ -359,6 +361,7 @@ mod tests {
         let ready = order(OrderStatus::Ready, 2);
         let whole = [("sauce", "pesto"), ("cheese", "vegan"), ("meat", "ham"), ("veggies", "olives")];
         let snapshot = |pizzas: Vec<StoredPizza>| Snapshot {
+            stages: ["sauce", "cheese", "meat", "veggies"].map(String::from).to_vec(),
             payments: vec![payment(&ready, PaymentStatus::Charged)],
             pizzas: [(ready.order_id, pizzas)].into(),
             orders: vec![ready.clone()],
@@ -372,6 +375,9 @@ mod tests {
         assert_eq!(audit(&snapshot(vec![stored(&whole), stored(&off_menu)]), Promises::default()).violations.len(), 1);
         let twin = stored(&whole);
         assert_eq!(audit(&snapshot(vec![twin.clone(), twin]), Promises::default()).violations.len(), 1, "one id twice");
+        let mut with_crust = snapshot(vec![stored(&whole), stored(&whole)]);
+        with_crust.stages.push("crust".into());
+        assert_eq!(audit(&with_crust, Promises::default()).violations.len(), 1, "a stack with a crust stage");
     }
 
     #[test]
