@@ -7,6 +7,7 @@ use futures::future::join_all;
 use inventory::{DynamoInventory, Restock};
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome};
+use pizza_events::WireEvent;
 use pizza_events::catalogue::OrderCancelled;
 
 pub struct Restocker<R> {
@@ -29,7 +30,7 @@ impl<R: Restock> Restocker<R> {
         &self.inventory
     }
 
-    async fn release(&self, inbound: &Inbound) -> RecordOutcome {
+    async fn release(&self, inbound: &Inbound<WireEvent>) -> RecordOutcome<WireEvent> {
         if !inbound.event.is::<OrderCancelled>() {
             let event_type = &inbound.event.event_type;
             return Err(RecordError::permanent(format!("the inventory service does not handle {event_type}")));
@@ -44,7 +45,9 @@ impl<R: Restock> Restocker<R> {
 
 #[async_trait]
 impl<R: Restock> BatchHandler for Restocker<R> {
-    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+    type Message = WireEvent;
+
+    async fn handle_batch(&self, batch: &[Inbound<WireEvent>]) -> Vec<RecordOutcome<WireEvent>> {
         join_all(batch.iter().map(|inbound| self.release(inbound))).await
     }
 }

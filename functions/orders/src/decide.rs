@@ -2,8 +2,9 @@
 //! fact (an order's cancellation, its confirmation) or by the cause (its pizzas), so an
 //! announcement made again is the same event.
 
-use lambda_kit::{Outgoing, RecordError, TopicArn};
+use lambda_kit::{RecordError, TopicArn};
 use orders::{Completion, Order, OrderStatus, Transition};
+use pizza_events::Outgoing;
 use pizza_events::catalogue::{OrderCancelled, OrderConfirmed, PaymentProcessed, PizzaRequested};
 use pizza_events::{Envelope, Event, WireEvent, derived_id};
 use uuid::Uuid;

@@ -25,6 +25,7 @@ use input::{OrderInput, OrderMove};
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome, TopicArn};
 use orders::{Completion, DynamoOrders, FinishedPizza, OrderBook, PizzaStored, StoredPizza};
+use pizza_events::WireEvent;
 use pizza_events::catalogue::{CancelReason, IngredientAdded, PaymentRefunded};
 use tracing::info;
 use uuid::Uuid;
@@ -57,7 +58,7 @@ impl<B: OrderBook> OrderService<B> {
     }
 
     /// One move of an order (payment, shortage, refund): its own conditional write.
-    async fn handle_move(&self, inbound: &Inbound, order_move: OrderMove) -> RecordOutcome {
+    async fn handle_move(&self, inbound: &Inbound<WireEvent>, order_move: OrderMove) -> RecordOutcome<WireEvent> {
         match order_move {
             OrderMove::Paid(paid) => {
                 let transition = self.book.start_cooking(paid.data.order_id, paid.data.amount_cents).await?;
@@ -79,7 +80,12 @@ impl<B: OrderBook> OrderService<B> {
         }
     }
 
-    async fn cancel(&self, inbound: &Inbound, order_id: Uuid, reason: CancelReason) -> RecordOutcome {
+    async fn cancel(
+        &self,
+        inbound: &Inbound<WireEvent>,
+        order_id: Uuid,
+        reason: CancelReason,
+    ) -> RecordOutcome<WireEvent> {
         let transition = self.book.cancel(order_id, reason).await?;
         let out = self.topics.cancellation(&inbound.event, order_id, &transition)?;
         if matches!(transition, orders::Transition::Applied(_)) {
@@ -91,7 +97,11 @@ impl<B: OrderBook> OrderService<B> {
 
     /// Every finished pizza of the batch: stored in one call, then each order that may
     /// have just received its last pizza is completed and confirmed.
-    async fn store(&self, finished: Vec<(usize, &Inbound, IngredientAdded)>, outcomes: &mut [Option<RecordOutcome>]) {
+    async fn store(
+        &self,
+        finished: Vec<(usize, &Inbound<WireEvent>, IngredientAdded)>,
+        outcomes: &mut [Option<RecordOutcome<WireEvent>>],
+    ) {
         let mut pizzas = Vec::with_capacity(finished.len());
         let mut owners = Vec::with_capacity(finished.len());
         for (index, inbound, IngredientAdded { order_id, pizza_id, ingredients, .. }) in finished {
@@ -169,8 +179,10 @@ impl<B: OrderBook> OrderService<B> {
 
 #[async_trait]
 impl<B: OrderBook> BatchHandler for OrderService<B> {
-    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
-        let mut outcomes: Vec<Option<RecordOutcome>> = batch.iter().map(|_| None).collect();
+    type Message = WireEvent;
+
+    async fn handle_batch(&self, batch: &[Inbound<WireEvent>]) -> Vec<RecordOutcome<WireEvent>> {
+        let mut outcomes: Vec<Option<RecordOutcome<WireEvent>>> = batch.iter().map(|_| None).collect();
         let mut finished = Vec::new();
         let mut moves = Vec::new();
         for (index, inbound) in batch.iter().enumerate() {
@@ -212,7 +224,7 @@ mod tests {
     }
 
     /// Places an order and returns the `PaymentProcessed` that pays it.
-    async fn paid(service: &TestService, pizzas: u32) -> Inbound {
+    async fn paid(service: &TestService, pizzas: u32) -> Inbound<WireEvent> {
         let order_id = Uuid::new_v4();
         let order = Order::place(order_id, "c-1", pizzas, u64::from(pizzas) * 1250, "fp");
         let announcement = lambda_kit::Outgoing::new(
@@ -224,15 +236,15 @@ mod tests {
         inbound(order_id, data)
     }
 
-    fn inbound<E: Event>(order_id: Uuid, data: E) -> Inbound {
+    fn inbound<E: Event>(order_id: Uuid, data: E) -> Inbound<WireEvent> {
         Inbound::detached(Envelope::new("test", order_id.to_string(), data).to_wire())
     }
 
-    fn order_id_of(inbound: &Inbound) -> Uuid {
+    fn order_id_of(inbound: &Inbound<WireEvent>) -> Uuid {
         inbound.event.correlation_id.parse().expect("an order id")
     }
 
-    async fn handle(service: &TestService, batch: &[Inbound]) -> Vec<WireEvent> {
+    async fn handle(service: &TestService, batch: &[Inbound<WireEvent>]) -> Vec<WireEvent> {
         service.handle_batch(batch).await.into_iter().flat_map(|o| o.expect("handled")).map(|o| o.event).collect()
     }
 
@@ -241,7 +253,7 @@ mod tests {
     }
 
     /// What the last stage would publish for a requested pizza.
-    fn finished(request: &Envelope<PizzaRequested>) -> Inbound {
+    fn finished(request: &Envelope<PizzaRequested>) -> Inbound<WireEvent> {
         let ingredients = vec![Ingredient { stage: "veggies".into(), name: "olives".into() }];
         let PizzaRequested { order_id, pizza_id } = request.data;
         let data = IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients };

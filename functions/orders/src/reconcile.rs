@@ -13,15 +13,17 @@
 //!
 //! With nothing stalled a run costs one query of a sparse index.
 
+use pizza_events::WireEvent;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use inventory::{DynamoInventory, Restock};
 use lambda_kit::telemetry::{Metrics, Unit};
-use lambda_kit::{ConfigError, Env, EventBus, Outgoing, TopicArn};
+use lambda_kit::{ConfigError, Env, EventBus, TopicArn};
 use orders::{DynamoOrders, OrderBook, OrderDesk, OrderDetails, OrderStatus, Transition, Watchlist};
 use payments::{DynamoLedger, PaymentLedger, PaymentStatus};
+use pizza_events::Outgoing;
 use pizza_events::catalogue::PaymentProcessed;
 use pizza_events::{Envelope, Event, derived_id};
 use serde::Serialize;
@@ -138,7 +140,7 @@ pub struct Reconciler<B, L, R, E> {
     pub metrics: Metrics,
 }
 
-impl<E: EventBus> Reconciler<DynamoOrders, DynamoLedger, DynamoInventory, E> {
+impl<E: EventBus<WireEvent>> Reconciler<DynamoOrders, DynamoLedger, DynamoInventory, E> {
     /// The tables and topics the template gives the reconciler, and how long an order may
     /// stand still (`STALLED_AFTER_SECONDS`) before it is healed.
     pub fn from_env(env: &Env, aws: &aws_config::SdkConfig, bus: E) -> Result<Self, ConfigError> {
@@ -186,7 +188,7 @@ where
     B: OrderBook + OrderDesk + Watchlist,
     L: PaymentLedger,
     R: Restock,
-    E: EventBus,
+    E: EventBus<WireEvent>,
 {
     /// One pass over the orders stalled at `now`.
     pub async fn run(&self, now: DateTime<Utc>) -> Report {
@@ -316,7 +318,7 @@ mod tests {
     use pizza_events::catalogue::{CancelReason, OrderCancelled, OrderConfirmed, OrderPlaced, PizzaRequested};
     use std::sync::Arc;
 
-    type TestReconciler = Reconciler<InMemoryOrders, InMemoryLedger, InMemoryInventory, Arc<InMemoryBus>>;
+    type TestReconciler = Reconciler<InMemoryOrders, InMemoryLedger, InMemoryInventory, Arc<InMemoryBus<WireEvent>>>;
 
     fn reconciler() -> TestReconciler {
         let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();

@@ -7,9 +7,10 @@ use lambda_kit::batch::{Invocation, SqsFunction};
 use lambda_kit::bus::InMemoryBus;
 use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
-use lambda_kit::{Env, Outgoing, TopicArn};
+use lambda_kit::{Env, TopicArn};
 use order_service::{OrderService, Topics};
 use orders::{InMemoryOrders, Order, OrderDesk};
+use pizza_events::Outgoing;
 use pizza_events::WireEvent;
 use pizza_events::catalogue::PaymentProcessed;
 

@@ -3,8 +3,9 @@
 //! announcement's id is fixed by the order and the event type, so announcing a recorded
 //! outcome again is the same event.
 
-use lambda_kit::{Outgoing, RecordError, TopicArn};
+use lambda_kit::{RecordError, TopicArn};
 use payments::{Payment, PaymentStatus};
+use pizza_events::Outgoing;
 use pizza_events::catalogue::{
     DeclineReason, OrderCancelled, OrderPlaced, PaymentFailed, PaymentProcessed, PaymentRefunded,
 };

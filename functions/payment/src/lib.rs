@@ -14,6 +14,7 @@ use futures::future::join_all;
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome, TopicArn};
 use payments::{DynamoLedger, Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
+use pizza_events::WireEvent;
 use pizza_events::catalogue::{CardToken, OrderPlaced};
 use sealing::KmsDataKeys;
 use tracing::info;
@@ -74,7 +75,12 @@ impl<L: PaymentLedger> PaymentService<L> {
         &self.ledger
     }
 
-    async fn charge(&self, inbound: &Inbound, placed: OrderPlaced, limits: &HashMap<String, u64>) -> RecordOutcome {
+    async fn charge(
+        &self,
+        inbound: &Inbound<WireEvent>,
+        placed: OrderPlaced,
+        limits: &HashMap<String, u64>,
+    ) -> RecordOutcome<WireEvent> {
         let limit = limits.get(&placed.customer_id).copied().unwrap_or(self.default_limit_cents);
         let outcome = authorize(&self.card_token(&placed).await?, placed.amount_cents, limit);
         let payment = Payment {
@@ -100,7 +106,7 @@ impl<L: PaymentLedger> PaymentService<L> {
         Ok(self.announcements.outcome(&inbound.event, &payment))
     }
 
-    async fn refund(&self, inbound: &Inbound, order_id: Uuid) -> RecordOutcome {
+    async fn refund(&self, inbound: &Inbound<WireEvent>, order_id: Uuid) -> RecordOutcome<WireEvent> {
         let refunded = match self.ledger.refund(order_id).await? {
             Refund::Refunded(payment) => {
                 inbound.span.in_scope(|| info!(amount_cents = payment.amount_cents, "charge refunded"));
@@ -118,7 +124,7 @@ impl<L: PaymentLedger> PaymentService<L> {
     }
 
     /// The cancellation overtook the order: void its payment so it is never charged.
-    async fn void(&self, inbound: &Inbound, order_id: Uuid) -> RecordOutcome {
+    async fn void(&self, inbound: &Inbound<WireEvent>, order_id: Uuid) -> RecordOutcome<WireEvent> {
         let void = Payment {
             order_id,
             customer_id: String::new(),
@@ -141,7 +147,11 @@ impl<L: PaymentLedger> PaymentService<L> {
         }
     }
 
-    async fn handle(&self, inbound: &Inbound, limits: &Result<HashMap<String, u64>, RecordError>) -> RecordOutcome {
+    async fn handle(
+        &self,
+        inbound: &Inbound<WireEvent>,
+        limits: &Result<HashMap<String, u64>, RecordError>,
+    ) -> RecordOutcome<WireEvent> {
         match PaymentInput::decode(&inbound.event)? {
             PaymentInput::Charge(placed) => {
                 // Only a charge needs the credit limits: a failed read fails the charges alone.
@@ -153,7 +163,7 @@ impl<L: PaymentLedger> PaymentService<L> {
     }
 
     /// The credit limits of every customer the batch charges, in one read.
-    async fn limits_for(&self, batch: &[Inbound]) -> Result<HashMap<String, u64>, RecordError> {
+    async fn limits_for(&self, batch: &[Inbound<WireEvent>]) -> Result<HashMap<String, u64>, RecordError> {
         let customers: Vec<String> =
             batch.iter().filter_map(|i| i.event.decode::<OrderPlaced>().ok()).map(|p| p.data.customer_id).collect();
         if customers.is_empty() {
@@ -166,7 +176,9 @@ impl<L: PaymentLedger> PaymentService<L> {
 
 #[async_trait]
 impl<L: PaymentLedger> BatchHandler for PaymentService<L> {
-    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+    type Message = WireEvent;
+
+    async fn handle_batch(&self, batch: &[Inbound<WireEvent>]) -> Vec<RecordOutcome<WireEvent>> {
         let limits = self.limits_for(batch).await;
         join_all(batch.iter().map(|inbound| self.handle(inbound, &limits))).await
     }
@@ -200,17 +212,17 @@ mod tests {
     }
 
     /// An order paid with `card_token` as an older API announced it, in clear.
-    fn placed(customer: &str, card_token: &str, amount_cents: u64) -> Inbound {
+    fn placed(customer: &str, card_token: &str, amount_cents: u64) -> Inbound<WireEvent> {
         inbound(Uuid::new_v4(), customer, CardToken::Legacy(card_token.into()), amount_cents)
     }
 
-    fn inbound(order_id: Uuid, customer: &str, card_token: CardToken, amount_cents: u64) -> Inbound {
+    fn inbound(order_id: Uuid, customer: &str, card_token: CardToken, amount_cents: u64) -> Inbound<WireEvent> {
         let data = OrderPlaced { order_id, pizzas: 1, customer_id: customer.into(), card_token, amount_cents };
         Inbound::detached(Envelope::new("api", order_id.to_string(), data).to_wire())
     }
 
     /// An order paid with `card_token`, sealed as the API seals it, with `keys`.
-    async fn sealed(keys: &LocalDataKeys, order_id: Uuid, customer: &str, card_token: &str) -> Inbound {
+    async fn sealed(keys: &LocalDataKeys, order_id: Uuid, customer: &str, card_token: &str) -> Inbound<WireEvent> {
         let context = OrderPlaced::card_context(order_id, customer);
         let sealed = sealing::Envelope::new(keys.clone()).seal(card_token.as_bytes(), &context).await.expect("sealed");
         inbound(order_id, customer, CardToken::Sealed(sealed), 1250)
@@ -244,13 +256,13 @@ mod tests {
         }
     }
 
-    fn cancelled(order: &Inbound) -> Inbound {
+    fn cancelled(order: &Inbound<WireEvent>) -> Inbound<WireEvent> {
         let order_id = order.event.decode::<OrderPlaced>().expect("an order").data.order_id;
         let data = OrderCancelled { order_id, reason: CancelReason::OutOfStock };
         Inbound::detached(Envelope::new("orders", order_id.to_string(), data).to_wire())
     }
 
-    async fn handle(service: &PaymentService<InMemoryLedger>, batch: &[Inbound]) -> Vec<WireEvent> {
+    async fn handle(service: &PaymentService<InMemoryLedger>, batch: &[Inbound<WireEvent>]) -> Vec<WireEvent> {
         let outcomes = service.handle_batch(batch).await;
         outcomes.into_iter().flat_map(|o| o.expect("handled")).map(|o| o.event).collect()
     }

@@ -12,11 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dynamo_kit::outbox;
+use lambda_kit::TopicArn;
 use lambda_kit::bus::EventBus;
 use lambda_kit::faults::{FaultPoint, Faults};
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::trace::TraceContext;
-use lambda_kit::{Outgoing, TopicArn};
+use pizza_events::Outgoing;
 use pizza_events::WireEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,7 +77,7 @@ pub struct Relay<B> {
     faults: Faults,
 }
 
-impl<B: EventBus> Relay<B> {
+impl<B: EventBus<WireEvent>> Relay<B> {
     pub fn new(bus: B, metrics: Metrics) -> Self {
         Self { bus, metrics, faults: Faults::none() }
     }
@@ -147,7 +148,7 @@ impl<B: EventBus> Relay<B> {
 }
 
 /// Runs the relay on the Lambda Runtime API until the process ends.
-pub async fn run<B: EventBus + 'static>(relay: Relay<B>) -> Result<(), lambda_runtime::Error> {
+pub async fn run<B: EventBus<WireEvent> + 'static>(relay: Relay<B>) -> Result<(), lambda_runtime::Error> {
     let relay = Arc::new(relay);
     let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<StreamBatch>| {
         let relay = relay.clone();
@@ -181,7 +182,7 @@ mod tests {
         (image, event, trace)
     }
 
-    fn relay() -> Relay<Arc<InMemoryBus>> {
+    fn relay() -> Relay<Arc<InMemoryBus<WireEvent>>> {
         let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
         Relay::new(Arc::new(InMemoryBus::default()), Metrics::from_env(&env))
     }

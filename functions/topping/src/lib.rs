@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use inventory::{DynamoInventory, Pantry, Reservation};
 use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome};
+use pizza_events::WireEvent;
 use uuid::Uuid;
 
 pub use stage::{Pizza, Stage};
@@ -38,7 +39,9 @@ impl<P: Pantry> ToppingStage<P> {
 
 #[async_trait]
 impl<P: Pantry> BatchHandler for ToppingStage<P> {
-    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+    type Message = WireEvent;
+
+    async fn handle_batch(&self, batch: &[Inbound<WireEvent>]) -> Vec<RecordOutcome<WireEvent>> {
         let pizzas: Vec<Result<Pizza, RecordError>> =
             batch.iter().map(|inbound| self.stage.read(&inbound.event)).collect();
         let requests: Vec<_> = pizzas.iter().flatten().map(|pizza| self.stage.request(pizza)).collect();
@@ -142,13 +145,13 @@ mod tests {
         ToppingStage::new(stage, pantry, Metrics::from_env(&env))
     }
 
-    fn requested(order_id: Uuid) -> Inbound {
+    fn requested(order_id: Uuid) -> Inbound<WireEvent> {
         let event =
             Envelope::new("orders", order_id.to_string(), PizzaRequested { order_id, pizza_id: Uuid::new_v4() });
         Inbound::detached(event.to_wire())
     }
 
-    fn events(outcomes: &[RecordOutcome]) -> Vec<WireEvent> {
+    fn events(outcomes: &[RecordOutcome<WireEvent>]) -> Vec<WireEvent> {
         outcomes.iter().flat_map(|o| o.as_ref().expect("handled")).map(|o| o.event.clone()).collect()
     }
 
@@ -160,7 +163,7 @@ mod tests {
     async fn a_batch_reserves_one_ingredient_per_pizza_and_passes_each_on() {
         let sauce = stage_with_stock("sauce", 10).await;
         let order = Uuid::new_v4();
-        let batch: Vec<Inbound> = (0..5).map(|_| requested(order)).collect();
+        let batch: Vec<Inbound<WireEvent>> = (0..5).map(|_| requested(order)).collect();
         let outcomes = sauce.handle_batch(&batch).await;
         let added: Vec<IngredientAdded> =
             events(&outcomes).iter().map(|e| e.decode::<IngredientAdded>().expect("IngredientAdded").data).collect();
@@ -174,7 +177,7 @@ mod tests {
     #[tokio::test]
     async fn a_redelivered_batch_yields_the_same_events_and_takes_nothing_more() {
         let cheese = stage_with_stock("cheese", 10).await;
-        let batch: Vec<Inbound> = (0..3).map(|_| requested(Uuid::new_v4())).collect();
+        let batch: Vec<Inbound<WireEvent>> = (0..3).map(|_| requested(Uuid::new_v4())).collect();
         let first = events(&cheese.handle_batch(&batch).await);
         let again = events(&cheese.handle_batch(&batch).await);
         assert_eq!(

@@ -2,7 +2,8 @@
 //! what the stage announces once the pantry has answered.
 
 use inventory::{Reservation, ReservationRequest};
-use lambda_kit::{ConfigError, Env, Outgoing, RecordError, TopicArn};
+use lambda_kit::{ConfigError, Env, RecordError, TopicArn};
+use pizza_events::Outgoing;
 use pizza_events::catalogue::{Ingredient, IngredientAdded, InventoryFailed, PizzaRequested};
 use pizza_events::{Envelope, Event, WireEvent, derived_id, menu};
 use uuid::Uuid;

@@ -1,5 +1,6 @@
 //! The sample events in `events/sqs`, through the entry point Lambda calls.
 
+use pizza_events::WireEvent;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -11,9 +12,9 @@ use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
 use topping_stage::{Stage, ToppingStage};
 
-type Function = SqsFunction<ToppingStage<InMemoryInventory>, Arc<InMemoryBus>>;
+type Function = SqsFunction<ToppingStage<InMemoryInventory>, Arc<InMemoryBus<WireEvent>>>;
 
-async fn sauce() -> (Function, Arc<InMemoryBus>, Arc<RecordedFailures>) {
+async fn sauce() -> (Function, Arc<InMemoryBus<WireEvent>>, Arc<RecordedFailures>) {
     let env: Env = [
         ("STAGE", "sauce"),
         ("OUTPUT_TOPIC_ARN", "next"),

@@ -14,8 +14,8 @@ pub mod write;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use lambda_kit::RecordError;
-use lambda_kit::error::BoxError;
+use messaging::BoxError;
+use messaging::RecordError;
 
 pub use item::Item;
 

@@ -9,7 +9,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::Put;
-use lambda_kit::Outgoing;
+use pizza_events::Outgoing;
 
 use crate::item::{n, s};
 use crate::{StoreError, built};
@@ -60,7 +60,7 @@ pub async fn find_entry(
     let Some(item) = output.item else { return Ok(None) };
     let event = pizza_events::WireEvent::from_json(crate::item::get_s(&item, EVENT)?)
         .map_err(|e| StoreError::Corrupt(format!("outbox entry {event_id}: {e}")))?;
-    let topic = lambda_kit::TopicArn(crate::item::get_s(&item, TOPIC_ARN)?.to_owned());
-    let trace = crate::item::opt_s(&item, TRACEPARENT).and_then(lambda_kit::trace::TraceContext::from_traceparent);
+    let topic = messaging::TopicArn(crate::item::get_s(&item, TOPIC_ARN)?.to_owned());
+    let trace = crate::item::opt_s(&item, TRACEPARENT).and_then(messaging::TraceContext::from_traceparent);
     Ok(Some(Outgoing { topic, event, trace }))
 }

@@ -10,10 +10,13 @@
 //!
 //! Nothing here talks to AWS.
 
+pub mod bus;
 pub mod catalogue;
 pub mod envelope;
 pub mod menu;
 pub mod names;
 pub mod registry;
 
+pub use bus::Outgoing;
 pub use envelope::{DecodeError, Envelope, Event, WireEvent, derived_id};
+pub use messaging::{RecordError, TopicArn};

@@ -22,45 +22,47 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use pizza_events::WireEvent;
+use messaging::trace::{AWS_TRACE_HEADER, TRACEPARENT, TraceContext};
+use messaging::{Message, Outgoing, RecordError, TOPIC};
 use tracing::{Instrument, Span, debug, error, info_span, warn};
 use uuid::Uuid;
 
-use crate::bus::{EventBus, Outgoing, TOPIC};
+use crate::bus::EventBus;
 use crate::config::{ConfigError, Env};
-use crate::error::RecordError;
 use crate::faults::{FaultPoint, Faults};
 use crate::retry::{FailedRecords, RetryPolicy};
 use crate::telemetry::{Metrics, Unit};
-use crate::trace::{AWS_TRACE_HEADER, TRACEPARENT, TraceContext};
 
 /// An event of the batch, decoded, with the trace it continues and the span its log lines
 /// belong to (enter it with `inbound.span.in_scope(|| …)` to log about this event).
 #[derive(Debug, Clone)]
-pub struct Inbound {
-    pub event: WireEvent,
+pub struct Inbound<M> {
+    pub event: M,
     /// The topic it was published to, as its publisher said (the `topic` attribute).
     pub topic: Option<String>,
     pub trace: TraceContext,
     pub span: Span,
 }
 
-impl Inbound {
+impl<M: Message> Inbound<M> {
     /// An inbound event outside any invocation (tests, benchmarks), with a trace of its own.
-    pub fn detached(event: WireEvent) -> Self {
-        let trace = TraceContext::start(event.id);
+    pub fn detached(event: M) -> Self {
+        let trace = TraceContext::start(event.id());
         Self { span: record_span(&event, &trace), event, topic: None, trace }
     }
 }
 
 /// What a handler makes of one event: the events to publish, or why it failed.
-pub type RecordOutcome = Result<Vec<Outgoing>, RecordError>;
+pub type RecordOutcome<M> = Result<Vec<Outgoing<M>>, RecordError>;
 
 #[async_trait]
 pub trait BatchHandler: Send + Sync {
+    /// The messages its queue delivers and the events it produces.
+    type Message: Message;
+
     /// Handles every event of a batch (each id once) and returns one outcome per event, in
     /// the same order.
-    async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome>;
+    async fn handle_batch(&self, batch: &[Inbound<Self::Message>]) -> Vec<RecordOutcome<Self::Message>>;
 }
 
 /// What Lambda tells an invocation about itself.
@@ -96,7 +98,7 @@ enum Settled {
     DeadLettered,
 }
 
-impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
+impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
     pub fn new(
         handler: H,
         bus: B,
@@ -142,12 +144,12 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
 
         // Decode; a record that is not an event fails alone. The same event twice in one
         // batch (an at-least-once queue may do that) is handled once.
-        let mut unique: Vec<Inbound> = Vec::new();
+        let mut unique: Vec<Inbound<H::Message>> = Vec::new();
         let mut index_of: HashMap<Uuid, usize> = HashMap::new();
         let mut slot: Vec<Result<usize, RecordError>> = Vec::with_capacity(records.len());
         for record in &records {
-            slot.push(match read_record(record) {
-                Ok(inbound) => Ok(*index_of.entry(inbound.event.id).or_insert_with(|| {
+            slot.push(match read_record::<H::Message>(record) {
+                Ok(inbound) => Ok(*index_of.entry(inbound.event.id()).or_insert_with(|| {
                     unique.push(inbound);
                     unique.len() - 1
                 })),
@@ -235,7 +237,7 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
             }
             return Settled::Reported;
         }
-        let reason = crate::describe(err);
+        let reason = messaging::describe(err);
         match self.failures.dead_letter(record, &reason).await {
             Ok(()) => {
                 error!(message_id, receive_count, reason, "poison message: moved to the dead-letter queue");
@@ -253,11 +255,15 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
 
     /// Publishes every successful record's events, each continuing its cause's trace; a
     /// record whose events did not all go out fails. Returns how many each published.
-    async fn publish(&self, batch: &[Inbound], outcomes: Vec<RecordOutcome>) -> Vec<Result<usize, RecordError>> {
+    async fn publish(
+        &self,
+        batch: &[Inbound<H::Message>],
+        outcomes: Vec<RecordOutcome<H::Message>>,
+    ) -> Vec<Result<usize, RecordError>> {
         let mut publications = Vec::new();
         for (inbound, outcome) in batch.iter().zip(&outcomes) {
             for event in outcome.iter().flatten() {
-                let trace = event.trace.unwrap_or_else(|| inbound.trace.child_for(event.event.id));
+                let trace = event.trace.unwrap_or_else(|| inbound.trace.child_for(event.event.id()));
                 publications.push(Outgoing { trace: Some(trace), ..event.clone() });
             }
         }
@@ -266,7 +272,7 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
             .into_iter()
             .map(|outcome| {
                 let events = outcome?;
-                match events.iter().find_map(|e| report.failed.get(&e.event.id)) {
+                match events.iter().find_map(|e| report.failed.get(&e.event.id())) {
                     Some(reason) => Err(RecordError::transient(format!("its events were not all published: {reason}"))),
                     None => Ok(events.len()),
                 }
@@ -275,24 +281,24 @@ impl<H: BatchHandler, B: EventBus> SqsFunction<H, B> {
     }
 }
 
-fn read_record(record: &SqsMessage) -> Result<Inbound, RecordError> {
-    let event = WireEvent::from_json(record.body.as_deref().unwrap_or_default())?;
+fn read_record<M: Message>(record: &SqsMessage) -> Result<Inbound<M>, RecordError> {
+    let event = M::from_json(record.body.as_deref().unwrap_or_default()).map_err(RecordError::permanent)?;
     let traceparent = record.message_attributes.get(TRACEPARENT).and_then(|a| a.string_value.as_deref());
     let trace = traceparent
         .and_then(TraceContext::from_traceparent)
         .or_else(|| record.attributes.get(AWS_TRACE_HEADER).and_then(|h| TraceContext::from_xray(h)))
-        .unwrap_or_else(|| TraceContext::start(event.id));
+        .unwrap_or_else(|| TraceContext::start(event.id()));
     let topic = record.message_attributes.get(TOPIC).and_then(|a| a.string_value.clone());
     Ok(Inbound { span: record_span(&event, &trace), event, topic, trace })
 }
 
-fn record_span(event: &WireEvent, trace: &TraceContext) -> Span {
+fn record_span<M: Message>(event: &M, trace: &TraceContext) -> Span {
     info_span!(
         "record",
-        correlation_id = %event.correlation_id,
+        correlation_id = %event.correlation_id(),
         trace_id = %trace.trace_id(),
-        event_id = %event.id,
-        event_type = %event.event_type,
+        event_id = %event.id(),
+        event_type = %event.kind(),
     )
 }
 
@@ -309,7 +315,7 @@ fn jitter() -> f64 {
 pub async fn run<H, B>(function: SqsFunction<H, B>) -> Result<(), lambda_runtime::Error>
 where
     H: BatchHandler + 'static,
-    B: EventBus + 'static,
+    B: EventBus<H::Message> + 'static,
 {
     let function = Arc::new(function);
     let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
@@ -322,38 +328,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::{InMemoryBus, TopicArn};
+    use crate::bus::InMemoryBus;
     use crate::retry::RecordedFailures;
-    use pizza_events::Envelope;
-    use pizza_events::catalogue::{OrderConfirmed, PizzaRequested};
+    use crate::test_message::Note;
+    use messaging::TopicArn;
     use serde_json::{Value, json};
     use std::time::Duration;
 
-    /// Passes each pizza on to `next`, except pizzas of the order it refuses.
+    /// Answers each note on `next`, except notes about what it refuses.
     struct Relay {
         refuse: Option<Uuid>,
     }
 
     #[async_trait]
     impl BatchHandler for Relay {
-        async fn handle_batch(&self, batch: &[Inbound]) -> Vec<RecordOutcome> {
+        type Message = Note;
+
+        async fn handle_batch(&self, batch: &[Inbound<Note>]) -> Vec<RecordOutcome<Note>> {
             batch
                 .iter()
                 .map(|inbound| {
-                    let request = inbound.event.decode::<PizzaRequested>()?;
-                    if Some(request.data.order_id) == self.refuse {
+                    if Some(inbound.event.about.as_str()) == self.refuse.map(|r| r.to_string()).as_deref() {
                         return Err(RecordError::permanent("refused"));
                     }
-                    let data = OrderConfirmed { order_id: request.data.order_id, pizzas: 1 };
-                    let next = Envelope::caused_by(&request, "relay", "next", data).to_wire();
-                    Ok(vec![Outgoing::new(&TopicArn("next".into()), next)])
+                    Ok(vec![Outgoing::new(&TopicArn("next".into()), inbound.event.answer("passed on"))])
                 })
                 .collect()
         }
     }
 
-    fn request(order_id: Uuid) -> WireEvent {
-        Envelope::new("test", order_id.to_string(), PizzaRequested { order_id, pizza_id: Uuid::new_v4() }).to_wire()
+    fn request(about: Uuid) -> Note {
+        Note::about(&about.to_string(), "a request")
     }
 
     fn batch(bodies: &[String], traceparent: Option<&str>) -> SqsEvent {
@@ -376,11 +381,14 @@ mod tests {
         serde_json::from_value(json!({"Records": records})).expect("valid SQS event")
     }
 
-    fn function(refuse: Option<Uuid>) -> SqsFunction<Relay, Arc<InMemoryBus>> {
+    fn function(refuse: Option<Uuid>) -> SqsFunction<Relay, Arc<InMemoryBus<Note>>> {
         function_with(refuse, Arc::new(RecordedFailures::default()))
     }
 
-    fn function_with(refuse: Option<Uuid>, failures: Arc<RecordedFailures>) -> SqsFunction<Relay, Arc<InMemoryBus>> {
+    fn function_with(
+        refuse: Option<Uuid>,
+        failures: Arc<RecordedFailures>,
+    ) -> SqsFunction<Relay, Arc<InMemoryBus<Note>>> {
         let env: Env =
             [("POWERTOOLS_METRICS_DISABLED", "true"), ("RETRY_BACKOFF_BASE_SECONDS", "4")].into_iter().collect();
         SqsFunction::from_env(Relay { refuse }, Arc::new(InMemoryBus::default()), failures, &env).expect("valid")
@@ -394,10 +402,10 @@ mod tests {
     async fn poison_goes_to_the_dead_letter_queue_at_once_with_its_reason_and_the_rest_goes_on() {
         let refused = Uuid::new_v4();
         let bodies = [
-            request(Uuid::new_v4()).to_json(),
+            request(Uuid::new_v4()).to_body(),
             "{not json".to_owned(),
-            request(refused).to_json(),
-            request(Uuid::new_v4()).to_json(),
+            request(refused).to_body(),
+            request(Uuid::new_v4()).to_body(),
         ];
         let failures = Arc::new(RecordedFailures::default());
         let function = function_with(Some(refused), failures.clone());
@@ -407,7 +415,7 @@ mod tests {
         let mut dead = failures.dead_lettered.lock().expect("lock").clone();
         dead.sort();
         assert_eq!(dead.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
-        assert!(dead[0].1.starts_with("not an event envelope"), "{dead:?}");
+        assert!(dead[0].1.starts_with("not a note"), "{dead:?}");
         assert_eq!(dead[1].1, "refused");
         assert!(failures.retried.lock().expect("lock").is_empty());
     }
@@ -418,7 +426,7 @@ mod tests {
         let function = function_with(None, failures.clone());
         function.bus.refuse("next");
         let response =
-            function.process(batch(&[request(Uuid::new_v4()).to_json()], None), &Invocation::default()).await;
+            function.process(batch(&[request(Uuid::new_v4()).to_body()], None), &Invocation::default()).await;
         assert_eq!(failed(&response), vec!["m0"]);
         let retried = failures.retried.lock().expect("lock").clone();
         // The third receive of a 4 s base: between 8 and 16 seconds.
@@ -457,7 +465,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_event_twice_in_a_batch_is_handled_once_and_acknowledged_twice() {
-        let event = request(Uuid::new_v4()).to_json();
+        let event = request(Uuid::new_v4()).to_body();
         let function = function(None);
         let response = function.process(batch(&[event.clone(), event], None), &Invocation::default()).await;
         assert!(failed(&response).is_empty());
@@ -468,7 +476,7 @@ mod tests {
     async fn published_events_continue_the_trace_of_their_cause() {
         let cause = TraceContext::start(Uuid::new_v4());
         let function = function(None);
-        let body = request(Uuid::new_v4()).to_json();
+        let body = request(Uuid::new_v4()).to_body();
         function.process(batch(&[body], Some(&cause.traceparent())), &Invocation::default()).await;
         let published = function.bus.published();
         let trace = published[0].trace.expect("a trace");

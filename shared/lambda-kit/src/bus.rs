@@ -8,54 +8,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use pizza_events::WireEvent;
+use messaging::{Message, Outgoing, TopicArn};
 use uuid::Uuid;
-
-use crate::trace::{TRACEPARENT, TraceContext};
-
-/// The message attribute naming the topic an event was published to: the archive keeps
-/// it, so that a replay sends each event where it first went.
-pub const TOPIC: &str = "topic";
-
-/// Where events go. Functions get topic ARNs from their environment, never by name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TopicArn(pub String);
-
-impl std::fmt::Display for TopicArn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An event on its way out, and the topic it goes to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outgoing {
-    pub topic: TopicArn,
-    pub event: WireEvent,
-    /// The trace the event continues; the batch layer fills it in from the event's cause.
-    pub trace: Option<TraceContext>,
-}
-
-impl Outgoing {
-    pub fn new(topic: &TopicArn, event: WireEvent) -> Self {
-        Self { topic: topic.clone(), event, trace: None }
-    }
-
-    /// The SNS message attributes: subscriptions filter on `type` without reading the body,
-    /// `traceparent` carries the trace to the next hop, and `topic` says where it went.
-    pub fn attributes(&self) -> Vec<(&'static str, &'static str, String)> {
-        let mut attributes = vec![
-            ("type", "String", self.event.event_type.clone()),
-            ("version", "Number", self.event.version.to_string()),
-            ("correlation_id", "String", self.event.correlation_id.clone()),
-            (TOPIC, "String", self.topic.0.clone()),
-        ];
-        if let Some(trace) = &self.trace {
-            attributes.push((TRACEPARENT, "String", trace.traceparent()));
-        }
-        attributes
-    }
-}
 
 /// What a publish call could not publish: event id → why.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -70,17 +24,17 @@ impl PublishReport {
 }
 
 #[async_trait]
-pub trait EventBus: Send + Sync {
+pub trait EventBus<M: Message>: Send + Sync {
     /// Publishes every event (an event id twice is published once) and reports those that
     /// were not accepted. Whatever failed may still have been delivered, which is safe:
     /// consumers are idempotent and the caller publishes the same events again.
-    async fn publish(&self, events: &[Outgoing]) -> PublishReport;
+    async fn publish(&self, events: &[Outgoing<M>]) -> PublishReport;
 }
 
 /// A shared bus is a bus: lets a test keep a handle on an in-memory one.
 #[async_trait]
-impl<T: EventBus + ?Sized> EventBus for std::sync::Arc<T> {
-    async fn publish(&self, events: &[Outgoing]) -> PublishReport {
+impl<M: Message, T: EventBus<M> + ?Sized> EventBus<M> for std::sync::Arc<T> {
+    async fn publish(&self, events: &[Outgoing<M>]) -> PublishReport {
         self.as_ref().publish(events).await
     }
 }
@@ -89,10 +43,10 @@ impl<T: EventBus + ?Sized> EventBus for std::sync::Arc<T> {
 pub const SNS_BATCH_LIMIT: usize = 10;
 
 /// The events of one call, one of each id, grouped by topic in the order first seen.
-pub fn by_topic(events: &[Outgoing]) -> Vec<(&TopicArn, Vec<&Outgoing>)> {
+pub fn by_topic<M: Message>(events: &[Outgoing<M>]) -> Vec<(&TopicArn, Vec<&Outgoing<M>>)> {
     let mut seen = HashSet::new();
-    let mut groups: Vec<(&TopicArn, Vec<&Outgoing>)> = Vec::new();
-    for event in events.iter().filter(|e| seen.insert(e.event.id)) {
+    let mut groups: Vec<(&TopicArn, Vec<&Outgoing<M>>)> = Vec::new();
+    for event in events.iter().filter(|e| seen.insert(e.event.id())) {
         match groups.iter_mut().find(|(topic, _)| *topic == &event.topic) {
             Some((_, group)) => group.push(event),
             None => groups.push((&event.topic, vec![event])),
@@ -110,9 +64,9 @@ impl SnsBus {
         Self { client: aws_sdk_sns::Client::new(config) }
     }
 
-    fn entry(event: &Outgoing) -> Result<PublishBatchRequestEntry, String> {
-        let body = serde_json::to_string(&event.event).map_err(|e| e.to_string())?;
-        let mut entry = PublishBatchRequestEntry::builder().id(event.event.id.simple().to_string()).message(body);
+    fn entry<M: Message>(event: &Outgoing<M>) -> Result<PublishBatchRequestEntry, String> {
+        let body = event.event.to_json().map_err(|e| e.to_string())?;
+        let mut entry = PublishBatchRequestEntry::builder().id(event.event.id().simple().to_string()).message(body);
         for (name, data_type, value) in event.attributes() {
             let value = MessageAttributeValue::builder().data_type(data_type).string_value(value).build();
             entry = entry.message_attributes(name, value.map_err(|e| e.to_string())?);
@@ -121,9 +75,9 @@ impl SnsBus {
     }
 
     /// Publishes one PublishBatch; returns the events that failed, with why.
-    async fn publish_chunk(&self, topic: &TopicArn, chunk: &[&Outgoing]) -> Vec<(Uuid, String)> {
+    async fn publish_chunk<M: Message>(&self, topic: &TopicArn, chunk: &[&Outgoing<M>]) -> Vec<(Uuid, String)> {
         let mut failed = Vec::new();
-        let fail_all = |reason: String| chunk.iter().map(|e| (e.event.id, reason.clone())).collect::<Vec<_>>();
+        let fail_all = |reason: String| chunk.iter().map(|e| (e.event.id(), reason.clone())).collect::<Vec<_>>();
         let entries = match chunk.iter().map(|e| Self::entry(e)).collect::<Result<Vec<_>, _>>() {
             Ok(entries) => entries,
             Err(reason) => return fail_all(reason),
@@ -134,20 +88,20 @@ impl SnsBus {
             Ok(output) => {
                 for failure in output.failed() {
                     let reason = format!("{}: {}", failure.code(), failure.message().unwrap_or_default());
-                    if let Some(event) = chunk.iter().find(|e| e.event.id.simple().to_string() == failure.id()) {
-                        failed.push((event.event.id, reason));
+                    if let Some(event) = chunk.iter().find(|e| e.event.id().simple().to_string() == failure.id()) {
+                        failed.push((event.event.id(), reason));
                     }
                 }
                 failed
             }
-            Err(err) => fail_all(format!("could not publish to {topic}: {}", crate::describe(&err))),
+            Err(err) => fail_all(format!("could not publish to {topic}: {}", messaging::describe(&err))),
         }
     }
 }
 
 #[async_trait]
-impl EventBus for SnsBus {
-    async fn publish(&self, events: &[Outgoing]) -> PublishReport {
+impl<M: Message> EventBus<M> for SnsBus {
+    async fn publish(&self, events: &[Outgoing<M>]) -> PublishReport {
         // The calls are independent: made together, a batch waits one round trip, not
         // one per ten events.
         let groups = by_topic(events);
@@ -161,19 +115,24 @@ impl EventBus for SnsBus {
 }
 
 /// Keeps what was published, for tests; can be told to refuse a topic.
-#[derive(Default)]
-pub struct InMemoryBus {
-    published: Mutex<Vec<Outgoing>>,
+pub struct InMemoryBus<M> {
+    published: Mutex<Vec<Outgoing<M>>>,
     refused: Mutex<HashSet<TopicArn>>,
 }
 
-impl InMemoryBus {
-    pub fn published(&self) -> Vec<Outgoing> {
+impl<M> Default for InMemoryBus<M> {
+    fn default() -> Self {
+        Self { published: Mutex::new(Vec::new()), refused: Mutex::new(HashSet::new()) }
+    }
+}
+
+impl<M: Message> InMemoryBus<M> {
+    pub fn published(&self) -> Vec<Outgoing<M>> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// The events published to `topic`, in order.
-    pub fn events_on(&self, topic: &str) -> Vec<WireEvent> {
+    pub fn events_on(&self, topic: &str) -> Vec<M> {
         self.published().into_iter().filter(|o| o.topic.0 == topic).map(|o| o.event).collect()
     }
 
@@ -186,18 +145,18 @@ impl InMemoryBus {
 }
 
 #[async_trait]
-impl EventBus for InMemoryBus {
-    async fn publish(&self, events: &[Outgoing]) -> PublishReport {
+impl<M: Message> EventBus<M> for InMemoryBus<M> {
+    async fn publish(&self, events: &[Outgoing<M>]) -> PublishReport {
         let refused = self.refused.lock().map(|r| r.clone()).unwrap_or_default();
         let mut report = PublishReport::default();
         let Ok(mut published) = self.published.lock() else {
-            report.failed.extend(events.iter().map(|e| (e.event.id, "poisoned lock".to_owned())));
+            report.failed.extend(events.iter().map(|e| (e.event.id(), "poisoned lock".to_owned())));
             return report;
         };
         for (topic, group) in by_topic(events) {
             for event in group {
                 if refused.contains(topic) {
-                    report.failed.insert(event.event.id, format!("{topic} refuses events"));
+                    report.failed.insert(event.event.id(), format!("{topic} refuses events"));
                 } else {
                     published.push(event.clone());
                 }
@@ -210,15 +169,12 @@ impl EventBus for InMemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pizza_events::Envelope;
-    use pizza_events::catalogue::OrderConfirmed;
+    use crate::test_message::Note;
+    use messaging::TOPIC;
+    use messaging::trace::{TRACEPARENT, TraceContext};
 
-    fn outgoing(topic: &str) -> Outgoing {
-        let order_id = Uuid::new_v4();
-        Outgoing::new(
-            &TopicArn(topic.into()),
-            Envelope::new("test", order_id.to_string(), OrderConfirmed { order_id, pizzas: 1 }).to_wire(),
-        )
+    fn outgoing(topic: &str) -> Outgoing<Note> {
+        Outgoing::new(&TopicArn(topic.into()), Note::new("hello"))
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! tests), so the fakes the functions' tests rely on behave like the real store.
 //! Every suite makes its own orders, so it can run on a table others use.
 
-use lambda_kit::{Outgoing, TopicArn};
 use pizza_events::Envelope;
 use pizza_events::catalogue::{CancelReason, Ingredient, OrderPlaced};
+use pizza_events::{Outgoing, TopicArn};
 use uuid::Uuid;
 
 use crate::{

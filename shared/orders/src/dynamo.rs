@@ -13,7 +13,7 @@ use dynamo_kit::item::{Item, get_n, get_n_or_zero, get_s, get_uuid, key, n, opt_
 use dynamo_kit::read::query_partition;
 use dynamo_kit::write::{Cancelled, transact, update_or_old};
 use dynamo_kit::{StoreError, built, outbox};
-use lambda_kit::Outgoing;
+use pizza_events::Outgoing;
 use pizza_events::catalogue::{CancelReason, Ingredient};
 use pizza_events::names::parse_variant;
 use uuid::Uuid;

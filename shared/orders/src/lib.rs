@@ -15,7 +15,7 @@ pub mod contract;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dynamo_kit::StoreError;
-use lambda_kit::Outgoing;
+use pizza_events::Outgoing;
 use pizza_events::catalogue::{CancelReason, Ingredient};
 use pizza_events::names::{parse_variant, variant_name};
 use serde::{Deserialize, Serialize};

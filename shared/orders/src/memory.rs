@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dynamo_kit::StoreError;
-use lambda_kit::Outgoing;
+use pizza_events::Outgoing;
 use pizza_events::catalogue::CancelReason;
 use uuid::Uuid;
 

@@ -3,8 +3,9 @@
 //! what was lost downstream (a message deleted by hand, a dead letter thrown away).
 
 use event_archive::{Archived, first_copies};
-use lambda_kit::bus::{EventBus, Outgoing, TopicArn};
+use lambda_kit::bus::EventBus;
 use lambda_kit::trace::TraceContext;
+use pizza_events::{Outgoing, TopicArn, WireEvent};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -45,7 +46,7 @@ pub fn select(history: &[Archived], from: Option<&str>) -> Result<Vec<Archived>,
 }
 
 /// Publishes `events` to their topics, each continuing its original trace.
-pub async fn replay(bus: &impl EventBus, events: &[Archived]) -> Result<Vec<Sent>, ReplayError> {
+pub async fn replay(bus: &impl EventBus<WireEvent>, events: &[Archived]) -> Result<Vec<Sent>, ReplayError> {
     let outgoing: Vec<Outgoing> = events
         .iter()
         .map(|a| Outgoing {

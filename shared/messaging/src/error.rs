@@ -1,7 +1,5 @@
 //! Why a record failed, and whether that is worth a retry.
 
-use pizza_events::DecodeError;
-
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A record's failure, and what becomes of the record (see [`crate::retry`]): a transient
@@ -34,16 +32,23 @@ impl RecordError {
 
     /// The same failure for another record of the batch (a whole-batch call failed).
     pub fn shared(&self) -> Self {
-        let reason = crate::describe(self);
+        let reason = describe(self);
         if self.is_transient() { RecordError::transient(reason) } else { RecordError::permanent(reason) }
     }
 }
 
-/// A message that is not an event we understand never will be.
-impl From<DecodeError> for RecordError {
-    fn from(err: DecodeError) -> Self {
-        RecordError::Permanent(Box::new(err))
+/// An error and every source under it, in the service's own words: what a log line needs.
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        source = inner.source();
     }
+    text
 }
 
 #[cfg(test)]
@@ -55,8 +60,14 @@ mod tests {
         let err = RecordError::transient("throttled");
         assert!(err.shared().is_transient());
         assert_eq!(err.shared().to_string(), "throttled");
-        let decode = RecordError::from(pizza_events::WireEvent::from_json("{").unwrap_err());
-        assert!(!decode.is_transient());
-        assert!(decode.to_string().starts_with("not an event envelope"));
+    }
+
+    #[test]
+    fn a_description_names_every_source_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the order")]
+        struct Outer(#[source] std::io::Error);
+        let err = Outer(std::io::Error::other("connection reset"));
+        assert_eq!(describe(&err), "reading the order: connection reset");
     }
 }
