@@ -102,8 +102,9 @@ browser: ## Debian's Chromium for the console's browser test, installed where mi
 audit: ## check the running stack's invariants: no double charge, no leaked stock
 	cargo run --quiet -p pizza-cli --bin pizza -- audit --stack $(STACK)
 
-schemas: ## publish JSON Schemas of new event types or versions to events/schemas
+schemas: ## publish JSON Schemas of new event types or versions to events/schemas, and the manifest's to tools/local
 	UPDATE_SCHEMAS=1 cargo test --quiet -p pizza-events --test schemas
+	UPDATE_SCHEMAS=1 cargo test --quiet -p local-runner --test manifest_schema
 
 $(VENV)/.cargo-lambda: $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2

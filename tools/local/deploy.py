@@ -38,6 +38,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 from intrinsics import Resolver
+from manifest_schema import problems as manifest_problems
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
@@ -608,6 +609,11 @@ class Deployment:
         self.apply_string_environments(expanded, resolver)
         mappings = self.hand_polling_to_the_local_runner(expanded, resolver)
         manifest = self.manifest(template, expanded, resolver, mappings)
+        drift = manifest_problems(manifest)
+        if drift:
+            raise SystemExit(
+                "deploy: the manifest does not match the runner's type (manifest.schema.json):\n" + "\n".join(drift)
+            )
         path = Path(self.args.manifest)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(manifest, indent=2) + "\n")

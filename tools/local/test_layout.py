@@ -1,12 +1,20 @@
-"""The system tests are declared one by one in tests/Cargo.toml (`autotests = false`: each
-file is a test binary of its own, with the shared harness in tests/src/). A file that is
-not declared would never run, silently: this check fails instead."""
+"""Rules of the repository's layout that no compiler checks.
 
+The system tests are declared one by one in tests/Cargo.toml (`autotests = false`: each
+file is a test binary of its own, with the shared harness in tests/src/). A file that is
+not declared would never run, silently: this check fails instead.
+
+Rust lines stay within rustfmt's 120 columns (rustfmt.toml), including the string
+literals and macro calls it cannot wrap by itself."""
+
+import subprocess
 import tomllib
 import unittest
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[2] / "tests"
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
+MAX_WIDTH = 120
 
 
 class SystemTestLayoutTest(unittest.TestCase):
@@ -16,6 +24,18 @@ class SystemTestLayoutTest(unittest.TestCase):
         files = {path.name for path in TESTS.glob("*.rs")}
         self.assertEqual(files - declared, set(), "test files tests/Cargo.toml does not declare: they never run")
         self.assertEqual(declared - files, set(), "declared tests without their file")
+
+
+class LineWidthTest(unittest.TestCase):
+    def test_every_rust_line_fits_in_rustfmts_width(self):
+        tracked = subprocess.run(["git", "ls-files", "*.rs"], cwd=ROOT, capture_output=True, text=True, check=True)
+        too_long = [
+            f"{path}:{number} ({len(line)} columns)"
+            for path in tracked.stdout.split()
+            for number, line in enumerate((ROOT / path).read_text().splitlines(), start=1)
+            if len(line) > MAX_WIDTH
+        ]
+        self.assertEqual(too_long, [], "wrap these lines by hand: rustfmt cannot")
 
 
 if __name__ == "__main__":

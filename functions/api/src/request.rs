@@ -37,7 +37,8 @@ pub enum RequestError {
     #[error("\"customer_id\" must be 1 to 64 letters, digits, '-' or '_'")]
     InvalidCustomer,
     #[error(
-        "\"payment\" must be an object like {{\"card_token\": \"tok_visa\"}} with a token of 1 to 64 letters, digits or '_'"
+        "\"payment\" must be an object like {{\"card_token\": \"tok_visa\"}} \
+         with a token of 1 to 64 letters, digits or '_'"
     )]
     InvalidPayment,
     #[error("the Idempotency-Key header must be 1 to 128 visible ASCII characters")]

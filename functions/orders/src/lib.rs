@@ -142,7 +142,8 @@ impl<B: OrderBook> OrderService<B> {
                 ))),
                 PizzaStored::OrderNotCooking { current: Some(order) } => {
                     inbound.span.in_scope(|| {
-                        tracing::warn!(pizza_id = %pizza.pizza.pizza_id, status = order.status.as_str(), "order is not cooking; pizza dropped")
+                        let (pizza_id, status) = (pizza.pizza.pizza_id, order.status.as_str());
+                        tracing::warn!(%pizza_id, status, "order is not cooking; pizza dropped")
                     });
                     Ok(Vec::new())
                 }

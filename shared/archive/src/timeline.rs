@@ -276,7 +276,8 @@ impl Timeline {
         let x = |ms: f64| LABEL + (ms / span) * (WIDTH - LABEL - 20.0);
         let height = ROW * (self.groups.len() as f64 + 3.0);
         let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" font-family=\"monospace\" font-size=\"12\">\n\
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
+             font-family=\"monospace\" font-size=\"12\">\n\
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
              <text x=\"8\" y=\"16\" font-weight=\"bold\">{} · {} · {:.0} ms · {} events</text>\n",
             escape(&self.correlation_id),
@@ -294,7 +295,8 @@ impl Timeline {
             let (from, to) = (x(group.first_at_ms), x(group.last_at_ms).max(x(group.first_at_ms) + 2.0));
             let _ = writeln!(
                 svg,
-                "<rect x=\"{from:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" fill=\"#9ecae1\"><title>{}: {:.0}–{:.0} ms</title></rect>",
+                "<rect x=\"{from:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" fill=\"#9ecae1\">\
+                 <title>{}: {:.0}–{:.0} ms</title></rect>",
                 y + 2.0,
                 to - from,
                 escape(&group.label),

@@ -104,7 +104,10 @@ fn json_nested_beyond_reason_is_refused_not_a_stack_overflow() {
         let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         assert!(WireEvent::from_json(&deep).is_err(), "{depth} levels");
         let in_data = format!(
-            r#"{{"id":"{}","type":"OrderPlaced","version":1,"occurred_at":"2026-01-01T00:00:00Z","source":"x","correlation_id":"o","causation_id":null,"data":{}}}"#,
+            concat!(
+                r#"{{"id":"{}","type":"OrderPlaced","version":1,"occurred_at":"2026-01-01T00:00:00Z","#,
+                r#""source":"x","correlation_id":"o","causation_id":null,"data":{}}}"#,
+            ),
             Uuid::new_v4(),
             deep
         );

@@ -2,9 +2,10 @@
 //!
 //! Each stage stocks its own ingredients. A kitchen stage reserves one ingredient per
 //! pizza, a whole batch at once: the reservations and the stock they take are one
-//! transaction, which also checks that the orders are still open. Stock never goes below zero; a pizza reserved once keeps its
-//! ingredient however often it is delivered. Releasing an order first closes it, so no
-//! reservation can follow, then gives back everything it holds in the mirror transaction.
+//! transaction, which also checks that the orders are still open. Stock never goes below
+//! zero; a pizza reserved once keeps its ingredient however often it is delivered.
+//! Releasing an order first closes it, so no reservation can follow, then gives back
+//! everything it holds in the mirror transaction.
 //! Both are safe to repeat and to race: no unit is ever taken twice or given back twice.
 //!
 //! "Out of stock" is a fact like a reservation: decided against the stock in the very

@@ -231,7 +231,8 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
             let delay = self.retry.delay(receive_count, jitter());
             let outcome = self.failures.retry_after(record, delay).await;
             let retry_in = if outcome.is_ok() { delay.as_secs() } else { 0 };
-            warn!(message_id, receive_count, retry_in_seconds = retry_in, reason = %err, "message failed; it will be retried");
+            let (reason, retry_in_seconds) = (err, retry_in);
+            warn!(message_id, receive_count, retry_in_seconds, %reason, "message failed; it will be retried");
             if let Err(problem) = outcome {
                 warn!(message_id, problem, "could not delay the retry; the queue's visibility timeout applies");
             }

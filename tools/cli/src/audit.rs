@@ -64,7 +64,8 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} orders: {} ready, {} cancelled, {} in progress; {} cents charged, {} refunded; {} units reserved; {} violations",
+            "{} orders: {} ready, {} cancelled, {} in progress; {} cents charged, {} refunded; \
+             {} units reserved; {} violations",
             self.orders,
             self.ready,
             self.cancelled,

@@ -1,6 +1,9 @@
 //! What an operator does with a deployed stack, as a library the `pizza` command and the
 //! system tests share: queue depths, dead letters and their redrive, stock and credit
-//! limits, an order's timeline from the event archive and its replay, pushing one function's new build with `cargo lambda deploy`, and the audit of what the saga promises (no double charge, no leaked stock).
+//! limits, an order's timeline from the event archive and its replay, pushing one
+//! function's new build with `cargo lambda deploy`, the audit of what the saga promises
+//! (no double charge, no leaked stock), the description of a stack found by name, and the
+//! console that watches it.
 
 pub mod audit;
 pub mod console;

@@ -249,7 +249,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let rows: Vec<_> = levels
                     .iter()
                     .map(|l| {
-                        json!({ "stage": l.stage, "ingredient": l.ingredient, "available": l.available, "reserved": l.reserved })
+                        json!({
+                            "stage": l.stage,
+                            "ingredient": l.ingredient,
+                            "available": l.available,
+                            "reserved": l.reserved,
+                        })
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn the_report_is_read_after_the_progress_lines() {
-        let stdout = "▹▹▹▹▹ loading binary data\n▹▹▹▹▹ deploying function\n{\n  \"function_arn\": \"arn:aws:lambda:us-east-1:1:function:f:2\",\n  \"version\": \"2\"\n}\n";
+        let stdout = concat!(
+            "▹▹▹▹▹ loading binary data\n▹▹▹▹▹ deploying function\n",
+            "{\n  \"function_arn\": \"arn:aws:lambda:us-east-1:1:function:f:2\",\n  \"version\": \"2\"\n}\n",
+        );
         let pushed = report(stdout).expect("a report");
         assert_eq!(pushed.function_arn, "arn:aws:lambda:us-east-1:1:function:f:2");
         assert_eq!(pushed.version.as_deref(), Some("2"));

@@ -131,7 +131,9 @@ impl Environment {
                 let reason = match &*self.api.init.borrow() { Init::Failed(r) => r.clone(), _ => String::new() };
                 return Err(InvokeError::InitFailed(reason));
             }
-            _ = tokio::time::sleep(Duration::from_secs(10)) => return Err(InvokeError::InitFailed("no request for an event within 10 s".into())),
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {
+                return Err(InvokeError::InitFailed("no request for an event within 10 s".into()));
+            }
         };
         if self.init_duration.is_none()
             && let Init::Ready(at) = *self.api.init.borrow()

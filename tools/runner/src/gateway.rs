@@ -218,7 +218,8 @@ fn api_gateway_event(
         "rawPath": parts.uri.path(),
         "rawQueryString": query,
         "headers": headers,
-        "queryStringParameters": if query_parameters.is_empty() { Value::Null } else { Value::Object(query_parameters) },
+        "queryStringParameters":
+            if query_parameters.is_empty() { Value::Null } else { Value::Object(query_parameters) },
         "pathParameters": if parameters.is_empty() { Value::Null } else { json!(parameters) },
         "requestContext": {
             "accountId": "123456789012",

@@ -126,7 +126,7 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// The HTTP API's JWT authorizer, as the template configures it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct JwtConfiguration {
     pub issuer: String,
     pub audience: Vec<String>,

@@ -284,7 +284,8 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
                 }
                 EventSource::Schedule(schedule) if schedule.enabled => {
                     let Some(period) = options.schedule_every.or_else(|| schedule.period()) else {
-                        warn!(function = %function.logical_id, expression = %schedule.expression, "only rate(…) schedules fire locally");
+                        let (function, expression) = (&function.logical_id, &schedule.expression);
+                        warn!(%function, %expression, "only rate(…) schedules fire locally");
                         continue;
                     };
                     let scheduler = schedule::Scheduler {

@@ -1,12 +1,15 @@
 //! The deployed stack as `tools/local/deploy.py` read it back from the emulator: the one
 //! description of the topology the runner, the tests, the benchmarks and the CLI share.
+//! Its JSON Schema, generated from these types, is `tools/local/manifest.schema.json`,
+//! and the deploy step checks what it writes against it (`tests/manifest_schema.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Manifest {
     pub stack_name: String,
     pub region: String,
@@ -32,13 +35,13 @@ pub struct Manifest {
 }
 
 /// The event archive's S3 bucket and the key prefix its objects are under.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct ArchiveLocation {
     pub bucket: String,
     pub prefix: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Function {
     pub logical_id: String,
     pub name: String,
@@ -55,7 +58,7 @@ pub struct Function {
     pub event_sources: Vec<EventSource>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventSource {
     Sqs(SqsSource),
@@ -64,7 +67,7 @@ pub enum EventSource {
     Schedule(ScheduleSource),
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct ScheduleSource {
     /// `rate(5 minutes)`, or a `cron(…)` expression (not fired locally).
     pub expression: String,
@@ -88,7 +91,7 @@ impl ScheduleSource {
 }
 
 /// What every event source mapping has.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Mapping {
     pub batch_size: u32,
     pub batching_window_seconds: u64,
@@ -99,7 +102,7 @@ pub struct Mapping {
     pub filters: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct SqsSource {
     pub queue: Queue,
     pub maximum_concurrency: Option<u32>,
@@ -107,7 +110,7 @@ pub struct SqsSource {
     pub mapping: Mapping,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct StreamSource {
     pub stream_arn: String,
     pub starting_position: String,
@@ -119,7 +122,7 @@ pub struct StreamSource {
     pub mapping: Mapping,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Queue {
     #[serde(default)]
     pub logical_id: String,
@@ -136,7 +139,7 @@ impl Queue {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Table {
     pub name: String,
     pub stream_arn: Option<String>,
@@ -144,13 +147,13 @@ pub struct Table {
 
 /// API Gateway's route throttling: a token bucket of `burst` tokens, refilled at
 /// `rate_per_second`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, JsonSchema)]
 pub struct Throttle {
     pub rate_per_second: f64,
     pub burst: u32,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Route {
     pub method: String,
     pub path: String,

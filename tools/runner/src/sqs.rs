@@ -247,7 +247,8 @@ impl SqsPoller {
                 // redelivery, which the handlers are built to absorb.
                 Ok(output) => warn!(failed = output.failed.len(), "some processed messages could not be deleted"),
                 Err(err) => {
-                    warn!(reason = %aws_sdk_sqs::error::DisplayErrorContext(err), "processed messages could not be deleted")
+                    let reason = aws_sdk_sqs::error::DisplayErrorContext(err);
+                    warn!(%reason, "processed messages could not be deleted")
                 }
             }
         }

@@ -217,7 +217,8 @@ impl StreamPoller {
             "eventSource": "aws:dynamodb",
             "awsRegion": self.region,
             "dynamodb": {
-                "ApproximateCreationDateTime": change.and_then(|c| c.approximate_creation_date_time()).map(|t| t.secs()),
+                "ApproximateCreationDateTime":
+                    change.and_then(|c| c.approximate_creation_date_time()).map(|t| t.secs()),
                 "Keys": image(change.and_then(|c| c.keys.as_ref())),
                 "NewImage": image(change.and_then(|c| c.new_image.as_ref())),
                 "OldImage": image(change.and_then(|c| c.old_image.as_ref())),

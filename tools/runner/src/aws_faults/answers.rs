@@ -162,8 +162,14 @@ fn sns(kind: FaultKind, body: &Bytes) -> Option<Injection> {
 fn sns_error(status: u16, sender: bool, code: &str, message: &str) -> Answer {
     let party = if sender { "Sender" } else { "Receiver" };
     let body = format!(
-        r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>{party}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{}</RequestId></ErrorResponse>"#,
-        uuid::Uuid::new_v4()
+        concat!(
+            r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>{party}</Type>"#,
+            r#"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>{}</RequestId></ErrorResponse>"#,
+        ),
+        uuid::Uuid::new_v4(),
+        party = party,
+        code = code,
+        message = message,
     );
     Answer { status, content_type: XML, body: Bytes::from(body) }
 }
@@ -183,7 +189,11 @@ fn partial_batch(body: &Bytes) -> Option<Injection> {
         .collect();
     if kept == 0 {
         let body = format!(
-            r#"<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishBatchResult><Successful/>{}</PublishBatchResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></PublishBatchResponse>"#,
+            concat!(
+                r#"<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishBatchResult>"#,
+                r#"<Successful/>{}</PublishBatchResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>"#,
+                r#"</PublishBatchResponse>"#,
+            ),
             failed_entries(&failed),
             uuid::Uuid::new_v4()
         );
@@ -201,7 +211,8 @@ fn failed_entries(ids: &[String]) -> String {
         .iter()
         .map(|id| {
             format!(
-                "<member><Id>{id}</Id><Code>InternalError</Code><Message>An internal service error occurred.</Message><SenderFault>false</SenderFault></member>"
+                "<member><Id>{id}</Id><Code>InternalError</Code>\
+                 <Message>An internal service error occurred.</Message><SenderFault>false</SenderFault></member>"
             )
         })
         .collect();
@@ -320,9 +331,10 @@ mod tests {
         let forwarded = String::from_utf8_lossy(&forwarded).into_owned();
         assert!(forwarded.contains("member.1.Id=e1") && !forwarded.contains("member.2."), "{forwarded}");
         assert_eq!(then, Then::FailEntries(vec!["e2".into(), "e3".into()]));
-        let emulator = Bytes::from(
-            "<PublishBatchResponse><PublishBatchResult><Successful><member><Id>e1</Id></member></Successful><Failed/></PublishBatchResult></PublishBatchResponse>",
-        );
+        let emulator = Bytes::from(concat!(
+            "<PublishBatchResponse><PublishBatchResult><Successful><member><Id>e1</Id></member></Successful>",
+            "<Failed/></PublishBatchResult></PublishBatchResponse>",
+        ));
         let answer = rewrite(&then, 200, &emulator).expect("rewritten");
         let text = String::from_utf8_lossy(&answer.body);
         assert!(text.contains("<Failed><member><Id>e2</Id><Code>InternalError</Code>"), "{text}");
