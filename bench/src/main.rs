@@ -28,6 +28,7 @@ use local_runner::{Manifest, Options, StatsSnapshot};
 use meter::{Meter, Reading};
 use orders::{OrderDesk, OrderStatus};
 use pizza_cli::http::Client;
+use pizza_cli::settle::poll_until;
 use uuid::Uuid;
 
 use bill::{Measured, Volume};
@@ -257,19 +258,16 @@ impl Bench<'_> {
     async fn order_until_ready(&self, pizzas: u32) -> anyhow::Result<Duration> {
         let started = Instant::now();
         let order_id: Uuid = self.api.place(pizzas).await?.parse()?;
-        loop {
-            if let Some(details) = self.orders.find(order_id).await? {
-                match details.order.status {
-                    OrderStatus::Ready => return Ok(started.elapsed()),
-                    OrderStatus::Cancelled => bail!("order {order_id} was cancelled"),
-                    _ => {}
-                }
+        let settled = poll_until(Duration::from_secs(300), Duration::from_millis(25), async || {
+            match self.orders.find(order_id).await.map(|found| found.map(|d| d.order.status)) {
+                Ok(Some(OrderStatus::Ready)) => Some(Ok(started.elapsed())),
+                Ok(Some(OrderStatus::Cancelled)) => Some(Err(anyhow::anyhow!("order {order_id} was cancelled"))),
+                Ok(_) => None,
+                Err(err) => Some(Err(err.into())),
             }
-            if started.elapsed() > Duration::from_secs(300) {
-                bail!("order {order_id} is not ready after 5 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        })
+        .await;
+        settled.unwrap_or_else(|| Err(anyhow::anyhow!("order {order_id} is not ready after 5 minutes")))
     }
 
     /// Places orders of the given sizes, `PLACING_AT_ONCE` at a time, and returns when each
@@ -288,17 +286,24 @@ impl Bench<'_> {
         let ids: Vec<Uuid> = placed.iter().map(|id| id.parse()).collect::<Result<_, _>>()?;
         let mut pending = ids.clone();
         let mut times = Vec::new();
-        while !pending.is_empty() && started.elapsed() < BURST_PATIENCE {
+        let failed = poll_until(BURST_PATIENCE.saturating_sub(started.elapsed()), BURST_POLL, async || {
             let mut still = Vec::new();
-            for order_id in pending {
-                match self.orders.find(order_id).await?.map(|d| d.order.status) {
-                    Some(OrderStatus::Ready) => times.push(started.elapsed()),
-                    Some(OrderStatus::Cancelled) => bail!("order {order_id} was cancelled"),
-                    _ => still.push(order_id),
+            for order_id in std::mem::take(&mut pending) {
+                match self.orders.find(order_id).await.map(|found| found.map(|d| d.order.status)) {
+                    Ok(Some(OrderStatus::Ready)) => times.push(started.elapsed()),
+                    Ok(Some(OrderStatus::Cancelled)) => {
+                        return Some(Err(anyhow::anyhow!("order {order_id} was cancelled")));
+                    }
+                    Ok(_) => still.push(order_id),
+                    Err(err) => return Some(Err(err.into())),
                 }
             }
             pending = still;
-            tokio::time::sleep(BURST_POLL).await;
+            pending.is_empty().then_some(Ok(()))
+        })
+        .await;
+        if let Some(Err(err)) = failed {
+            return Err(err);
         }
         Ok((times, pending.iter().map(Uuid::to_string).collect(), ids))
     }

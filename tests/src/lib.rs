@@ -277,15 +277,15 @@ impl System {
 
     /// Polls the order until `done` holds, and returns it.
     pub async fn wait_for_order(&self, order_id: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let mut last = None;
+        let arrived = pizza_cli::settle::poll_until(PATIENCE, Duration::from_millis(200), async || {
             let reply = self.get_order(order_id).await;
-            if reply.status == 200 && done(&reply.json) {
-                return reply.json;
-            }
-            assert!(Instant::now() < deadline, "order {order_id} did not get there in {PATIENCE:?}: {reply:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            let arrived = (reply.status == 200 && done(&reply.json)).then(|| reply.json.clone());
+            last = Some(reply);
+            arrived
+        })
+        .await;
+        arrived.unwrap_or_else(|| panic!("order {order_id} did not get there in {PATIENCE:?}: {last:?}"))
     }
 
     pub async fn wait_until_ready(&self, order_id: &str) -> Value {

@@ -6,6 +6,7 @@
 //! console that watches it.
 
 pub mod audit;
+pub mod commands;
 pub mod console;
 pub mod discover;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod outbox;
 pub mod push;
 pub mod queues;
 pub mod replay;
+pub mod settle;
 pub mod stack;
 
 pub use stack::{Stack, StackError};

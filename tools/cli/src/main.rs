@@ -2,17 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use event_archive::Timeline;
-use inventory::StockRoom;
 use local_runner::Manifest;
-use orders::OrderDesk;
-use payments::PaymentLedger;
-use pizza_cli::{Stack, audit, console, discover, outbox, push, queues, replay};
-use serde_json::json;
+use pizza_cli::commands::{self, Done, audit, describe, dlq, emit, order, replay, stock, trace};
+use pizza_cli::{Stack, console, discover, outbox, push};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -182,146 +178,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let stack = Stack::connect(manifest).await?;
     let json = cli.json;
-    match cli.command {
-        Command::Describe if json => println!("{}", serde_json::to_string_pretty(&stack.manifest)?),
-        Command::Describe => print!("{}", discover::summary(&stack.manifest)),
+    let code = match cli.command {
         Command::Console { port } => {
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
                 .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
             eprintln!("pizza console: http://127.0.0.1:{port}/ (stack {}; Ctrl-C stops it)", stack.manifest.stack_name);
             console::serve(std::sync::Arc::new(stack), listener).await.context("serving the console")?;
+            ExitCode::SUCCESS
         }
-        Command::Queues => {
-            let depths = queues::all_depths(&stack.sqs, &stack.manifest).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&depths)?);
-            } else {
-                println!("{:<28} {:>8} {:>9} {:>5}", "queue", "visible", "in flight", "DLQ");
-                for q in depths {
-                    let dlq = q.dead_letters.map(|d| d.visible + d.in_flight).unwrap_or(0);
-                    println!("{:<28} {:>8} {:>9} {:>5}", q.queue, q.depth.visible, q.depth.in_flight, dlq);
-                }
-            }
-        }
+        Command::Describe => emit(&describe::Description(stack.manifest), json)?,
+        Command::Queues => emit(&commands::queues::run(&stack).await?, json)?,
         Command::Dlq { action: DlqAction::Show { queue, limit } } => {
-            let queue = queues::find(&stack.manifest, &queue)?;
-            let letters = queues::peek_dead_letters(&stack.sqs, queue, limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&letters)?);
-            } else if letters.is_empty() {
-                println!("no dead letters for {}", queue.name());
-            } else {
-                for letter in letters {
-                    println!("{} (received {} times)", letter.message_id, letter.receive_count);
-                    if let Some(reason) = &letter.reason {
-                        println!("  why: {reason}");
-                    }
-                    println!("  {}", letter.body);
-                }
-            }
+            emit(&dlq::show(&stack, &queue, limit).await?, json)?
         }
         Command::Dlq { action: DlqAction::Redrive { queue } } => {
-            let queue = queues::find(&stack.manifest, &queue)?;
-            let waiting = match &queue.dead_letter_queue_url {
-                Some(dlq) => queues::depth(&stack.sqs, dlq).await?.visible,
-                None => 0,
-            };
-            let bar = indicatif::ProgressBar::new(waiting);
-            if json {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters moved back {elapsed}")
-                    .context("progress style")?,
-            );
-            let moved = queues::redrive_reporting(&stack.sqs, queue, |n| bar.set_position(n as u64)).await?;
-            bar.finish_and_clear();
-            print(
-                json,
-                json!({ "queue": queue.name(), "moved": moved }),
-                format!("moved {moved} message(s) back to {}", queue.name()),
-            );
+            emit(&dlq::redrive(&stack, &queue, json).await?, json)?
         }
-        Command::Stock { action: None } => {
-            let levels = stack.stock.levels().await?;
-            if json {
-                let rows: Vec<_> = levels
-                    .iter()
-                    .map(|l| {
-                        json!({
-                            "stage": l.stage,
-                            "ingredient": l.ingredient,
-                            "available": l.available,
-                            "reserved": l.reserved,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!("{:<10} {:<16} {:>10} {:>9}", "stage", "ingredient", "available", "reserved");
-                for level in levels {
-                    let (stage, ingredient) = (&level.stage, &level.ingredient);
-                    println!("{stage:<10} {ingredient:<16} {:>10} {:>9}", level.available, level.reserved);
-                }
-            }
-        }
-        Command::Stock { action: Some(StockAction::Seed { units }) } => {
-            let stocked: std::collections::HashSet<(String, String)> =
-                stack.stock.levels().await?.into_iter().map(|l| (l.stage, l.ingredient)).collect();
-            let mut seeded = 0;
-            for (stage, ingredient) in pizza_events::menu::all_ingredients()
-                .filter(|(stage, i)| !stocked.contains(&((*stage).to_owned(), (*i).to_owned())))
-            {
-                stack.stock.set_stock(stage, ingredient, units).await?;
-                seeded += 1;
-            }
-            print(
-                json,
-                json!({ "seeded": seeded, "units": units }),
-                format!("stocked {seeded} ingredient(s) with {units} units"),
-            );
-        }
+        Command::Stock { action: None } => emit(&stock::levels(&stack).await?, json)?,
+        Command::Stock { action: Some(StockAction::Seed { units }) } => emit(&stock::seed(&stack, units).await?, json)?,
         Command::Stock { action: Some(StockAction::Set { ingredient, units }) } => {
-            let Some(stage) = pizza_events::menu::stage_of(&ingredient) else {
-                bail!("{ingredient} is not on the menu");
-            };
-            stack.stock.set_stock(stage, &ingredient, units).await?;
-            print(json, json!({ "ingredient": ingredient, "units": units }), format!("{ingredient}: {units} units"));
+            emit(&stock::set(&stack, &ingredient, units).await?, json)?
         }
-        Command::Limit { customer, cents } => {
-            stack.ledger.set_credit_limit(&customer, cents).await?;
-            print(
-                json,
-                json!({ "customer": customer, "limit_cents": cents }),
-                format!("{customer} may spend {cents} cents"),
-            );
-        }
+        Command::Limit { customer, cents } => emit(&stock::limit(&stack, &customer, cents).await?, json)?,
         Command::Order { pizzas, max_pizzas, count, api, customer } => {
-            let sizes = (0..count).map(|_| random_between(pizzas, max_pizzas.unwrap_or(pizzas))).collect();
+            let sizes: Vec<u32> = (0..count).map(|_| random_between(pizzas, max_pizzas.unwrap_or(pizzas))).collect();
             let lifetime = Duration::from_secs(3600);
             let token = local_runner::issuer::token_for(&stack.manifest, local_issuer_dir(), &customer, lifetime)?;
             let client = pizza_cli::http::Client::new(api).signed_in(token);
-            return place_orders(&client, sizes, json).await;
+            emit(&order::place(&client, &sizes, json).await?, json)?
         }
         Command::Trace { order, expand, svg } => {
-            let history = stack.order_history(&order).await?;
-            if history.is_empty() {
-                bail!("the archive holds no event of {order}");
-            }
-            let timeline = Timeline::of(&order, &history);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&timeline)?);
-            } else {
-                print!("{}", timeline.render_text(expand));
-            }
+            let traced = trace::run(&stack, &order, expand).await?;
             if let Some(path) = svg {
-                std::fs::write(&path, timeline.render_svg()).with_context(|| format!("writing {}", path.display()))?;
+                let picture = traced.timeline.render_svg();
+                std::fs::write(&path, picture).with_context(|| format!("writing {}", path.display()))?;
                 eprintln!("waterfall written to {}", path.display());
             }
+            emit(&traced, json)?
         }
         Command::Replay { order, from, wait } => {
-            return replay_order(&stack, &order, from.as_deref(), Duration::from_secs(wait), json).await;
+            let patience = Duration::from_secs(wait);
+            emit(&replay::run(&stack, &order, from.as_deref(), patience, json).await?, json)?
         }
         Command::Push { function, binary_path, overrides } => {
             let overrides = push::parse_overrides(&overrides)?;
@@ -329,179 +227,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let code = binary_path.as_deref().map_or(push::Code::LambdaBuild, push::Code::Binary);
             let workspace = std::env::current_dir().context("the current directory")?;
             let pushed = push::cargo_lambda_deploy(&stack.manifest, function, code, &overrides, &workspace)?;
-            print(
-                json,
-                serde_json::to_value(&pushed)?,
-                format!("{} deployed as {}", function.logical_id, pushed.function_arn),
-            );
+            let text = format!("{} deployed as {}", function.logical_id, pushed.function_arn);
+            emit(&Done { fields: serde_json::to_value(&pushed)?, text }, json)?
         }
-        Command::Outbox { action: OutboxAction::Republish } => {
-            let republished = outbox::republish(&stack).await?;
-            print(json, serde_json::to_value(&republished)?, republished.to_string());
-        }
+        Command::Outbox { action: OutboxAction::Republish } => emit(&outbox::republish(&stack).await?, json)?,
         Command::Audit { initial_stock, healed_within } => {
-            let healed_within =
-                healed_within.map(std::time::Duration::from_secs).or_else(|| audit::promised_healing(&stack.manifest));
-            let promises = audit::Promises { initial_stock, healed_within };
-            let report = audit::audit(&audit::snapshot(&stack).await?, promises);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{report}");
-                for violation in &report.violations {
-                    println!("VIOLATION: {violation}");
-                }
-            }
-            if !report.is_clean() {
-                return Ok(ExitCode::from(1));
-            }
+            let healed_within = healed_within.map(Duration::from_secs);
+            emit(&audit::run(&stack, initial_stock, healed_within).await?, json)?
         }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print(json: bool, value: serde_json::Value, text: String) {
-    if json { println!("{value}") } else { println!("{text}") }
+    };
+    Ok(code)
 }
 
 fn random_between(low: u32, high: u32) -> u32 {
     if high <= low { low } else { low + (uuid::Uuid::new_v4().as_u128() % u128::from(high - low + 1)) as u32 }
 }
 
-/// What an operator compares before and after a replay.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-struct OrderState {
-    status: String,
-    pizzas_stored: u32,
-    charged_cents: u64,
-    refunded_cents: u64,
-}
-
-async fn order_state(stack: &Stack, order_id: uuid::Uuid) -> anyhow::Result<Option<OrderState>> {
-    Ok(stack.orders.find(order_id).await?.map(|details| OrderState {
-        status: details.order.status.as_str().to_owned(),
-        pizzas_stored: details.pizzas.len() as u32,
-        charged_cents: details.order.charged_cents,
-        refunded_cents: details.order.refunded_cents,
-    }))
-}
-
-/// Replays an order's events, waits until its state has not moved for a few seconds (or
-/// `patience` ran out), and says what was sent and what changed.
-async fn replay_order(
-    stack: &Stack,
-    order: &str,
-    from: Option<&str>,
-    patience: Duration,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let order_id: uuid::Uuid = order.parse().with_context(|| format!("{order} is not an order id"))?;
-    let history = stack.order_history(order).await?;
-    let events = replay::select(&history, from)?;
-    let before = order_state(stack, order_id).await?;
-    let sent = replay::replay(&stack.bus, &events).await?;
-    let bar = indicatif::ProgressBar::new_spinner();
-    if json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_message(format!("sent {} event(s); waiting for {order} to settle", sent.len()));
-    let deadline = Instant::now() + patience;
-    let mut after = order_state(stack, order_id).await?;
-    let mut still_since = Instant::now();
-    while Instant::now() < deadline && still_since.elapsed() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        bar.tick();
-        let now = order_state(stack, order_id).await?;
-        if now != after {
-            after = now;
-            still_since = Instant::now();
-        }
-    }
-    bar.finish_and_clear();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "sent": sent, "before": before, "after": after }))?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut by_type: Vec<(String, usize)> = Vec::new();
-    for event in &sent {
-        match by_type.iter_mut().find(|(t, _)| *t == event.event_type) {
-            Some((_, n)) => *n += 1,
-            None => by_type.push((event.event_type.clone(), 1)),
-        }
-    }
-    let summary: Vec<String> = by_type.iter().map(|(t, n)| format!("{n} {t}")).collect();
-    println!("sent {} event(s) of {order}: {}", sent.len(), summary.join(", "));
-    match (&before, &after) {
-        (Some(b), Some(a)) if b == a => {
-            println!("nothing changed: {} with {} pizza(s) stored", a.status, a.pizzas_stored)
-        }
-        (b, a) => {
-            let show = |s: &Option<OrderState>| {
-                s.as_ref().map_or("no order".to_owned(), |s| {
-                    format!(
-                        "{}, {} pizza(s) stored, {} cents charged, {} refunded",
-                        s.status, s.pizzas_stored, s.charged_cents, s.refunded_cents
-                    )
-                })
-            };
-            println!("before: {}\nafter:  {}", show(b), show(a));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Where `make run`'s local issuer keeps its key: the same directory `pizza-local` uses.
 fn local_issuer_dir() -> &'static std::path::Path {
     std::path::Path::new(local_runner::DEFAULT_ISSUER_DIR)
-}
-
-/// Places one order of each size at once and follows them to READY or CANCELLED.
-async fn place_orders(client: &pizza_cli::http::Client, sizes: Vec<u32>, json: bool) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let count = sizes.len();
-    let pizzas: u32 = sizes.iter().sum();
-    let placed = futures::future::try_join_all(sizes.iter().map(|n| client.place(*n))).await?;
-    let bar = indicatif::ProgressBar::new(count as u64);
-    if json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} orders settled {elapsed}")
-            .context("progress style")?,
-    );
-    let mut settled = Vec::new();
-    let mut pending = placed;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !pending.is_empty() && Instant::now() < deadline {
-        let mut still = Vec::new();
-        for order_id in pending {
-            match client.status(&order_id).await?.as_deref() {
-                Some(status @ ("READY" | "CANCELLED")) => {
-                    settled.push((order_id, status.to_owned(), started.elapsed()));
-                    bar.inc(1);
-                }
-                _ => still.push(order_id),
-            }
-        }
-        pending = still;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    bar.finish_and_clear();
-    let ready = settled.iter().filter(|(_, s, _)| s == "READY").count();
-    let elapsed = started.elapsed();
-    let value = json!({
-        "orders": count, "pizzas": pizzas, "ready": ready, "cancelled": settled.len() - ready,
-        "unsettled": pending.len(), "seconds": elapsed.as_secs_f64(),
-    });
-    print(
-        json,
-        value,
-        format!(
-            "{count} order(s), {pizzas} pizzas: {ready} ready, {} cancelled, {} unsettled, in {:.1}s (local)",
-            settled.len() - ready,
-            pending.len(),
-            elapsed.as_secs_f64()
-        ),
-    );
-    Ok(if pending.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -39,6 +39,8 @@ pub struct Republished {
     pub expired: Vec<Uuid>,
 }
 
+impl crate::commands::Report for Republished {}
+
 impl std::fmt::Display for Republished {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} range(s): {} event(s) published again", self.ranges, self.events)?;
