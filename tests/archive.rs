@@ -99,7 +99,7 @@ fn an_orders_timeline_holds_its_whole_causal_chain_each_event_once() {
         let topics: HashSet<&String> = system.manifest.topics.values().collect();
         assert!(history.iter().all(|a| topics.contains(&a.topic)), "each event keeps the topic it went to");
         assert!(history.iter().all(|a| a.traceparent.is_some()), "and its trace");
-        let text = timeline.render_text(false);
+        let text = pizza_cli::commands::trace::text::text(&timeline, false);
         let folded = text.lines().find(|l| l.contains("IngredientAdded (veggies) · veggies")).expect("a veggies line");
         assert!(
             folded.rsplit("veggies").next().is_some_and(|rest| rest.trim_start().starts_with(&PIZZAS.to_string())),
@@ -163,7 +163,7 @@ fn a_replay_of_a_ready_order_changes_nothing() {
         assert_eq!(again.events.len(), first.events.len());
         assert_eq!(again.duration_ms(), first.duration_ms(), "timed by the first copies");
         assert!(again.groups.iter().all(|g| g.reannounced == g.count), "{:#?}", again.groups);
-        let svg = again.render_svg();
+        let svg = pizza_cli::commands::trace::svg::waterfall(&again);
         let rows: Vec<usize> = [
             "OrderPlaced",
             "PaymentProcessed",

@@ -11,6 +11,8 @@
 mod memory;
 pub mod records;
 mod s3;
+#[cfg(any(test, feature = "contract"))]
+pub mod sample;
 pub mod timeline;
 
 #[cfg(any(test, feature = "contract"))]

@@ -1,7 +1,8 @@
 //! An order's life drawn from its archived events: the causal tree (each event under the
 //! event that caused it), the latency of every hop, the critical path from the first event
 //! to the outcome, and the same steps of many pizzas folded into one line with their
-//! min/median/max hop latency. Pure: the CLI prints it as text, JSON or an SVG waterfall.
+//! min/median/max hop latency. Pure analysis: `pizza trace` draws it (as text or an SVG
+//! waterfall, in the CLI) and prints it as JSON.
 //!
 //! Each event is drawn once, at the time it first occurred, however often it was announced
 //! (a re-announced or replayed event is archived again, stamped later): the rows follow the
@@ -9,7 +10,6 @@
 //! and an event announced more than once is marked.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -211,115 +211,6 @@ impl Timeline {
     pub fn count(&self, event_type: &str, detail: Option<&str>) -> usize {
         self.events.iter().filter(|e| e.event_type == event_type && e.detail.as_deref() == detail).count()
     }
-
-    /// The timeline as text: one line per group (`expand` prints every event instead),
-    /// then the critical path.
-    pub fn render_text(&self, expand: bool) -> String {
-        let mut out = String::new();
-        let status = self.outcome.as_deref().unwrap_or("not finished");
-        let _ = writeln!(
-            out,
-            "{}  {status} after {:.0} ms  ({} events)\n",
-            self.correlation_id,
-            self.duration_ms(),
-            self.events.len()
-        );
-        let _ = writeln!(out, "{:>9} {:>8}  {:<54} {:>5}  hop min / median / max", "at ms", "hop ms", "event", "×");
-        if expand {
-            for step in &self.events {
-                let again = if step.copies > 1 { format!(" ↻{}", step.copies - 1) } else { String::new() };
-                let name = format!("{}{}{again}", tree_prefix(step.depth), step.label());
-                let hop = step.hop_ms.map_or("-".to_owned(), |h| format!("{h:.0}"));
-                let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {}", step.at_ms, 1, short(step.id));
-            }
-        } else {
-            for group in &self.groups {
-                let name = format!("{}{}", tree_prefix(group.depth), group.marked_label());
-                let (hop, spread) = match group.hop_ms {
-                    Some(s) if group.count > 1 => {
-                        (format!("{:.0}", s.median), format!("{:.0} / {:.0} / {:.0}", s.min, s.median, s.max))
-                    }
-                    Some(s) => (format!("{:.0}", s.median), String::new()),
-                    None => ("-".to_owned(), String::new()),
-                };
-                let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {spread}", group.first_at_ms, group.count);
-            }
-            let _ = writeln!(out, "\n(--expand shows every event on its own line)");
-        }
-        let reannounced: usize = self.groups.iter().map(|g| g.reannounced).sum();
-        if reannounced > 0 {
-            let _ = writeln!(
-                out,
-                "↻: {reannounced} event(s) were announced again (a retry, a re-announcement, a replay); each is \
-                 drawn once, when it first occurred"
-            );
-        }
-        let _ = writeln!(out, "\ncritical path ({:.0} ms):", self.duration_ms());
-        for &at in &self.critical_path {
-            let step = &self.events[at];
-            let hop = step.hop_ms.map_or(String::new(), |h| format!("+{h:.0} ms"));
-            let _ = writeln!(out, "  {:>9}  {}", hop, step.label());
-        }
-        if !self.missing_parents.is_empty() {
-            let _ = writeln!(out, "\n{} event(s) name a cause the archive does not hold", self.missing_parents.len());
-        }
-        out
-    }
-
-    /// The timeline as an SVG waterfall: a row per group, a bar from its first event to
-    /// its last, a tick per event; the critical path's events in red.
-    pub fn render_svg(&self) -> String {
-        const ROW: f64 = 22.0;
-        const LABEL: f64 = 360.0;
-        const WIDTH: f64 = 1100.0;
-        let span = self.events.iter().map(|e| e.at_ms).fold(1.0, f64::max);
-        let x = |ms: f64| LABEL + (ms / span) * (WIDTH - LABEL - 20.0);
-        let height = ROW * (self.groups.len() as f64 + 3.0);
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
-             font-family=\"monospace\" font-size=\"12\">\n\
-             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-             <text x=\"8\" y=\"16\" font-weight=\"bold\">{} · {} · {:.0} ms · {} events</text>\n",
-            escape(&self.correlation_id),
-            self.outcome.as_deref().unwrap_or("not finished"),
-            self.duration_ms(),
-            self.events.len()
-        );
-        let critical: std::collections::HashSet<usize> = self.critical_path.iter().copied().collect();
-        for (row, group) in self.groups.iter().enumerate() {
-            let y = ROW * (row as f64 + 2.0);
-            // Indented by depth: SVG collapses leading spaces.
-            let label = format!("{} ×{}", group.marked_label(), group.count);
-            let indent = 8.0 + 10.0 * group.depth as f64;
-            let _ = writeln!(svg, "<text x=\"{indent:.1}\" y=\"{:.1}\">{}</text>", y + 12.0, escape(&label));
-            let (from, to) = (x(group.first_at_ms), x(group.last_at_ms).max(x(group.first_at_ms) + 2.0));
-            let _ = writeln!(
-                svg,
-                "<rect x=\"{from:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" fill=\"#9ecae1\">\
-                 <title>{}: {:.0}–{:.0} ms</title></rect>",
-                y + 2.0,
-                to - from,
-                escape(&group.label),
-                group.first_at_ms,
-                group.last_at_ms
-            );
-            for (index, step) in self.events.iter().enumerate().filter(|(_, e)| e.group == row) {
-                let colour = if critical.contains(&index) { "#d62728" } else { "#3182bd" };
-                let _ = writeln!(
-                    svg,
-                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"2\" height=\"16\" fill=\"{colour}\"/>",
-                    x(step.at_ms),
-                    y
-                );
-            }
-        }
-        let axis = ROW * (self.groups.len() as f64 + 2.5);
-        let _ = writeln!(svg, "<text x=\"{LABEL}\" y=\"{axis:.1}\">0 ms</text>");
-        let _ =
-            writeln!(svg, "<text x=\"{:.1}\" y=\"{axis:.1}\" text-anchor=\"end\">{span:.0} ms</text>", WIDTH - 20.0);
-        svg.push_str("</svg>\n");
-        svg
-    }
 }
 
 /// The events (each once, oldest first) in causal order: every root by time, each followed
@@ -350,85 +241,19 @@ fn causal_order(events: &[(Archived, usize)]) -> Vec<usize> {
     order
 }
 
-fn tree_prefix(depth: usize) -> String {
-    if depth == 0 { String::new() } else { format!("{}└ ", "  ".repeat(depth - 1)) }
-}
-
-fn short(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_owned()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
-    use pizza_events::WireEvent;
-    use serde_json::json;
 
     use super::*;
-
-    fn event(
-        event_type: &str,
-        source: &str,
-        cause: Option<&Archived>,
-        after_ms: i64,
-        data: serde_json::Value,
-    ) -> Archived {
-        let start: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().expect("a time");
-        Archived {
-            topic: format!("arn:aws:sns:us-east-1:1:{source}"),
-            event: WireEvent {
-                id: Uuid::new_v4(),
-                event_type: event_type.into(),
-                version: 1,
-                occurred_at: start + Duration::milliseconds(after_ms),
-                source: source.into(),
-                correlation_id: "order-1".into(),
-                causation_id: cause.map(|c| c.event.id),
-                data,
-            },
-            traceparent: None,
-        }
-    }
-
-    /// An order of two pizzas through two stages, confirmed.
-    fn order() -> Vec<Archived> {
-        let placed = event("OrderPlaced", "api", None, 0, json!({}));
-        let paid = event("PaymentProcessed", "payment", Some(&placed), 10, json!({}));
-        let mut all = vec![placed, paid.clone()];
-        let mut last = None;
-        for (pizza, offset) in [(1, 0), (2, 5)] {
-            let requested = event("PizzaRequested", "orders", Some(&paid), 20 + offset, json!({ "pizza": pizza }));
-            let sauce =
-                event("IngredientAdded", "sauce", Some(&requested), 40 + offset * 2, json!({ "stage": "sauce" }));
-            let cheese =
-                event("IngredientAdded", "cheese", Some(&sauce), 70 + offset * 3, json!({ "stage": "cheese" }));
-            last = Some(cheese.clone());
-            all.extend([requested, sauce, cheese]);
-        }
-        all.push(event("OrderConfirmed", "orders", last.as_ref(), 100, json!({})));
-        all.reverse(); // the archive's order must not matter
-        all
-    }
+    use crate::sample::{CAUSAL, ORDER, replayed, two_pizza_order};
 
     #[test]
     fn the_pizzas_fold_into_one_line_per_stage_with_their_hop_spread() {
-        let timeline = Timeline::of("order-1", &order());
+        let timeline = Timeline::of(ORDER, &two_pizza_order());
         let labels: Vec<(&str, usize)> = timeline.groups.iter().map(|g| (g.label.as_str(), g.count)).collect();
-        assert_eq!(
-            labels,
-            [
-                ("OrderPlaced · api", 1),
-                ("PaymentProcessed · payment", 1),
-                ("PizzaRequested · orders", 2),
-                ("IngredientAdded (sauce) · sauce", 2),
-                ("IngredientAdded (cheese) · cheese", 2),
-                ("OrderConfirmed · orders", 1),
-            ]
-        );
+        let counts = [1, 1, 2, 2, 2, 1];
+        assert_eq!(labels, CAUSAL.into_iter().zip(counts).collect::<Vec<_>>());
         let sauce = &timeline.groups[3];
         assert_eq!(sauce.hop_ms, Some(Spread { min: 20.0, median: 22.5, max: 25.0 }));
         assert_eq!(timeline.count("IngredientAdded", Some("cheese")), 2);
@@ -437,7 +262,7 @@ mod tests {
 
     #[test]
     fn the_critical_path_runs_from_the_first_event_to_the_outcome() {
-        let timeline = Timeline::of("order-1", &order());
+        let timeline = Timeline::of(ORDER, &two_pizza_order());
         assert_eq!(timeline.outcome.as_deref(), Some("READY"));
         let path: Vec<String> = timeline.critical_path.iter().map(|&i| timeline.events[i].label()).collect();
         assert_eq!(
@@ -460,80 +285,39 @@ mod tests {
 
     #[test]
     fn a_lost_cause_is_reported_and_the_rest_still_drawn() {
-        let mut events = order();
+        let mut events = two_pizza_order();
         events.retain(|a| a.event.event_type != "PaymentProcessed");
-        let timeline = Timeline::of("order-1", &events);
+        let timeline = Timeline::of(ORDER, &events);
         assert_eq!(timeline.missing_parents.len(), 2, "both pizzas name the lost payment");
         assert_eq!(timeline.events.len(), 8);
-        assert!(timeline.render_text(false).contains("2 event(s) name a cause the archive does not hold"));
     }
 
     #[test]
-    fn text_and_svg_show_every_group() {
-        let timeline = Timeline::of("order-1", &order());
-        let text = timeline.render_text(false);
-        assert!(text.contains("READY after 100 ms"), "{text}");
-        assert!(text.contains("IngredientAdded (sauce) · sauce"), "{text}");
-        assert!(text.contains("20 / 22 / 25") || text.contains("20 / 23 / 25"), "{text}");
-        assert_eq!(timeline.render_text(true).matches("IngredientAdded").count(), 4 + 2, "each event, then the path");
-        let svg = timeline.render_svg();
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<title>").count(), timeline.groups.len());
-    }
-
-    /// Where each label first appears in a rendering.
-    fn positions(text: &str, labels: &[&str]) -> Vec<usize> {
-        labels.iter().map(|label| text.find(label).unwrap_or_else(|| panic!("{label} is drawn: {text}"))).collect()
-    }
-
-    const CAUSAL: [&str; 6] = [
-        "OrderPlaced · api",
-        "PaymentProcessed · payment",
-        "PizzaRequested · orders",
-        "IngredientAdded (sauce) · sauce",
-        "IngredientAdded (cheese) · cheese",
-        "OrderConfirmed · orders",
-    ];
-
-    #[test]
-    fn a_replayed_order_is_drawn_once_at_its_first_times_in_causal_order_and_marked() {
-        let first = order();
-        // The replay: every event archived again, stamped a minute later.
-        let mut replayed = first.clone();
-        for archived in &mut replayed {
-            archived.event.occurred_at += Duration::seconds(60);
-        }
-        let mut history = replayed;
-        history.extend(first);
-        let timeline = Timeline::of("order-1", &history);
-
+    fn a_replayed_order_is_analysed_once_at_its_first_times_in_causal_order_and_marked() {
+        let timeline = Timeline::of(ORDER, &replayed(&two_pizza_order()));
         assert_eq!(timeline.events.len(), 9, "each event once");
         assert_eq!(timeline.duration_ms(), 100.0, "timed by the first copies, not the replay");
         let labels: Vec<&str> = timeline.groups.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(labels, CAUSAL);
         assert!(timeline.groups.iter().all(|g| g.reannounced == g.count), "every event is marked as announced again");
-        let svg = timeline.render_svg();
-        let rows = positions(&svg, &CAUSAL);
-        assert!(rows.windows(2).all(|w| w[0] < w[1]), "the waterfall's rows follow the causal chain: {svg}");
-        assert!(svg.contains("OrderConfirmed · orders ↻1 ×1"), "{svg}");
-        let text = timeline.render_text(false);
-        assert!(text.contains("READY after 100 ms"), "{text}");
-        assert!(text.contains("9 event(s) were announced again"), "{text}");
+        assert_eq!(timeline.groups[5].marked_label(), "OrderConfirmed · orders ↻1");
     }
 
     #[test]
     fn a_cause_stays_above_its_effects_whatever_their_times_say() {
         // Only a late copy of the payment reached the archive: by time it would come after
         // the pizzas it caused.
-        let mut history = order();
+        let mut history = two_pizza_order();
         for archived in history.iter_mut().filter(|a| a.event.event_type == "PaymentProcessed") {
             archived.event.occurred_at += Duration::seconds(60);
         }
-        let timeline = Timeline::of("order-1", &history);
+        let timeline = Timeline::of(ORDER, &history);
         let labels: Vec<&str> = timeline.groups.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(labels, CAUSAL);
-        let rows = positions(&timeline.render_text(true), &CAUSAL);
-        assert!(rows.windows(2).all(|w| w[0] < w[1]), "and so is every expanded line");
+        let steps: Vec<String> = timeline.events.iter().map(Step::label).collect();
+        let first = |label: &str| steps.iter().position(|s| s.starts_with(label)).unwrap_or(usize::MAX);
+        let rows: Vec<usize> = CAUSAL.iter().map(|label| first(label.split(" · ").next().unwrap_or(label))).collect();
+        assert!(rows.windows(2).all(|w| w[0] <= w[1]), "and so is every event: {steps:?}");
         assert!(timeline.events.iter().all(|e| e.depth == 0 || e.parent.is_some()));
         assert_eq!(timeline.outcome.as_deref(), Some("READY"));
     }

@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trace { order, expand, svg } => {
             let traced = trace::run(&stack, &order, expand).await?;
             if let Some(path) = svg {
-                let picture = traced.timeline.render_svg();
+                let picture = trace::svg::waterfall(&traced.timeline);
                 std::fs::write(&path, picture).with_context(|| format!("writing {}", path.display()))?;
                 eprintln!("waterfall written to {}", path.display());
             }

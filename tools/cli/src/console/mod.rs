@@ -89,7 +89,10 @@ async fn waterfall(stack: &Stack, order: &str) -> Response<Full<Bytes>> {
             "application/json",
             json!({"error": format!("the archive holds no event of {order} yet")}),
         ),
-        Ok(history) => reply(StatusCode::OK, "image/svg+xml", Timeline::of(order, &history).render_svg()),
+        Ok(history) => {
+            let waterfall = crate::commands::trace::svg::waterfall(&Timeline::of(order, &history));
+            reply(StatusCode::OK, "image/svg+xml", waterfall)
+        }
         Err(err @ (StackError::NotAnOrder(_) | StackError::UnknownOrder(_))) => error(StatusCode::NOT_FOUND, &err),
         Err(err @ StackError::NoArchive) => error(StatusCode::NOT_FOUND, &err),
         Err(err) => error(StatusCode::BAD_GATEWAY, &err),

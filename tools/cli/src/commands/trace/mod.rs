@@ -1,4 +1,8 @@
-//! `pizza trace`: an order's whole life from the event archive.
+//! `pizza trace`: an order's whole life from the event archive, as text or as an SVG
+//! waterfall.
+
+pub mod svg;
+pub mod text;
 
 use event_archive::Timeline;
 use serde::Serialize;
@@ -33,7 +37,7 @@ pub async fn run(stack: &Stack, order: &str, expand: bool) -> Result<Traced, Tra
 
 impl std::fmt::Display for Traced {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.timeline.render_text(self.expand).trim_end())
+        f.write_str(text::text(&self.timeline, self.expand).trim_end())
     }
 }
 

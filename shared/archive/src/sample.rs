@@ -1,0 +1,80 @@
+//! Archived histories for tests of what reads the archive: an order of two pizzas through
+//! two stages, confirmed, and the same order replayed a minute later.
+
+use chrono::{DateTime, Duration, Utc};
+use pizza_events::WireEvent;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::Archived;
+
+/// The order's correlation id.
+pub const ORDER: &str = "order-1";
+
+/// The groups of [`two_pizza_order`], one per step, in causal order.
+pub const CAUSAL: [&str; 6] = [
+    "OrderPlaced · api",
+    "PaymentProcessed · payment",
+    "PizzaRequested · orders",
+    "IngredientAdded (sauce) · sauce",
+    "IngredientAdded (cheese) · cheese",
+    "OrderConfirmed · orders",
+];
+
+/// An archived event of [`ORDER`], `after_ms` after the order began, caused by `cause`.
+pub fn event(
+    event_type: &str,
+    source: &str,
+    cause: Option<&Archived>,
+    after_ms: i64,
+    data: serde_json::Value,
+) -> Archived {
+    let start: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().unwrap_or_default();
+    Archived {
+        topic: format!("arn:aws:sns:us-east-1:1:{source}"),
+        event: WireEvent {
+            id: Uuid::new_v4(),
+            event_type: event_type.into(),
+            version: 1,
+            occurred_at: start + Duration::milliseconds(after_ms),
+            source: source.into(),
+            correlation_id: ORDER.into(),
+            causation_id: cause.map(|c| c.event.id),
+            data,
+        },
+        traceparent: None,
+    }
+}
+
+/// An order of two pizzas through two stages, confirmed after 100 ms; newest first (the
+/// archive's order must not matter).
+pub fn two_pizza_order() -> Vec<Archived> {
+    let placed = event("OrderPlaced", "api", None, 0, json!({}));
+    let paid = event("PaymentProcessed", "payment", Some(&placed), 10, json!({}));
+    let mut all = vec![placed, paid.clone()];
+    let mut last = None;
+    for (pizza, offset) in [(1, 0), (2, 5)] {
+        let requested = event("PizzaRequested", "orders", Some(&paid), 20 + offset, json!({ "pizza": pizza }));
+        let sauce = event("IngredientAdded", "sauce", Some(&requested), 40 + offset * 2, json!({ "stage": "sauce" }));
+        let cheese = event("IngredientAdded", "cheese", Some(&sauce), 70 + offset * 3, json!({ "stage": "cheese" }));
+        last = Some(cheese.clone());
+        all.extend([requested, sauce, cheese]);
+    }
+    all.push(event("OrderConfirmed", "orders", last.as_ref(), 100, json!({})));
+    all.reverse();
+    all
+}
+
+/// The order's history after a replay: every event archived again, stamped a minute later.
+pub fn replayed(first: &[Archived]) -> Vec<Archived> {
+    let mut history: Vec<Archived> = first
+        .iter()
+        .cloned()
+        .map(|mut copy| {
+            copy.event.occurred_at += Duration::seconds(60);
+            copy
+        })
+        .collect();
+    history.extend(first.iter().cloned());
+    history
+}

@@ -1,0 +1,107 @@
+//! An order's timeline as text: one line per group (or per event), then the critical path.
+
+use std::fmt::Write;
+
+use event_archive::Timeline;
+use uuid::Uuid;
+
+/// The timeline as text: one line per group (`expand` prints every event instead),
+/// then the critical path.
+pub fn text(timeline: &Timeline, expand: bool) -> String {
+    let mut out = String::new();
+    let status = timeline.outcome.as_deref().unwrap_or("not finished");
+    let _ = writeln!(
+        out,
+        "{}  {status} after {:.0} ms  ({} events)\n",
+        timeline.correlation_id,
+        timeline.duration_ms(),
+        timeline.events.len()
+    );
+    let _ = writeln!(out, "{:>9} {:>8}  {:<54} {:>5}  hop min / median / max", "at ms", "hop ms", "event", "×");
+    if expand {
+        for step in &timeline.events {
+            let again = if step.copies > 1 { format!(" ↻{}", step.copies - 1) } else { String::new() };
+            let name = format!("{}{}{again}", tree_prefix(step.depth), step.label());
+            let hop = step.hop_ms.map_or("-".to_owned(), |h| format!("{h:.0}"));
+            let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {}", step.at_ms, 1, short(step.id));
+        }
+    } else {
+        for group in &timeline.groups {
+            let name = format!("{}{}", tree_prefix(group.depth), group.marked_label());
+            let (hop, spread) = match group.hop_ms {
+                Some(s) if group.count > 1 => {
+                    (format!("{:.0}", s.median), format!("{:.0} / {:.0} / {:.0}", s.min, s.median, s.max))
+                }
+                Some(s) => (format!("{:.0}", s.median), String::new()),
+                None => ("-".to_owned(), String::new()),
+            };
+            let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {spread}", group.first_at_ms, group.count);
+        }
+        let _ = writeln!(out, "\n(--expand shows every event on its own line)");
+    }
+    let reannounced: usize = timeline.groups.iter().map(|g| g.reannounced).sum();
+    if reannounced > 0 {
+        let _ = writeln!(
+            out,
+            "↻: {reannounced} event(s) were announced again (a retry, a re-announcement, a replay); each is \
+             drawn once, when it first occurred"
+        );
+    }
+    let _ = writeln!(out, "\ncritical path ({:.0} ms):", timeline.duration_ms());
+    for &at in &timeline.critical_path {
+        let step = &timeline.events[at];
+        let hop = step.hop_ms.map_or(String::new(), |h| format!("+{h:.0} ms"));
+        let _ = writeln!(out, "  {:>9}  {}", hop, step.label());
+    }
+    if !timeline.missing_parents.is_empty() {
+        let _ = writeln!(out, "\n{} event(s) name a cause the archive does not hold", timeline.missing_parents.len());
+    }
+    out
+}
+
+fn tree_prefix(depth: usize) -> String {
+    if depth == 0 { String::new() } else { format!("{}└ ", "  ".repeat(depth - 1)) }
+}
+
+fn short(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use event_archive::sample::{CAUSAL, ORDER, replayed, two_pizza_order};
+
+    use super::*;
+
+    /// Where each label first appears in a rendering.
+    fn positions(text: &str, labels: &[&str]) -> Vec<usize> {
+        labels.iter().map(|label| text.find(label).unwrap_or_else(|| panic!("{label} is drawn: {text}"))).collect()
+    }
+
+    #[test]
+    fn every_group_then_the_critical_path() {
+        let timeline = Timeline::of(ORDER, &two_pizza_order());
+        let folded = text(&timeline, false);
+        assert!(folded.contains("READY after 100 ms"), "{folded}");
+        assert!(folded.contains("IngredientAdded (sauce) · sauce"), "{folded}");
+        assert!(folded.contains("20 / 22 / 25") || folded.contains("20 / 23 / 25"), "{folded}");
+        assert_eq!(text(&timeline, true).matches("IngredientAdded").count(), 4 + 2, "each event, then the path");
+        let rows = positions(&text(&timeline, true), &CAUSAL);
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "every expanded line along the causal chain");
+    }
+
+    #[test]
+    fn a_lost_cause_is_told() {
+        let mut events = two_pizza_order();
+        events.retain(|a| a.event.event_type != "PaymentProcessed");
+        let drawn = text(&Timeline::of(ORDER, &events), false);
+        assert!(drawn.contains("2 event(s) name a cause the archive does not hold"), "{drawn}");
+    }
+
+    #[test]
+    fn a_replay_is_told_and_timed_by_the_first_copies() {
+        let drawn = text(&Timeline::of(ORDER, &replayed(&two_pizza_order())), false);
+        assert!(drawn.contains("READY after 100 ms"), "{drawn}");
+        assert!(drawn.contains("9 event(s) were announced again"), "{drawn}");
+    }
+}
