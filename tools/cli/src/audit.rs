@@ -123,106 +123,152 @@ pub fn promised_healing(manifest: &local_runner::Manifest) -> Option<std::time::
 
 /// Checks the snapshot against the saga's promises.
 pub fn audit(snapshot: &Snapshot, promises: Promises) -> Report {
-    let initial_stock = promises.initial_stock;
-    let mut report = Report { orders: snapshot.orders.len(), ..Report::default() };
-    let payments: HashMap<Uuid, &Payment> = snapshot.payments.iter().map(|p| (p.order_id, p)).collect();
-    let orders: HashMap<Uuid, &Order> = snapshot.orders.iter().map(|o| (o.order_id, o)).collect();
-    let mut held_by_order: HashMap<Uuid, usize> = HashMap::new();
-    let mut held_by_ingredient: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for held in &snapshot.reservations {
-        *held_by_order.entry(held.order_id).or_default() += 1;
-        *held_by_ingredient.entry((held.stage.as_str(), held.ingredient.as_str())).or_default() += 1;
-    }
-    let mut violation = |text: String| report.violations.push(text);
-
+    let held = Holdings::of(snapshot);
+    let mut violations = Vec::new();
     for order in &snapshot.orders {
-        let id = order.order_id;
-        let payment = payments.get(&id);
-        match order.status {
-            OrderStatus::Ready => {
-                match payment {
-                    Some(p) if p.status == PaymentStatus::Charged && p.amount_cents == order.amount_cents => {}
-                    Some(p) => violation(format!(
-                        "order {id} is READY but its payment is {:?} of {}",
-                        p.status, p.amount_cents
-                    )),
-                    None => violation(format!("order {id} is READY and was never charged")),
+        violations.extend(order_violation(snapshot, &held, order, promises));
+    }
+    violations.extend(payment_violations(snapshot));
+    violations.extend(stock_violations(snapshot, &held, promises.initial_stock));
+    let ready = snapshot.orders.iter().filter(|o| o.status == OrderStatus::Ready).count();
+    let cancelled = snapshot.orders.iter().filter(|o| o.status == OrderStatus::Cancelled).count();
+    Report {
+        orders: snapshot.orders.len(),
+        ready,
+        cancelled,
+        in_progress: snapshot.orders.len() - ready - cancelled,
+        charged_cents: snapshot
+            .payments
+            .iter()
+            .filter(|p| p.status != PaymentStatus::Declined)
+            .map(|p| p.amount_cents)
+            .sum(),
+        refunded_cents: snapshot
+            .payments
+            .iter()
+            .filter(|p| p.status == PaymentStatus::Refunded)
+            .map(|p| p.amount_cents)
+            .sum(),
+        reserved_units: snapshot.levels.iter().map(|l| l.reserved).sum(),
+        violations,
+    }
+}
+
+/// The snapshot's payments by order, and its reservations counted by order and by
+/// ingredient.
+struct Holdings<'s> {
+    payments: HashMap<Uuid, &'s Payment>,
+    by_order: HashMap<Uuid, usize>,
+    by_ingredient: BTreeMap<(&'s str, &'s str), u64>,
+}
+
+impl<'s> Holdings<'s> {
+    fn of(snapshot: &'s Snapshot) -> Self {
+        let payments = snapshot.payments.iter().map(|p| (p.order_id, p)).collect();
+        let mut holdings = Holdings { payments, by_order: HashMap::new(), by_ingredient: BTreeMap::new() };
+        for held in &snapshot.reservations {
+            *holdings.by_order.entry(held.order_id).or_default() += 1;
+            *holdings.by_ingredient.entry((held.stage.as_str(), held.ingredient.as_str())).or_default() += 1;
+        }
+        holdings
+    }
+}
+
+/// What is wrong with one order, given its status: a READY one was charged once and holds
+/// its pizzas whole, a CANCELLED one kept no money and no stock, an unfinished one has not
+/// stood still for longer than healing takes.
+fn order_violation(snapshot: &Snapshot, held: &Holdings, order: &Order, promises: Promises) -> Vec<String> {
+    let id = order.order_id;
+    let payment = held.payments.get(&id).copied();
+    let mut found = Vec::new();
+    match order.status {
+        OrderStatus::Ready => {
+            match payment {
+                Some(p) if p.status == PaymentStatus::Charged && p.amount_cents == order.amount_cents => {}
+                Some(p) => {
+                    found.push(format!("order {id} is READY but its payment is {:?} of {}", p.status, p.amount_cents))
                 }
-                if order.pizzas_ready != order.pizzas {
-                    violation(format!("order {id} is READY with {} of {} pizzas", order.pizzas_ready, order.pizzas));
-                }
-                if let Some(problem) =
-                    snapshot.pizzas.get(&id).and_then(|p| whole_order_problem(order, p, &snapshot.stages))
-                {
-                    violation(format!("order {id} is READY but {problem}"));
-                }
-                if order.charged_cents != order.amount_cents || order.refunded_cents != 0 {
-                    violation(format!(
-                        "order {id} is READY but records {} charged and {} refunded of {}",
-                        order.charged_cents, order.refunded_cents, order.amount_cents
-                    ));
-                }
+                None => found.push(format!("order {id} is READY and was never charged")),
             }
-            OrderStatus::Cancelled => {
-                if let Some(p) = payment.filter(|p| p.status == PaymentStatus::Charged) {
-                    violation(format!("order {id} is CANCELLED but its charge of {} was not refunded", p.amount_cents));
-                }
-                if let Some(held) = held_by_order.get(&id) {
-                    violation(format!("order {id} is CANCELLED but still holds {held} reserved unit(s)"));
-                }
+            if order.pizzas_ready != order.pizzas {
+                found.push(format!("order {id} is READY with {} of {} pizzas", order.pizzas_ready, order.pizzas));
             }
-            OrderStatus::Placed | OrderStatus::Cooking => {
-                let still = (snapshot.taken_at - order.updated_at).to_std().unwrap_or_default();
-                if let Some(promise) = promises.healed_within.filter(|promise| still > *promise) {
-                    violation(format!(
-                        "order {id} is {} and has not moved for {}s, longer than the {}s it would take to heal",
-                        order.status.as_str(),
-                        still.as_secs(),
-                        promise.as_secs()
-                    ));
-                }
+            if let Some(problem) =
+                snapshot.pizzas.get(&id).and_then(|p| whole_order_problem(order, p, &snapshot.stages))
+            {
+                found.push(format!("order {id} is READY but {problem}"));
+            }
+            if order.charged_cents != order.amount_cents || order.refunded_cents != 0 {
+                found.push(format!(
+                    "order {id} is READY but records {} charged and {} refunded of {}",
+                    order.charged_cents, order.refunded_cents, order.amount_cents
+                ));
+            }
+        }
+        OrderStatus::Cancelled => {
+            if let Some(p) = payment.filter(|p| p.status == PaymentStatus::Charged) {
+                found.push(format!("order {id} is CANCELLED but its charge of {} was not refunded", p.amount_cents));
+            }
+            if let Some(units) = held.by_order.get(&id) {
+                found.push(format!("order {id} is CANCELLED but still holds {units} reserved unit(s)"));
+            }
+        }
+        OrderStatus::Placed | OrderStatus::Cooking => {
+            let still = (snapshot.taken_at - order.updated_at).to_std().unwrap_or_default();
+            if let Some(promise) = promises.healed_within.filter(|promise| still > *promise) {
+                found.push(format!(
+                    "order {id} is {} and has not moved for {}s, longer than the {}s it would take to heal",
+                    order.status.as_str(),
+                    still.as_secs(),
+                    promise.as_secs()
+                ));
             }
         }
     }
+    found
+}
+
+/// Refunds of orders that are not cancelled, and payments of no order.
+fn payment_violations(snapshot: &Snapshot) -> Vec<String> {
+    let orders: HashMap<Uuid, &Order> = snapshot.orders.iter().map(|o| (o.order_id, o)).collect();
+    let mut found = Vec::new();
     for payment in &snapshot.payments {
         let order = orders.get(&payment.order_id);
         if payment.status == PaymentStatus::Refunded && order.is_some_and(|o| o.status != OrderStatus::Cancelled) {
-            violation(format!("payment of order {} was refunded but the order is not cancelled", payment.order_id));
+            found.push(format!("payment of order {} was refunded but the order is not cancelled", payment.order_id));
         }
         if order.is_none() {
-            violation(format!("payment of order {} belongs to no order", payment.order_id));
+            found.push(format!("payment of order {} belongs to no order", payment.order_id));
         }
     }
+    found
+}
+
+/// Oversold ingredients, reserved counters that disagree with the reservations, and (when
+/// the initial stock is known) units that went missing.
+fn stock_violations(snapshot: &Snapshot, held: &Holdings, initial_stock: Option<u64>) -> Vec<String> {
+    let mut found = Vec::new();
     for level in &snapshot.levels {
-        let held = held_by_ingredient.get(&(level.stage.as_str(), level.ingredient.as_str())).copied().unwrap_or(0);
+        let holding = held.by_ingredient.get(&(level.stage.as_str(), level.ingredient.as_str())).copied().unwrap_or(0);
         if level.available < 0 {
-            violation(format!("{} is oversold: {} available", level.ingredient, level.available));
+            found.push(format!("{} is oversold: {} available", level.ingredient, level.available));
         }
-        if level.reserved != held {
-            violation(format!(
+        if level.reserved != holding {
+            found.push(format!(
                 "{} counts {} reserved but {} reservations hold it",
-                level.ingredient, level.reserved, held
+                level.ingredient, level.reserved, holding
             ));
         }
         if let Some(initial) = initial_stock
             && level.available + level.reserved as i64 != initial as i64
         {
-            violation(format!(
+            found.push(format!(
                 "{} leaked: {} available + {} reserved ≠ {} stocked",
                 level.ingredient, level.available, level.reserved, initial
             ));
         }
     }
-
-    report.ready = snapshot.orders.iter().filter(|o| o.status == OrderStatus::Ready).count();
-    report.cancelled = snapshot.orders.iter().filter(|o| o.status == OrderStatus::Cancelled).count();
-    report.in_progress = report.orders - report.ready - report.cancelled;
-    report.charged_cents =
-        snapshot.payments.iter().filter(|p| p.status != PaymentStatus::Declined).map(|p| p.amount_cents).sum();
-    report.refunded_cents =
-        snapshot.payments.iter().filter(|p| p.status == PaymentStatus::Refunded).map(|p| p.amount_cents).sum();
-    report.reserved_units = snapshot.levels.iter().map(|l| l.reserved).sum();
-    report
+    found
 }
 
 /// What is wrong with a READY order's pizzas, if anything.

@@ -247,58 +247,17 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
                 authorizer: authorizer.clone().filter(|_| route.authorized),
             });
         }
+        let sources = Sources {
+            manifest,
+            options,
+            sqs: &sqs,
+            streams: &streams,
+            shutdown: &shutdown_signal,
+            held: &held_signal,
+            deliveries: &deliveries,
+        };
         for source in &function.event_sources {
-            match source {
-                EventSource::Sqs(queue) if queue.mapping.enabled => {
-                    let dice = Arc::new(Dice::new(derive_seed(options.chaos.seed, queue.queue.name())));
-                    let cap = queue.maximum_concurrency.map_or(usize::MAX, |n| n as usize);
-                    for _ in 0..options.pollers_per_queue.min(cap).max(1) {
-                        let poller = sqs::SqsPoller {
-                            pool: pool.clone(),
-                            source: queue.clone(),
-                            region: manifest.region.clone(),
-                            sqs: sqs.clone(),
-                            retry_delay: options.retry_delay,
-                            chaos: options.chaos.clone(),
-                            dice: dice.clone(),
-                            deliveries: deliveries.clone(),
-                            held: held_signal.clone(),
-                        };
-                        tasks.push(tokio::spawn(poller.run(shutdown_signal.clone())));
-                    }
-                    info!(function = %function.logical_id, queue = %queue.queue.name(), "polling");
-                }
-                EventSource::DynamodbStream(stream) if stream.mapping.enabled => {
-                    let poller = stream::StreamPoller {
-                        pool: pool.clone(),
-                        source: stream.clone(),
-                        region: manifest.region.clone(),
-                        streams: streams.clone(),
-                        sqs: sqs.clone(),
-                        checkpoint_file: options.state_dir.as_ref().map(|dir| {
-                            dir.join(format!("{}.{}.checkpoint.json", manifest.stack_name, function.logical_id))
-                        }),
-                    };
-                    tasks.push(tokio::spawn(poller.run(shutdown_signal.clone())));
-                    info!(function = %function.logical_id, stream = %stream.stream_arn, "reading the stream");
-                }
-                EventSource::Schedule(schedule) if schedule.enabled => {
-                    let Some(period) = options.schedule_every.or_else(|| schedule.period()) else {
-                        let (function, expression) = (&function.logical_id, &schedule.expression);
-                        warn!(%function, %expression, "only rate(…) schedules fire locally");
-                        continue;
-                    };
-                    let scheduler = schedule::Scheduler {
-                        pool: pool.clone(),
-                        period,
-                        region: manifest.region.clone(),
-                        account: manifest.account.clone(),
-                    };
-                    tasks.push(tokio::spawn(scheduler.run(shutdown_signal.clone())));
-                    info!(function = %function.logical_id, seconds = period.as_secs(), "firing on a schedule");
-                }
-                _ => {}
-            }
+            tasks.extend(sources.start(function, &pool, source));
         }
     }
 
@@ -312,4 +271,82 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
         api_addr = Some(addr);
     }
     Ok(Running { api_addr, shutdown, tasks, pools, deliveries, logs, held })
+}
+
+/// What starting a function's event sources needs: the clients, and the signals every
+/// poller listens to.
+struct Sources<'a> {
+    manifest: &'a Manifest,
+    options: &'a Options,
+    sqs: &'a aws_sdk_sqs::Client,
+    streams: &'a aws_sdk_dynamodbstreams::Client,
+    shutdown: &'a watch::Receiver<bool>,
+    held: &'a watch::Receiver<std::collections::HashSet<String>>,
+    deliveries: &'a broadcast::Sender<Delivery>,
+}
+
+impl Sources<'_> {
+    /// Starts what plays one event source of `function` as Lambda would: the queue's
+    /// pollers, the stream's reader, or the schedule's timer.
+    fn start(
+        &self,
+        function: &manifest::Function,
+        pool: &Arc<Pool>,
+        source: &EventSource,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let (manifest, options) = (self.manifest, self.options);
+        match source {
+            EventSource::Sqs(queue) if queue.mapping.enabled => {
+                let dice = Arc::new(Dice::new(derive_seed(options.chaos.seed, queue.queue.name())));
+                let cap = queue.maximum_concurrency.map_or(usize::MAX, |n| n as usize);
+                info!(function = %function.logical_id, queue = %queue.queue.name(), "polling");
+                (0..options.pollers_per_queue.min(cap).max(1))
+                    .map(|_| {
+                        let poller = sqs::SqsPoller {
+                            pool: pool.clone(),
+                            source: queue.clone(),
+                            region: manifest.region.clone(),
+                            sqs: self.sqs.clone(),
+                            retry_delay: options.retry_delay,
+                            chaos: options.chaos.clone(),
+                            dice: dice.clone(),
+                            deliveries: self.deliveries.clone(),
+                            held: self.held.clone(),
+                        };
+                        tokio::spawn(poller.run(self.shutdown.clone()))
+                    })
+                    .collect()
+            }
+            EventSource::DynamodbStream(stream) if stream.mapping.enabled => {
+                let poller = stream::StreamPoller {
+                    pool: pool.clone(),
+                    source: stream.clone(),
+                    region: manifest.region.clone(),
+                    streams: self.streams.clone(),
+                    sqs: self.sqs.clone(),
+                    checkpoint_file: options.state_dir.as_ref().map(|dir| {
+                        dir.join(format!("{}.{}.checkpoint.json", manifest.stack_name, function.logical_id))
+                    }),
+                };
+                info!(function = %function.logical_id, stream = %stream.stream_arn, "reading the stream");
+                vec![tokio::spawn(poller.run(self.shutdown.clone()))]
+            }
+            EventSource::Schedule(schedule) if schedule.enabled => {
+                let Some(period) = options.schedule_every.or_else(|| schedule.period()) else {
+                    let (function, expression) = (&function.logical_id, &schedule.expression);
+                    warn!(%function, %expression, "only rate(…) schedules fire locally");
+                    return Vec::new();
+                };
+                let scheduler = schedule::Scheduler {
+                    pool: pool.clone(),
+                    period,
+                    region: manifest.region.clone(),
+                    account: manifest.account.clone(),
+                };
+                info!(function = %function.logical_id, seconds = period.as_secs(), "firing on a schedule");
+                vec![tokio::spawn(scheduler.run(self.shutdown.clone()))]
+            }
+            _ => Vec::new(),
+        }
+    }
 }
