@@ -117,85 +117,14 @@ impl Timeline {
             causal_order(&once).into_iter().map(|i| (&once[i].0, once[i].1)).collect();
         let started_at = once.first().map(|(a, _)| a.event.occurred_at);
         let index_of: HashMap<Uuid, usize> = archived.iter().enumerate().map(|(i, (a, _))| (a.event.id, i)).collect();
-        let millis =
-            |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-
-        let mut events: Vec<Step> = Vec::with_capacity(archived.len());
-        let mut paths: Vec<String> = Vec::with_capacity(archived.len());
-        let mut groups: Vec<Group> = Vec::new();
-        let mut group_of_path: HashMap<String, usize> = HashMap::new();
-        let mut group_hops: Vec<Vec<f64>> = Vec::new();
-        let mut missing_parents = Vec::new();
-        for (archived, copies) in &archived {
-            let event = &archived.event;
-            // In causal order, a cause is always placed before its effects.
-            let parent = event.causation_id.and_then(|id| index_of.get(&id).copied()).filter(|&p| p < events.len());
-            if let (Some(cause), None) = (event.causation_id, parent) {
-                missing_parents.push(cause);
-            }
-            let detail = event.data.get("stage").and_then(|s| s.as_str()).map(str::to_owned);
-            let mut step = Step {
-                id: event.id,
-                event_type: event.event_type.clone(),
-                service: event.source.clone(),
-                detail,
-                topic: archived.topic.clone(),
-                occurred_at: event.occurred_at,
-                at_ms: started_at.map_or(0.0, |start| millis(start, event.occurred_at)),
-                parent: event.causation_id,
-                hop_ms: parent.map(|p| millis(events[p].occurred_at, event.occurred_at)),
-                depth: parent.map_or(0, |p| events[p].depth + 1),
-                group: 0,
-                copies: *copies,
-            };
-            let path = match parent {
-                Some(p) => format!("{}/{}", paths[p], step.label()),
-                None => step.label(),
-            };
-            step.group = *group_of_path.entry(path.clone()).or_insert_with(|| {
-                groups.push(Group {
-                    label: step.label(),
-                    depth: step.depth,
-                    count: 0,
-                    first_at_ms: step.at_ms,
-                    last_at_ms: step.at_ms,
-                    hop_ms: None,
-                    reannounced: 0,
-                });
-                group_hops.push(Vec::new());
-                groups.len() - 1
-            });
-            let group = &mut groups[step.group];
-            group.count += 1;
-            group.first_at_ms = group.first_at_ms.min(step.at_ms);
-            group.last_at_ms = group.last_at_ms.max(step.at_ms);
-            group.reannounced += usize::from(step.copies > 1);
-            group_hops[step.group].extend(step.hop_ms);
-            paths.push(path);
-            events.push(step);
-        }
-        for (group, hops) in groups.iter_mut().zip(group_hops) {
-            group.hop_ms = Spread::of(hops);
-        }
-
-        let is_outcome = |e: &Step| OUTCOMES.iter().any(|(t, _)| *t == e.event_type);
-        let terminal = (0..events.len())
-            .filter(|&i| is_outcome(&events[i]))
-            .max_by(|&a, &b| events[a].at_ms.total_cmp(&events[b].at_ms));
-        let outcome = terminal.and_then(|t| OUTCOMES.iter().find(|(ty, _)| *ty == events[t].event_type));
-        let mut critical_path = Vec::new();
-        let latest = (0..events.len()).max_by(|&a, &b| events[a].at_ms.total_cmp(&events[b].at_ms));
-        let mut cursor = terminal.or(latest);
-        while let Some(at) = cursor {
-            critical_path.push(at);
-            cursor = events[at].parent.and_then(|id| index_of.get(&id).copied()).filter(|&p| p < at);
-        }
-        critical_path.reverse();
+        let (mut events, missing_parents) = steps(&archived, &index_of, started_at);
+        let groups = group(&mut events);
+        let (outcome, critical_path) = critical_path(&events, &index_of);
         Timeline {
             correlation_id: correlation_id.to_owned(),
             started_at,
             events,
-            outcome: outcome.map(|(_, status)| (*status).to_owned()),
+            outcome,
             critical_path,
             groups,
             missing_parents,
@@ -211,6 +140,104 @@ impl Timeline {
     pub fn count(&self, event_type: &str, detail: Option<&str>) -> usize {
         self.events.iter().filter(|e| e.event_type == event_type && e.detail.as_deref() == detail).count()
     }
+}
+
+fn millis(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0
+}
+
+/// Each event as a step of the timeline, in causal order (so a cause is always placed
+/// before its effects), and the causes the archive does not hold.
+fn steps(
+    archived: &[(&Archived, usize)],
+    index_of: &HashMap<Uuid, usize>,
+    started_at: Option<DateTime<Utc>>,
+) -> (Vec<Step>, Vec<Uuid>) {
+    let mut events: Vec<Step> = Vec::with_capacity(archived.len());
+    let mut missing_parents = Vec::new();
+    for (archived, copies) in archived {
+        let event = &archived.event;
+        let parent = event.causation_id.and_then(|id| index_of.get(&id).copied()).filter(|&p| p < events.len());
+        if let (Some(cause), None) = (event.causation_id, parent) {
+            missing_parents.push(cause);
+        }
+        events.push(Step {
+            id: event.id,
+            event_type: event.event_type.clone(),
+            service: event.source.clone(),
+            detail: event.data.get("stage").and_then(|s| s.as_str()).map(str::to_owned),
+            topic: archived.topic.clone(),
+            occurred_at: event.occurred_at,
+            at_ms: started_at.map_or(0.0, |start| millis(start, event.occurred_at)),
+            parent: event.causation_id,
+            hop_ms: parent.map(|p| millis(events[p].occurred_at, event.occurred_at)),
+            depth: parent.map_or(0, |p| events[p].depth + 1),
+            group: 0,
+            copies: *copies,
+        });
+    }
+    (events, missing_parents)
+}
+
+/// Folds the steps that took the same path from the root (every pizza's sauce, say) into
+/// one group each, and says which group each step is in.
+fn group(events: &mut [Step]) -> Vec<Group> {
+    let index_of: HashMap<Uuid, usize> = events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
+    let mut paths: Vec<String> = Vec::with_capacity(events.len());
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of_path: HashMap<String, usize> = HashMap::new();
+    let mut group_hops: Vec<Vec<f64>> = Vec::new();
+    for (at, step) in events.iter_mut().enumerate() {
+        let parent = step.parent.and_then(|id| index_of.get(&id).copied()).filter(|&p| p < at);
+        let path = match parent {
+            Some(p) => format!("{}/{}", paths[p], step.label()),
+            None => step.label(),
+        };
+        let index = *group_of_path.entry(path.clone()).or_insert_with(|| {
+            groups.push(Group {
+                label: step.label(),
+                depth: step.depth,
+                count: 0,
+                first_at_ms: step.at_ms,
+                last_at_ms: step.at_ms,
+                hop_ms: None,
+                reannounced: 0,
+            });
+            group_hops.push(Vec::new());
+            groups.len() - 1
+        });
+        let group = &mut groups[index];
+        group.count += 1;
+        group.first_at_ms = group.first_at_ms.min(step.at_ms);
+        group.last_at_ms = group.last_at_ms.max(step.at_ms);
+        group.reannounced += usize::from(step.copies > 1);
+        group_hops[index].extend(step.hop_ms);
+        step.group = index;
+        paths.push(path);
+    }
+    for (group, hops) in groups.iter_mut().zip(group_hops) {
+        group.hop_ms = Spread::of(hops);
+    }
+    groups
+}
+
+/// The order's outcome, and the chain of causes that led to it (or to the latest event,
+/// if it has none yet), first cause first.
+fn critical_path(events: &[Step], index_of: &HashMap<Uuid, usize>) -> (Option<String>, Vec<usize>) {
+    let is_outcome = |e: &Step| OUTCOMES.iter().any(|(t, _)| *t == e.event_type);
+    let latest_of = |candidates: &mut dyn Iterator<Item = usize>| {
+        candidates.max_by(|&a, &b| events[a].at_ms.total_cmp(&events[b].at_ms))
+    };
+    let terminal = latest_of(&mut (0..events.len()).filter(|&i| is_outcome(&events[i])));
+    let outcome = terminal.and_then(|t| OUTCOMES.iter().find(|(ty, _)| *ty == events[t].event_type));
+    let mut path = Vec::new();
+    let mut cursor = terminal.or_else(|| latest_of(&mut (0..events.len())));
+    while let Some(at) = cursor {
+        path.push(at);
+        cursor = events[at].parent.and_then(|id| index_of.get(&id).copied()).filter(|&p| p < at);
+    }
+    path.reverse();
+    (outcome.map(|(_, status)| (*status).to_owned()), path)
 }
 
 /// The events (each once, oldest first) in causal order: every root by time, each followed
