@@ -1,0 +1,184 @@
+//! The order book: an order's moves, each a conditional write on the status it expects,
+//! and its pizzas stored on its own item.
+
+use super::*;
+
+#[async_trait]
+impl OrderBook for DynamoOrders {
+    async fn start_cooking(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError> {
+        let update = self
+            .guarded_update(order_id)
+            .update_expression(
+                "SET #status = :cooking, charged_cents = :charged, updated_at = :now, status_since = :now",
+            )
+            .condition_expression("#status = :placed")
+            .expression_attribute_values(":placed", s(OrderStatus::Placed.as_str()))
+            .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
+            .expression_attribute_values(":charged", n(charged_cents));
+        self.run_transition(order_id, update).await
+    }
+
+    async fn cancel(&self, order_id: Uuid, reason: CancelReason) -> Result<Transition, StoreError> {
+        let [placed, cooking] = CANCELLABLE.map(|status| s(status.as_str()));
+        let update = self
+            .guarded_update(order_id)
+            .update_expression(
+                "SET #status = :cancelled, cancel_reason = :reason, updated_at = :now, status_since = :now",
+            )
+            .condition_expression("#status IN (:placed, :cooking)")
+            .expression_attribute_values(":placed", placed)
+            .expression_attribute_values(":cooking", cooking)
+            .expression_attribute_values(":cancelled", s(OrderStatus::Cancelled.as_str()))
+            .expression_attribute_values(":reason", s(reason.as_str()));
+        self.run_transition(order_id, update).await
+    }
+
+    async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .update_expression("SET refunded_cents = :refunded, updated_at = :now")
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":refunded", n(refunded_cents));
+        // A refund for no known order has nothing to be recorded on.
+        update_or_old(update).await.map(|_| ())
+    }
+
+    async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<StoredPizzas, StoreError> {
+        let mut outcomes: Vec<Option<PizzaStored>> = vec![None; pizzas.len()];
+        // The same pizza twice in one call: the second is a duplicate of the first (and one
+        // transaction may not name an item twice).
+        let mut seen = std::collections::HashSet::new();
+        let mut pending = Vec::new();
+        for (index, finished) in pizzas.iter().enumerate() {
+            if seen.insert(finished.pizza.pizza_id) {
+                pending.push((index, finished));
+            } else {
+                outcomes[index] = Some(PizzaStored::Duplicate);
+            }
+        }
+        // Whether each order's count was full when this call last saw it.
+        let mut full: std::collections::HashMap<Uuid, bool> = std::collections::HashMap::new();
+        while !pending.is_empty() {
+            let mut next = Vec::new();
+            // One update per order, all at once: orders do not share items.
+            let updates = group_by_order(&pending).into_iter().flat_map(|(order_id, pizzas)| {
+                let parts: Vec<Pending<'_>> = pizzas.chunks(MAX_PIZZAS_PER_UPDATE).map(<[_]>::to_vec).collect();
+                parts.into_iter().map(move |part| async move { self.store_on_order(order_id, &part).await })
+            });
+            for stored in futures::future::join_all(updates).await {
+                let Stored { order_id, settled, retry, all_stored } = stored?;
+                for (index, outcome) in settled {
+                    outcomes[index] = Some(outcome);
+                }
+                if let Some(all_stored) = all_stored {
+                    full.insert(order_id, all_stored);
+                }
+                next.extend(retry);
+            }
+            if next.len() == pending.len() {
+                return Err(StoreError::unavailable("storing the pizzas made no progress"));
+            }
+            pending = next;
+        }
+        Ok(StoredPizzas {
+            outcomes: outcomes.into_iter().map(|o| o.unwrap_or(PizzaStored::Duplicate)).collect(),
+            all_stored: full.into_iter().filter(|(_, full)| *full).map(|(order_id, _)| order_id).collect(),
+        })
+    }
+
+    async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError> {
+        let update = self
+            .guarded_update(order_id)
+            .update_expression("SET #status = :ready, updated_at = :now REMOVE watch, status_since")
+            .condition_expression("#status = :cooking AND pizzas_ready = pizzas")
+            .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
+            .expression_attribute_values(":ready", s(OrderStatus::Ready.as_str()));
+        match update_or_old(update).await? {
+            Ok(order) => Ok(Completion::Completed(order_from_item(&order)?)),
+            Err(current) => match current.as_ref().map(order_from_item).transpose()? {
+                Some(order) if order.status == OrderStatus::Ready => Ok(Completion::AlreadyReady(order)),
+                current => Ok(Completion::NotComplete(current)),
+            },
+        }
+    }
+}
+
+impl DynamoOrders {
+    /// Stores some of one order's pizzas on the order's own item and counts them, in one
+    /// conditional update (no transaction): the order must be cooking and none of them
+    /// stored. Says what it settled and which pizzas to try again.
+    async fn store_on_order<'p>(
+        &self,
+        order_id: Uuid,
+        pizzas: &[(usize, &'p FinishedPizza)],
+    ) -> Result<Stored<'p>, StoreError> {
+        let mut update = self
+            .guarded_update(order_id)
+            .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
+            .expression_attribute_values(":stored", n(pizzas.len() as u64));
+        let (mut sets, mut conditions) = (vec!["updated_at = :now".to_owned()], vec!["#status = :cooking".to_owned()]);
+        for (i, (_, finished)) in pizzas.iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#p{i}"), pizza_attribute(finished.pizza.pizza_id))
+                .expression_attribute_values(format!(":p{i}"), ingredients_to_value(&finished.pizza.ingredients));
+            sets.push(format!("#p{i} = :p{i}"));
+            conditions.push(format!("attribute_not_exists(#p{i})"));
+        }
+        let update = update
+            .update_expression(format!("SET {} ADD pizzas_ready :stored", sets.join(", ")))
+            .condition_expression(conditions.join(" AND "));
+        let old = match update_or_old(update).await? {
+            Ok(new) => {
+                let settled = pizzas.iter().map(|(index, _)| (*index, PizzaStored::Stored)).collect();
+                let all_stored = Some(order_from_item(&new).is_ok_and(|o| o.pizzas_ready >= o.pizzas));
+                return Ok(Stored { order_id, settled, retry: Vec::new(), all_stored });
+            }
+            Err(old) => old,
+        };
+        let current = old.as_ref().map(order_from_item).transpose()?;
+        let cooking = current.as_ref().is_some_and(|order| order.status == OrderStatus::Cooking);
+        let all_stored = current.as_ref().map(|o| o.pizzas_ready >= o.pizzas);
+        let mut stored = Stored { order_id, settled: Vec::new(), retry: Vec::new(), all_stored };
+        for (index, finished) in pizzas {
+            let stored_before =
+                old.as_ref().is_some_and(|item| item.contains_key(&pizza_attribute(finished.pizza.pizza_id)));
+            if stored_before {
+                stored.settled.push((*index, PizzaStored::Duplicate));
+            } else if cooking {
+                stored.retry.push((*index, *finished));
+            } else {
+                stored.settled.push((*index, PizzaStored::OrderNotCooking { current: current.clone() }));
+            }
+        }
+        Ok(stored)
+    }
+}
+
+/// Pizzas waiting to be stored, with their place in the caller's list.
+type Pending<'p> = Vec<(usize, &'p FinishedPizza)>;
+
+/// What one update of an order's pizzas settled (by place in the caller's list), the
+/// pizzas to try again, and whether the order had all its pizzas stored as the update saw
+/// it (`None`: no such order).
+struct Stored<'p> {
+    order_id: Uuid,
+    settled: Vec<(usize, PizzaStored)>,
+    retry: Pending<'p>,
+    all_stored: Option<bool>,
+}
+
+/// Groups pizzas by order, in order of first appearance.
+fn group_by_order<'p>(pending: &[(usize, &'p FinishedPizza)]) -> Vec<(Uuid, Pending<'p>)> {
+    let mut orders: Vec<(Uuid, Pending<'p>)> = Vec::new();
+    for (index, finished) in pending {
+        match orders.iter_mut().find(|(id, _)| *id == finished.order_id) {
+            Some((_, pizzas)) => pizzas.push((*index, *finished)),
+            None => orders.push((finished.order_id, vec![(*index, *finished)])),
+        }
+    }
+    orders
+}

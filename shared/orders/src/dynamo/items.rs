@@ -1,0 +1,106 @@
+//! An order and its pizzas as DynamoDB attributes, and back.
+
+use super::*;
+
+pub(super) fn pizza_attribute(pizza_id: Uuid) -> String {
+    format!("{PIZZA_ATTRIBUTE_PREFIX}{}", pizza_id.simple())
+}
+
+/// The pizzas stored on an order's item.
+pub(super) fn pizzas_on(item: &Item) -> Result<Vec<StoredPizza>, StoreError> {
+    let mut pizzas = Vec::new();
+    for (name, value) in item {
+        let Some(pizza_id) = name.strip_prefix(PIZZA_ATTRIBUTE_PREFIX).and_then(|id| id.parse().ok()) else {
+            continue;
+        };
+        pizzas.push(StoredPizza { pizza_id, ingredients: ingredients_from_value(value)? });
+    }
+    pizzas.sort_by_key(|pizza| pizza.pizza_id);
+    Ok(pizzas)
+}
+
+pub(super) fn order_to_attributes(order: &Order) -> Item {
+    let mut item = Item::new();
+    item.insert("order_id".into(), s(order.order_id.to_string()));
+    item.insert("status".into(), s(order.status.as_str()));
+    item.insert("customer_id".into(), s(order.customer_id.clone()));
+    item.insert("pizzas".into(), n(order.pizzas));
+    item.insert("pizzas_ready".into(), n(order.pizzas_ready));
+    item.insert("amount_cents".into(), n(order.amount_cents));
+    item.insert("charged_cents".into(), n(order.charged_cents));
+    item.insert("refunded_cents".into(), n(order.refunded_cents));
+    item.insert("payment_fingerprint".into(), s(order.payment_fingerprint.clone()));
+    item.insert("created_at".into(), s(order.created_at.to_rfc3339()));
+    item.insert("updated_at".into(), s(order.updated_at.to_rfc3339()));
+    if !order.status.is_final() {
+        item.insert(WATCH.into(), s(WATCHED));
+        item.insert(STATUS_SINCE.into(), s(order.updated_at.to_rfc3339()));
+    }
+    if let Some(reason) = order.cancel_reason {
+        item.insert("cancel_reason".into(), s(reason.as_str()));
+    }
+    item
+}
+
+pub(super) fn order_from_item(item: &Item) -> Result<Order, StoreError> {
+    let status = get_s(item, "status")?;
+    let cancel_reason = match opt_s(item, "cancel_reason") {
+        Some(reason) => {
+            Some(parse_variant(reason).ok_or_else(|| StoreError::Corrupt(format!("unknown cancel reason {reason}")))?)
+        }
+        None => None,
+    };
+    Ok(Order {
+        order_id: get_uuid(item, "order_id")?,
+        status: OrderStatus::parse(status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        cancel_reason,
+        customer_id: get_s(item, "customer_id")?.to_owned(),
+        pizzas: get_n(item, "pizzas")?,
+        pizzas_ready: get_n(item, "pizzas_ready")?,
+        amount_cents: get_n_or_zero(item, "amount_cents")?,
+        charged_cents: get_n_or_zero(item, "charged_cents")?,
+        refunded_cents: get_n_or_zero(item, "refunded_cents")?,
+        payment_fingerprint: opt_s(item, "payment_fingerprint").unwrap_or_default().to_owned(),
+        created_at: time(item, "created_at")?,
+        updated_at: match opt_s(item, "updated_at") {
+            Some(_) => time(item, "updated_at")?,
+            None => time(item, "created_at")?,
+        },
+    })
+}
+
+pub(super) fn time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(get_s(item, name)?)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}
+
+/// A pizza stored as an item of its own (how pizzas were stored before they moved onto
+/// their order's item): still read, so orders stored then still show their pizzas.
+pub(super) fn pizza_from_item(item: &Item) -> Result<StoredPizza, StoreError> {
+    let ingredients = ingredients_from_value(
+        item.get("ingredients").ok_or_else(|| StoreError::Corrupt("missing ingredients".into()))?,
+    )?;
+    Ok(StoredPizza { pizza_id: get_uuid(item, "pizza_id")?, ingredients })
+}
+
+/// A pizza's ingredients, compactly: a list of `stage:name`, in the order they were added.
+pub(super) fn ingredients_to_value(ingredients: &[Ingredient]) -> AttributeValue {
+    AttributeValue::L(ingredients.iter().map(|i| s(format!("{}:{}", i.stage, i.name))).collect())
+}
+
+pub(super) fn ingredients_from_value(value: &AttributeValue) -> Result<Vec<Ingredient>, StoreError> {
+    let list = value.as_l().map_err(|_| StoreError::Corrupt("ingredients are not a list".into()))?;
+    list.iter().map(ingredient_from_value).collect()
+}
+
+/// `stage:name`, or (pizzas stored before) a map of `stage` and `name`.
+pub(super) fn ingredient_from_value(value: &AttributeValue) -> Result<Ingredient, StoreError> {
+    if let Ok(text) = value.as_s() {
+        let (stage, name) =
+            text.split_once(':').ok_or_else(|| StoreError::Corrupt(format!("ingredient {text:?} has no stage")))?;
+        return Ok(Ingredient { stage: stage.to_owned(), name: name.to_owned() });
+    }
+    let map = value.as_m().map_err(|_| StoreError::Corrupt("ingredient is neither text nor a map".into()))?;
+    Ok(Ingredient { stage: get_s(map, "stage")?.to_owned(), name: get_s(map, "name")?.to_owned() })
+}

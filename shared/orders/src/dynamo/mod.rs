@@ -1,0 +1,106 @@
+//! Orders in DynamoDB, one item per order: `pk = ORDER#<id>`, `sk = ORDER`. Its stored
+//! pizzas are attributes of the same item (`pizza_<id>` = its ingredients) next to their
+//! count, so storing a batch of an order's pizzas is one conditional update, not a
+//! transaction, and one strongly consistent read shows the order with all its pizzas. New
+//! orders' announcements go to the outbox table in the same transaction as the order.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use dynamo_kit::item::{Item, get_n, get_n_or_zero, get_s, get_uuid, key, n, opt_s, s};
+use dynamo_kit::read::query_partition;
+use dynamo_kit::write::{Cancelled, transact, update_or_old};
+use dynamo_kit::{StoreError, built, outbox};
+use pizza_events::Outgoing;
+use pizza_events::catalogue::{CancelReason, Ingredient};
+use pizza_events::names::parse_variant;
+use uuid::Uuid;
+
+use crate::{
+    CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
+    Placement, StoredPizza, StoredPizzas, Transition, Watchlist,
+};
+
+const ORDER_SK: &str = "ORDER";
+/// The sparse index of watched orders: `watch` (one value, [`WATCHED`]) and
+/// `status_since`, present from placing until an order needs no more watching. Its sort
+/// key moves with the status, not with every stored pizza: an index entry is rewritten
+/// three or four times in an order's life, not once per batch of pizzas.
+const WATCH_INDEX: &str = "watched-by-status-since";
+const WATCH: &str = "watch";
+const STATUS_SINCE: &str = "status_since";
+const WATCHED: &str = "open";
+/// Pizzas stored before they moved onto their order's item were items of their own.
+const PIZZA_SK_PREFIX: &str = "PIZZA#";
+/// A stored pizza is an attribute of its order's item: `pizza_<id>` = its ingredients.
+const PIZZA_ATTRIBUTE_PREFIX: &str = "pizza_";
+/// Pizzas stored by one update: its condition names each, and an expression is at most 4 KB.
+const MAX_PIZZAS_PER_UPDATE: usize = 50;
+/// The item that remembers which order a customer placed under an idempotency key.
+const KEY_SK: &str = "KEY";
+
+/// The key of the item remembering a customer's idempotency key. Hashed: the table keeps
+/// neither the client's key nor a way to find an order from it without the customer.
+fn idempotency_key(customer_id: &str, key: &str) -> Item {
+    dynamo_kit::item::key(format!("IDEMPOTENCY#{}", crate::customer_fingerprint(customer_id, key)), KEY_SK)
+}
+
+pub struct DynamoOrders {
+    client: Client,
+    table: String,
+    /// Where new orders' announcements go; only the API writes there.
+    outbox_table: Option<String>,
+}
+
+impl DynamoOrders {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self { client: Client::new(config), table: table.into(), outbox_table: None }
+    }
+
+    /// Every order (an operator's audit; it reads the whole table).
+    pub async fn all_orders(&self) -> Result<Vec<Order>, StoreError> {
+        let items = dynamo_kit::read::scan_all(&self.client, &self.table).await?;
+        items.iter().filter(|item| opt_s(item, "sk") == Some(ORDER_SK)).map(order_from_item).collect()
+    }
+
+    /// The same store, announcing new orders through the outbox table `outbox_table`.
+    pub fn with_outbox(mut self, outbox_table: impl Into<String>) -> Self {
+        self.outbox_table = Some(outbox_table.into());
+        self
+    }
+
+    fn order_key(order_id: Uuid) -> Item {
+        key(format!("ORDER#{order_id}"), ORDER_SK)
+    }
+
+    fn guarded_update(&self, order_id: Uuid) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
+    }
+
+    async fn run_transition(&self, order_id: Uuid, update: UpdateItemFluentBuilder) -> Result<Transition, StoreError> {
+        match update_or_old(update).await? {
+            Ok(order) => Ok(Transition::Applied(order_from_item(&order)?)),
+            Err(current) => {
+                let current = current.as_ref().map(order_from_item).transpose()?;
+                tracing::debug!(%order_id, ?current, "order transition rejected");
+                Ok(Transition::Rejected { current })
+            }
+        }
+    }
+}
+
+mod book;
+mod desk;
+mod items;
+#[cfg(test)]
+mod tests;
+mod watchlist;
+
+use items::*;

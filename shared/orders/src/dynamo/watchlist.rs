@@ -1,0 +1,72 @@
+//! The watchlist the reconciler reads: unfinished orders by the time they last moved.
+
+use super::*;
+
+#[async_trait]
+impl Watchlist for DynamoOrders {
+    async fn stalled(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let mut orders = Vec::new();
+        let mut start_key = None;
+        while orders.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(WATCH_INDEX)
+                .key_condition_expression("watch = :watched AND status_since < :before")
+                .expression_attribute_values(":watched", s(WATCHED))
+                .expression_attribute_values(":before", s(before.to_rfc3339()))
+                .limit((limit - orders.len()).min(1000) as i32)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(dynamo_kit::classify)?;
+            for item in page.items() {
+                let pk = get_s(item, "pk")?;
+                let id = pk.strip_prefix("ORDER#").and_then(|id| id.parse().ok());
+                orders.push(id.ok_or_else(|| StoreError::Corrupt(format!("{pk} is no order key")))?);
+            }
+            start_key = page.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(orders)
+    }
+
+    async fn dismiss(&self, order_id: Uuid) -> Result<bool, StoreError> {
+        // Not a move: `updated_at` stays as it was.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .update_expression("REMOVE watch")
+            .condition_expression("#status = :cancelled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s(OrderStatus::Cancelled.as_str()));
+        Ok(update_or_old(update).await?.is_ok())
+    }
+
+    async fn postpone(&self, order_id: Uuid, status: OrderStatus) -> Result<(), StoreError> {
+        // Not a move either: only the index entry moves back.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .update_expression("SET status_since = :now")
+            .condition_expression("#status = :status AND attribute_exists(watch)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()));
+        update_or_old(update).await.map(|_| ())
+    }
+
+    async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError> {
+        let outbox_table = self.outbox_table.as_deref().ok_or_else(|| {
+            StoreError::Refused("this order store has no outbox table to read announcements from".into())
+        })?;
+        outbox::find_entry(&self.client, outbox_table, crate::announcement_id(order_id)).await
+    }
+}
