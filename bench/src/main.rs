@@ -16,6 +16,8 @@ mod bill;
 mod capacity;
 mod meter;
 mod pricing;
+mod reconciler;
+mod speed;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ use clap::Parser;
 use futures::StreamExt;
 use inventory::StockRoom;
 use local_runner::{Manifest, Options, StatsSnapshot};
-use meter::{Meter, Reading};
+use meter::Meter;
 use orders::{OrderDesk, OrderStatus};
 use pizza_cli::http::Client;
 use pizza_cli::settle::poll_until;
@@ -147,26 +149,10 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
 
     // The reconciler with nothing stuck: its rounds, fired every second, metered.
     running.stop().await;
-    let rounds = Options { schedule_every: Some(Duration::from_secs(1)), ..options.clone() };
-    let running = local_runner::start(&manifest, &rounds).await?;
-    let before = running.stats();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let _ = meter.take();
-    let counted_from = running.stats();
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let reading = meter.take();
-    let invocations = |stats: &[StatsSnapshot]| {
-        stats.iter().find(|s| s.function == "ReconcilerFunction").map_or(0, |s| s.invocations)
-    };
-    let runs = invocations(&running.stats()).saturating_sub(invocations(&counted_from));
-    if invocations(&before) == invocations(&running.stats()) {
-        bail!("the reconciler never ran");
-    }
-    report_reconciler(&manifest, &reading, runs);
+    reconciler::measure(&manifest, &options, &meter).await?;
 
     // Speed is measured without the meter in the way: a runner of its own, straight to
     // the emulator.
-    running.stop().await;
     let options = Options { endpoint_url: Some(upstream.clone()), ..options };
     let running = local_runner::start(&manifest, &options).await?;
     let token = local_runner::issuer::token_for(&manifest, &options.issuer_dir, "c-bench", Duration::from_secs(3600))?;
@@ -177,71 +163,9 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
         running.stop().await;
         return Ok(());
     }
-    bench.order_until_ready(2).await?;
-    println!("# local speed (bound by the emulator on this machine, not by the functions)");
-    let mut fifty = Vec::new();
-    for _ in 0..5 {
-        fifty.push(bench.order_until_ready(50).await?);
-        bench.wait_until_quiet().await?;
-    }
-    fifty.sort();
-    line("local.order50_ready_ms_median_of_5", fifty[2].as_millis());
-    line("local.order50_ready_ms_all", fifty.iter().map(|t| t.as_millis().to_string()).collect::<Vec<_>>().join(" "));
-    let started = Instant::now();
-    let (mut times, unfinished, _) = bench.burst(&[10; 100]).await?;
-    let elapsed = started.elapsed();
-    times.sort();
-    // Reported whole even when some order did not make it: how many did is the figure.
-    line("local.orders100x10_ready", times.len());
-    if !unfinished.is_empty() {
-        line("local.orders100x10_unfinished", unfinished.join(" "));
-    }
-    line("local.orders100x10_seconds", format!("{:.2}", elapsed.as_secs_f64()));
-    line("local.orders100x10_pizzas_per_second", format!("{:.1}", 10.0 * times.len() as f64 / elapsed.as_secs_f64()));
-    if !times.is_empty() {
-        let percentile = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
-        line("local.orders100x10_p50_ms", percentile(0.50).as_millis());
-        line("local.orders100x10_p99_ms", percentile(0.99).as_millis());
-    }
-    for s in running.stats() {
-        line(&format!("local.init_ms.{}", s.function), s.mean_init.as_millis());
-        line(&format!("local.peak_memory_mb.{}", s.function), format!("{:.1}", s.peak_memory_kib as f64 / 1024.0));
-        if s.timeouts + s.crashes > 0 {
-            line(&format!("local.timeouts.{}", s.function), s.timeouts);
-            line(&format!("local.crashes.{}", s.function), s.crashes);
-        }
-    }
+    speed::measure(&bench, &running).await?;
     running.stop().await;
     Ok(())
-}
-
-/// What a reconciler round costs with nothing stalled, and a month of them at the
-/// template's schedule.
-fn report_reconciler(manifest: &Manifest, reading: &Reading, runs: u64) {
-    println!("# the reconciler with nothing stalled ({runs} rounds metered)");
-    let spend = reading.by_caller.get("ReconcilerFunction").cloned().unwrap_or_default();
-    let runs_f = runs.max(1) as f64;
-    let requests = spend.total_requests() as f64 / runs_f;
-    let read_units = spend.read_units / runs_f;
-    let memory_mb = manifest.function("ReconcilerFunction").map_or(128, |f| f.memory_mb) as f64;
-    // Billed duration: its AWS calls at their latency on AWS (its CPU time is negligible).
-    let per_run = pricing::PerPizza {
-        lambda_invocations: 1.0,
-        lambda_ms: requests * pricing::LATENCY_PER_AWS_CALL_MS + 1.0,
-        memory_mb,
-        read_units,
-        write_units: spend.write_units / runs_f,
-        ..pricing::PerPizza::default()
-    };
-    let dollars_per_run = pricing::per_million_pizzas(&per_run, pricing::Deliveries::Free).total() / 1e6;
-    let rounds_per_month = 30.0 * 24.0 * 12.0;
-    line("reconciler.requests_per_round", format!("{requests:.2}"));
-    for (operation, n) in &spend.requests {
-        line(&format!("reconciler.requests_per_round.{operation}"), format!("{:.2}", *n as f64 / runs_f));
-    }
-    line("reconciler.read_units_per_round", format!("{read_units:.2}"));
-    line("reconciler.dollars_per_round", format!("{dollars_per_run:.9}"));
-    line("reconciler.dollars_per_month_every_5_minutes", format!("{:.4}", dollars_per_run * rounds_per_month));
 }
 
 struct Bench<'a> {
