@@ -66,35 +66,8 @@ pub async fn compare(
     if !Path::new(PYTHON).exists() {
         bail!("{PYTHON} is missing: `make bench` creates it from bench/baseline/requirements.txt");
     }
-    let (sns, dynamodb) = (aws_sdk_sns::Client::new(aws), aws_sdk_dynamodb::Client::new(aws));
-    let output = sns.create_topic().name(format!("{}-baseline-out", manifest.stack_name)).send().await?;
-    let idempotency = format!("{}-baseline-idempotency", manifest.stack_name);
-    let exists = dynamodb.describe_table().table_name(&idempotency).send().await.is_ok();
-    if !exists {
-        dynamodb
-            .create_table()
-            .table_name(&idempotency)
-            .attribute_definitions(
-                AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build()?,
-            )
-            .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build()?)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await?;
-    }
-    // The usual layout: an item per ingredient, each with its `available` units (the Rust
-    // stage keeps one item per stage), in the stack's inventory table.
-    let inventory = manifest.table("InventoryTable").context("no InventoryTable")?;
-    for ingredient in pizza_events::menu::ingredients_for("sauce").unwrap_or_default() {
-        dynamodb
-            .put_item()
-            .table_name(inventory)
-            .item("pk", AttributeValue::S(format!("STOCK#{ingredient}")))
-            .item("sk", AttributeValue::S("STOCK".into()))
-            .item("available", AttributeValue::N("10000000".into()))
-            .send()
-            .await?;
-    }
+    let sns = aws_sdk_sns::Client::new(aws);
+    let (output_topic, idempotency) = prepare(manifest, aws).await?;
     let sauce = manifest.function("SauceFunction").context("no SauceFunction")?;
     let sauce_queue = sauce
         .event_sources
@@ -113,7 +86,7 @@ pub async fn compare(
         .env("AWS_SDK_UA_APP_ID", "PythonBaseline")
         .env("INVENTORY_TABLE", manifest.table("InventoryTable").context("no InventoryTable")?)
         .env("IDEMPOTENCY_TABLE", &idempotency)
-        .env("OUTPUT_TOPIC_ARN", output.topic_arn.unwrap_or_default())
+        .env("OUTPUT_TOPIC_ARN", output_topic)
         .env("SAUCES", pizza_events::menu::ingredients_for("sauce").unwrap_or_default().join(","))
         .env("POWERTOOLS_SERVICE_NAME", "baseline-sauce")
         .stderr(Stdio::inherit())
@@ -169,4 +142,39 @@ fn merged(reading: &Reading, callers: &[&str]) -> Spend {
         }
     }
     spend
+}
+
+/// What the baseline writes to: its output topic, its idempotency table, and the usual
+/// stock layout (an item per ingredient, each with its `available` units, where the Rust
+/// stage keeps one item per stage) in the stack's inventory table. Returns the topic's ARN
+/// and the table's name.
+async fn prepare(manifest: &Manifest, aws: &aws_config::SdkConfig) -> anyhow::Result<(String, String)> {
+    let (sns, dynamodb) = (aws_sdk_sns::Client::new(aws), aws_sdk_dynamodb::Client::new(aws));
+    let output = sns.create_topic().name(format!("{}-baseline-out", manifest.stack_name)).send().await?;
+    let idempotency = format!("{}-baseline-idempotency", manifest.stack_name);
+    let exists = dynamodb.describe_table().table_name(&idempotency).send().await.is_ok();
+    if !exists {
+        dynamodb
+            .create_table()
+            .table_name(&idempotency)
+            .attribute_definitions(
+                AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build()?,
+            )
+            .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build()?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await?;
+    }
+    let inventory = manifest.table("InventoryTable").context("no InventoryTable")?;
+    for ingredient in pizza_events::menu::ingredients_for("sauce").unwrap_or_default() {
+        dynamodb
+            .put_item()
+            .table_name(inventory)
+            .item("pk", AttributeValue::S(format!("STOCK#{ingredient}")))
+            .item("sk", AttributeValue::S("STOCK".into()))
+            .item("available", AttributeValue::N("10000000".into()))
+            .send()
+            .await?;
+    }
+    Ok((output.topic_arn.unwrap_or_default(), idempotency))
 }

@@ -172,65 +172,105 @@ impl FixedInputs {
 /// Every line of a scenario's bill, as `<scenario>.<figure>: value`.
 pub fn report(manifest: &Manifest, measured: &Measured, get: &Measured, fixed: &mut FixedInputs, volume: &Volume) {
     fixed.metrics.extend(measured.logs.metrics.iter().cloned());
-    let name = measured.name;
-    let pizzas = f64::from(measured.pizzas);
-    let orders = measured.orders as f64;
-    let out = |figure: &str, value: String| line(&format!("{name}.{figure}"), value);
     println!(
-        "# {name}: {} orders, {} pizzas, all READY after {:.1} s",
+        "# {}: {} orders, {} pizzas, all READY after {:.1} s",
+        measured.name,
         measured.orders,
         measured.pizzas,
         measured.ready_after.as_secs_f64()
     );
-    let per = |n: f64| n / pizzas;
-    let total = measured.reading.total();
-    let count =
-        |prefix: &str| total.requests.iter().filter(|(op, _)| op.starts_with(prefix)).map(|(_, n)| *n).sum::<u64>();
+    let l = Lines { measured };
+    report_requests(&l);
+    let archive = report_archive(&l);
+    let per_pizza = report_lambda(&l, manifest);
+    let counted = report_dollars(&l, &per_pizza);
+    report_all_in(&l, get, volume, fixed, &per_pizza, counted, archive.unwrap_or(0.0));
+}
 
-    out("requests_per_pizza", format!("{:.2}", per(total.total_requests() as f64)));
-    out("requests_per_order", format!("{:.1}", total.total_requests() as f64 / orders));
+/// A scenario's lines: each figure under its name, counted per pizza.
+struct Lines<'m> {
+    measured: &'m Measured,
+}
+
+impl Lines<'_> {
+    fn out(&self, figure: &str, value: String) {
+        line(&format!("{}.{figure}", self.measured.name), value);
+    }
+
+    fn per(&self, n: f64) -> f64 {
+        n / self.pizzas()
+    }
+
+    fn pizzas(&self) -> f64 {
+        f64::from(self.measured.pizzas)
+    }
+
+    fn orders(&self) -> f64 {
+        self.measured.orders as f64
+    }
+}
+
+/// Requests and capacity units, per pizza and per order.
+fn report_requests(l: &Lines) {
+    let (measured, orders) = (l.measured, l.orders());
+    let total = measured.reading.total();
+
+    l.out("requests_per_pizza", format!("{:.2}", l.per(total.total_requests() as f64)));
+    l.out("requests_per_order", format!("{:.1}", total.total_requests() as f64 / orders));
     for (op, n) in &total.requests {
-        out(&format!("requests_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
+        l.out(&format!("requests_per_pizza.{op}"), format!("{:.2}", l.per(*n as f64)));
     }
-    out("requests_per_pizza.window_empty_receives", format!("{:.2}", per(total.empty_receives as f64)));
+    l.out("requests_per_pizza.window_empty_receives", format!("{:.2}", l.per(total.empty_receives as f64)));
     for (op, n) in &measured.reading.excluded {
-        out(&format!("excluded_per_pizza.{op}"), format!("{:.2}", per(*n as f64)));
+        l.out(&format!("excluded_per_pizza.{op}"), format!("{:.2}", l.per(*n as f64)));
     }
-    out(
+    l.out(
         "requests_per_pizza_ratio_to_before",
-        format!("{:.3}", per(total.total_requests() as f64) / crate::REQUESTS_PER_PIZZA_BEFORE),
+        format!("{:.3}", l.per(total.total_requests() as f64) / crate::REQUESTS_PER_PIZZA_BEFORE),
     );
-    out("write_units_per_pizza", format!("{:.2}", per(total.write_units)));
-    out("write_units_per_order", format!("{:.1}", total.write_units / orders));
-    out("read_units_per_pizza", format!("{:.2}", per(total.read_units)));
+    l.out("write_units_per_pizza", format!("{:.2}", l.per(total.write_units)));
+    l.out("write_units_per_order", format!("{:.1}", total.write_units / orders));
+    l.out("read_units_per_pizza", format!("{:.2}", l.per(total.read_units)));
     for (caller, spend) in &measured.reading.by_caller {
         if spend.write_units > 0.0 {
-            out(&format!("write_units_per_pizza.{caller}"), format!("{:.2}", per(spend.write_units)));
+            l.out(&format!("write_units_per_pizza.{caller}"), format!("{:.2}", l.per(spend.write_units)));
         }
     }
+}
 
-    // The archive's share: SNS delivers into Firehose with no request of ours; what it
-    // costs is its volume.
+/// The archive's share: SNS delivers into Firehose with no request of ours; what it costs
+/// is its volume. Its dollars, if the stack keeps an archive.
+fn report_archive(l: &Lines) -> Option<f64> {
+    let total = l.measured.reading.total();
     let archive_requests: u64 = total
         .requests
         .iter()
         .filter(|(op, _)| op.starts_with("firehose:") || op.starts_with("s3:"))
         .map(|(_, n)| n)
         .sum();
-    let archive_dollars = measured.archive.map(|volume| {
-        let (records, bytes) = (per(volume.records as f64), per(volume.bytes as f64));
-        out("archive.requests_per_pizza", format!("{:.2}", per(archive_requests as f64)));
-        out("archive.records_per_pizza", format!("{records:.2}"));
-        out("archive.bytes_per_pizza", format!("{bytes:.0}"));
-        out("archive.objects_written", volume.objects.to_string());
+    l.measured.archive.map(|volume| {
+        let (records, bytes) = (l.per(volume.records as f64), l.per(volume.bytes as f64));
+        l.out("archive.requests_per_pizza", format!("{:.2}", l.per(archive_requests as f64)));
+        l.out("archive.records_per_pizza", format!("{records:.2}"));
+        l.out("archive.bytes_per_pizza", format!("{bytes:.0}"));
+        l.out("archive.objects_written", volume.objects.to_string());
         let charged = pricing::archive_per_million_pizzas(records, bytes, true);
-        out("archive.dollars_per_million_pizzas", format!("{charged:.2}"));
-        out(
+        l.out("archive.dollars_per_million_pizzas", format!("{charged:.2}"));
+        l.out(
             "archive.dollars_per_million_pizzas_deliveries_free",
             format!("{:.2}", pricing::archive_per_million_pizzas(records, bytes, false)),
         );
         charged
-    });
+    })
+}
+
+/// Lambda's invocations and duration, SQS deliveries and log volume; the scenario's bill
+/// as the meter counted it, per pizza.
+fn report_lambda(l: &Lines, manifest: &Manifest) -> PerPizza {
+    let (measured, orders) = (l.measured, l.orders());
+    let total = measured.reading.total();
+    let count =
+        |prefix: &str| total.requests.iter().filter(|(op, _)| op.starts_with(prefix)).map(|(_, n)| *n).sum::<u64>();
     let invocations: u64 = measured.stats.iter().map(|s| s.invocations).sum();
     let billed_ms: u64 = measured.stats.iter().map(|s| s.billed_ms).sum();
     let memory_mb = manifest.functions.first().map_or(128, |f| f.memory_mb) as f64;
@@ -242,18 +282,18 @@ pub fn report(manifest: &Manifest, measured: &Measured, get: &Measured, fixed: &
         .map(|(_, s)| s.messages_received)
         .sum();
     let per_pizza = PerPizza {
-        lambda_invocations: per(invocations as f64),
-        lambda_ms: per(billed_ms as f64),
+        lambda_invocations: l.per(invocations as f64),
+        lambda_ms: l.per(billed_ms as f64),
         memory_mb,
-        sqs_requests: per(count("sqs:") as f64),
-        sqs_deliveries: per(deliveries as f64),
-        sns_requests: per(count("sns:") as f64),
-        write_units: per(total.write_units),
-        read_units: per(total.read_units),
-        http_requests: per(orders),
+        sqs_requests: l.per(count("sqs:") as f64),
+        sqs_deliveries: l.per(deliveries as f64),
+        sns_requests: l.per(count("sns:") as f64),
+        write_units: l.per(total.write_units),
+        read_units: l.per(total.read_units),
+        http_requests: l.per(orders),
     };
-    out("lambda_invocations_per_pizza", format!("{:.2}", per_pizza.lambda_invocations));
-    out("lambda_billed_ms_per_pizza", format!("{:.1}", per_pizza.lambda_ms));
+    l.out("lambda_invocations_per_pizza", format!("{:.2}", per_pizza.lambda_invocations));
+    l.out("lambda_billed_ms_per_pizza", format!("{:.1}", per_pizza.lambda_ms));
     // The wall time is the emulator's: it serialises DynamoDB, so under load a function
     // mostly waits its turn. For scale, what the same work would bill at AWS's latency.
     let function_calls: u64 = measured
@@ -266,40 +306,56 @@ pub fn report(manifest: &Manifest, measured: &Measured, get: &Measured, fixed: &
     let at_aws = measured.logs.cpu_ms.values().sum::<f64>()
         + function_calls as f64 * pricing::LATENCY_PER_AWS_CALL_MS
         + invocations as f64;
-    let at_aws = PerPizza { lambda_ms: per(at_aws), ..per_pizza.clone() };
-    out("lambda_billed_ms_per_pizza_at_aws_latency", format!("{:.1}", at_aws.lambda_ms));
-    out(
+    let at_aws = PerPizza { lambda_ms: l.per(at_aws), ..per_pizza.clone() };
+    l.out("lambda_billed_ms_per_pizza_at_aws_latency", format!("{:.1}", at_aws.lambda_ms));
+    l.out(
         "dollars_per_million_pizzas.lambda_at_aws_latency",
         format!("{:.2}", pricing::per_million_pizzas(&at_aws, Deliveries::BilledAsSqsRequests).lambda),
     );
-    out("lambda_cpu_ms_per_pizza", format!("{:.2}", per(measured.logs.cpu_ms.values().sum())));
-    out("sqs_deliveries_per_pizza", format!("{:.2}", per_pizza.sqs_deliveries));
-    out("log_bytes_per_pizza", format!("{:.0}", per(measured.logs.bytes as f64)));
-    out("log_lines_per_pizza", format!("{:.2}", per(measured.logs.lines as f64)));
+    l.out("lambda_cpu_ms_per_pizza", format!("{:.2}", l.per(measured.logs.cpu_ms.values().sum())));
+    l.out("sqs_deliveries_per_pizza", format!("{:.2}", per_pizza.sqs_deliveries));
+    l.out("log_bytes_per_pizza", format!("{:.0}", l.per(measured.logs.bytes as f64)));
+    l.out("log_lines_per_pizza", format!("{:.2}", l.per(measured.logs.lines as f64)));
     if measured.logs.lost > 0 {
-        out("log_lines_lost", measured.logs.lost.to_string());
+        l.out("log_lines_lost", measured.logs.lost.to_string());
     }
+    per_pizza
+}
 
+/// The counted bill's dollars, with SNS's deliveries billed and free; the billed total.
+fn report_dollars(l: &Lines, per_pizza: &PerPizza) -> f64 {
     for (label, deliveries) in [("", Deliveries::BilledAsSqsRequests), ("_deliveries_free", Deliveries::Free)] {
-        let dollars = pricing::per_million_pizzas(&per_pizza, deliveries);
-        out(&format!("dollars_per_million_pizzas{label}"), format!("{:.2}", dollars.total()));
+        let dollars = pricing::per_million_pizzas(per_pizza, deliveries);
+        l.out(&format!("dollars_per_million_pizzas{label}"), format!("{:.2}", dollars.total()));
         if label.is_empty() {
-            out("dollars_per_million_pizzas.lambda", format!("{:.2}", dollars.lambda));
-            out("dollars_per_million_pizzas.sqs", format!("{:.2}", dollars.sqs));
-            out("dollars_per_million_pizzas.sns", format!("{:.2}", dollars.sns));
-            out("dollars_per_million_pizzas.dynamodb", format!("{:.2}", dollars.dynamodb));
-            out("dollars_per_million_pizzas.http_api", format!("{:.2}", dollars.http_api));
+            l.out("dollars_per_million_pizzas.lambda", format!("{:.2}", dollars.lambda));
+            l.out("dollars_per_million_pizzas.sqs", format!("{:.2}", dollars.sqs));
+            l.out("dollars_per_million_pizzas.sns", format!("{:.2}", dollars.sns));
+            l.out("dollars_per_million_pizzas.dynamodb", format!("{:.2}", dollars.dynamodb));
+            l.out("dollars_per_million_pizzas.http_api", format!("{:.2}", dollars.http_api));
         }
     }
+    pricing::per_million_pizzas(per_pizza, Deliveries::BilledAsSqsRequests).total()
+}
 
-    // All in: the client's GETs, the logs, the traces, the fixed block.
+/// All in: the client's GETs, the logs, the traces, the fixed block, and the archive.
+fn report_all_in(
+    l: &Lines,
+    get: &Measured,
+    volume: &Volume,
+    fixed: &FixedInputs,
+    per_pizza: &PerPizza,
+    counted: f64,
+    archive: f64,
+) {
+    let (measured, pizzas, orders) = (l.measured, l.pizzas(), l.orders());
     let gets_per_pizza = volume.gets_per_order * orders / pizzas;
     let get_total = get.reading.total();
     let per_get = |n: f64| n / get.orders as f64;
     let get_bill = PerPizza {
         lambda_invocations: gets_per_pizza,
         lambda_ms: gets_per_pizza * per_get(get.stats.iter().map(|s| s.billed_ms).sum::<u64>() as f64),
-        memory_mb,
+        memory_mb: per_pizza.memory_mb,
         read_units: gets_per_pizza * per_get(get_total.read_units),
         http_requests: gets_per_pizza,
         ..PerPizza::default()
@@ -307,20 +363,18 @@ pub fn report(manifest: &Manifest, measured: &Measured, get: &Measured, fixed: &
     let gets = pricing::per_million_pizzas(&get_bill, Deliveries::Free).total();
     let orders_per_second = volume.pizzas_per_month / (pizzas / orders) / (30.0 * 86_400.0);
     let traces_per_pizza = pricing::sampled_share(orders_per_second) * orders / pizzas;
-    let beyond = pricing::beyond_requests(per(measured.logs.bytes as f64), traces_per_pizza);
+    let beyond = pricing::beyond_requests(l.per(measured.logs.bytes as f64), traces_per_pizza);
     let fixed_share = fixed.dollars().total() / (volume.pizzas_per_month / 1e6);
-    let counted = pricing::per_million_pizzas(&per_pizza, Deliveries::BilledAsSqsRequests).total();
-    out("client_gets_per_pizza", format!("{gets_per_pizza:.2}"));
-    out("traces_per_pizza", format!("{traces_per_pizza:.3}"));
-    out("all_in.dollars_per_million_pizzas.client_gets", format!("{gets:.2}"));
-    out("all_in.dollars_per_million_pizzas.logs", format!("{:.2}", beyond.logs));
-    out("all_in.dollars_per_million_pizzas.traces", format!("{:.2}", beyond.traces));
-    out("all_in.dollars_per_million_pizzas.fixed_block", format!("{fixed_share:.2}"));
-    let archive = archive_dollars.unwrap_or(0.0);
-    out("all_in.dollars_per_million_pizzas.archive", format!("{archive:.2}"));
+    l.out("client_gets_per_pizza", format!("{gets_per_pizza:.2}"));
+    l.out("traces_per_pizza", format!("{traces_per_pizza:.3}"));
+    l.out("all_in.dollars_per_million_pizzas.client_gets", format!("{gets:.2}"));
+    l.out("all_in.dollars_per_million_pizzas.logs", format!("{:.2}", beyond.logs));
+    l.out("all_in.dollars_per_million_pizzas.traces", format!("{:.2}", beyond.traces));
+    l.out("all_in.dollars_per_million_pizzas.fixed_block", format!("{fixed_share:.2}"));
+    l.out("all_in.dollars_per_million_pizzas.archive", format!("{archive:.2}"));
     let all_in = counted + gets + beyond.logs + beyond.traces + fixed_share + archive;
-    out("all_in.dollars_per_million_pizzas", format!("{all_in:.2}"));
-    out("all_in.dollars_per_order", format!("{:.6}", all_in * pizzas / orders / 1e6));
+    l.out("all_in.dollars_per_million_pizzas", format!("{all_in:.2}"));
+    l.out("all_in.dollars_per_order", format!("{:.6}", all_in * pizzas / orders / 1e6));
 }
 
 /// The fixed block's lines, once, after the scenarios have shown their metrics.
