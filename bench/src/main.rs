@@ -14,6 +14,7 @@
 mod baseline;
 mod bill;
 mod capacity;
+mod logs;
 mod meter;
 mod pricing;
 mod reconciler;
