@@ -5,7 +5,9 @@ file is a test binary of its own, with the shared harness in tests/src/). A file
 not declared would never run, silently: this check fails instead.
 
 Rust lines stay within rustfmt's 120 columns (rustfmt.toml), including the string
-literals and macro calls it cannot wrap by itself."""
+literals and macro calls it cannot wrap by itself, and no Rust file outside the tests (a
+`tests/` folder or a `tests.rs` module) is over 400 lines: a longer one holds more than
+one concern."""
 
 import subprocess
 import tomllib
@@ -15,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 MAX_WIDTH = 120
+MAX_LINES = 400
 
 
 class SystemTestLayoutTest(unittest.TestCase):
@@ -36,6 +39,17 @@ class LineWidthTest(unittest.TestCase):
             if len(line) > MAX_WIDTH
         ]
         self.assertEqual(too_long, [], "wrap these lines by hand: rustfmt cannot")
+
+    def test_no_rust_file_outside_the_tests_holds_more_than_one_concern(self):
+        tracked = subprocess.run(["git", "ls-files", "*.rs"], cwd=ROOT, capture_output=True, text=True, check=True)
+        too_long = [
+            f"{path} ({count} lines)"
+            for path in tracked.stdout.split()
+            if "tests" not in Path(path).parts and Path(path).name != "tests.rs"
+            for count in [len((ROOT / path).read_text().splitlines())]
+            if count > MAX_LINES
+        ]
+        self.assertEqual(too_long, [], f"split these: no file outside the tests is over {MAX_LINES} lines")
 
 
 if __name__ == "__main__":
