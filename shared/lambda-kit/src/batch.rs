@@ -37,10 +37,13 @@ use crate::telemetry::{Metrics, Unit};
 /// belong to (enter it with `inbound.span.in_scope(|| …)` to log about this event).
 #[derive(Debug, Clone)]
 pub struct Inbound<M> {
+    /// The event, as its envelope says.
     pub event: M,
     /// The topic it was published to, as its publisher said (the `topic` attribute).
     pub topic: Option<String>,
+    /// The trace it continues: from its `traceparent`, else from X-Ray's header, else new.
     pub trace: TraceContext,
+    /// The span of its log lines: its correlation id, trace id, event id and type.
     pub span: Span,
 }
 
@@ -55,6 +58,7 @@ impl<M: Message> Inbound<M> {
 /// What a handler makes of one event: the events to publish, or why it failed.
 pub type RecordOutcome<M> = Result<Vec<Outgoing<M>>, RecordError>;
 
+/// What a queue-triggered function does with a batch: its domain code.
 #[async_trait]
 pub trait BatchHandler: Send + Sync {
     /// The messages its queue delivers and the events it produces.
@@ -68,7 +72,9 @@ pub trait BatchHandler: Send + Sync {
 /// What Lambda tells an invocation about itself.
 #[derive(Debug, Clone, Default)]
 pub struct Invocation {
+    /// Lambda's id of the invocation, in every log line.
     pub request_id: String,
+    /// The X-Ray trace header of the invocation, if tracing is on.
     pub xray_trace_id: Option<String>,
 }
 
@@ -99,6 +105,7 @@ enum Settled {
 }
 
 impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
+    /// A queue consumer of `handler`, publishing to `bus`; `failures` settles failed records.
     pub fn new(
         handler: H,
         bus: B,
@@ -122,10 +129,12 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
         ))
     }
 
+    /// The domain handler.
     pub fn handler(&self) -> &H {
         &self.handler
     }
 
+    /// The bus it publishes to.
     pub fn bus(&self) -> &B {
         &self.bus
     }

@@ -14,15 +14,18 @@ use uuid::Uuid;
 /// What a publish call could not publish: event id → why.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PublishReport {
+    /// Each event id that did not go out, with why.
     pub failed: HashMap<Uuid, String>,
 }
 
 impl PublishReport {
+    /// Whether every event went out.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()
     }
 }
 
+/// Where handlers' events are published.
 #[async_trait]
 pub trait EventBus<M: Message>: Send + Sync {
     /// Publishes every event (an event id twice is published once) and reports those that
@@ -55,11 +58,13 @@ pub fn by_topic<M: Message>(events: &[Outgoing<M>]) -> Vec<(&TopicArn, Vec<&Outg
     groups
 }
 
+/// The bus on SNS: `PublishBatch`, ten events a call, every topic's calls at once.
 pub struct SnsBus {
     client: aws_sdk_sns::Client,
 }
 
 impl SnsBus {
+    /// A bus on the SNS of `config` (its region, credentials and endpoint).
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self { client: aws_sdk_sns::Client::new(config) }
     }
@@ -127,6 +132,7 @@ impl<M> Default for InMemoryBus<M> {
 }
 
 impl<M: Message> InMemoryBus<M> {
+    /// Everything published so far, in order.
     pub fn published(&self) -> Vec<Outgoing<M>> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
     }

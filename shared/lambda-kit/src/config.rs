@@ -3,26 +3,38 @@
 
 use std::collections::BTreeMap;
 
+/// A function's environment variables.
 #[derive(Debug, Clone, Default)]
 pub struct Env(BTreeMap<String, String>);
 
+/// A variable the function needs is missing or unreadable: the deployment is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The variable is not set, or empty.
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    /// The variable is set to something the function cannot use.
     #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
 }
 
 impl Env {
+    /// The process's own environment.
     pub fn from_process() -> Self {
         Self(std::env::vars().collect())
     }
 
+    /// A variable that must be set.
     pub fn require(&self, name: &'static str) -> Result<&str, ConfigError> {
         self.get(name).ok_or(ConfigError::Missing(name))
     }
 
+    /// A variable, if set and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|value| !value.is_empty())
     }

@@ -11,6 +11,7 @@ use crate::config::{ConfigError, Env};
 
 const VARIABLE: &str = "PIZZA_FAULTS";
 
+/// Where in a batch a crash can be injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultPoint {
     /// The batch is decoded; the handler has written nothing yet.
@@ -20,6 +21,7 @@ pub enum FaultPoint {
 }
 
 impl FaultPoint {
+    /// The point's name in the fault configuration.
     pub fn name(self) -> &'static str {
         match self {
             FaultPoint::BeforeWrite => "before_write",
@@ -28,6 +30,7 @@ impl FaultPoint {
     }
 }
 
+/// The crashes configured for this process (none unless configured).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
     before_write: f64,
@@ -41,6 +44,7 @@ impl Faults {
         Self::default()
     }
 
+    /// The faults `PIZZA_FAULTS` configures, if any.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let Some(spec) = env.get(VARIABLE) else { return Ok(Self::none()) };
         let invalid = |reason: String| ConfigError::Invalid { name: VARIABLE, reason };

@@ -13,9 +13,12 @@ pub use aws_lambda_events::encodings::Body;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
+/// A request as API Gateway's payload 2.0 brings it.
 pub type Request = http::Request<Body>;
+/// A response for API Gateway.
 pub type Response = http::Response<Body>;
 
+/// What an HTTP function does with a request: its domain code.
 #[async_trait]
 pub trait HttpHandler: Send + Sync {
     /// Answers every request; failures are responses (4xx/5xx with a JSON body), never errors.

@@ -18,6 +18,8 @@
 //! What domain code needs of it ([`Outgoing`], [`TopicArn`], [`RecordError`], the trace
 //! context) lives in the AWS-free `messaging` crate, re-exported here.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod bus;
 pub mod config;

@@ -38,7 +38,9 @@ const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 /// spread out instead of arriving together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// The first retry's delay.
     pub base: Duration,
+    /// No retry waits longer.
     pub max: Duration,
 }
 
@@ -123,6 +125,7 @@ pub struct SqsFailedRecords {
 }
 
 impl SqsFailedRecords {
+    /// Failed records settled with the SQS of `config`.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self { sqs: aws_sdk_sqs::Client::new(config), urls: Mutex::new(HashMap::new()) }
     }
@@ -244,7 +247,9 @@ fn truncate(text: &str, max: usize) -> &str {
 /// What a test sees of failed records: what was delayed and what was dead-lettered.
 #[derive(Debug, Default)]
 pub struct RecordedFailures {
+    /// Each record retried, with its delay.
     pub retried: std::sync::Mutex<Vec<(String, Duration)>>,
+    /// Each record dead-lettered, with its reason.
     pub dead_lettered: std::sync::Mutex<Vec<(String, String)>>,
 }
 

@@ -40,6 +40,7 @@ pub fn init_logging(env: &Env) {
 /// One JSON object per event: time, level, service, every span field (outermost first,
 /// inner spans win) and the event's own fields, `message` included.
 pub struct JsonLines {
+    /// The service every line names (`POWERTOOLS_SERVICE_NAME`).
     pub service: String,
 }
 
@@ -105,9 +106,12 @@ pub fn process_cpu_time() -> std::time::Duration {
     std::time::Duration::new(now.tv_sec.max(0) as u64, now.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
+/// The unit of a metric, as CloudWatch names it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Unit {
+    /// A count of things.
     Count,
+    /// A duration.
     Milliseconds,
 }
 
@@ -145,6 +149,7 @@ fn pending() -> std::sync::MutexGuard<'static, Vec<(String, f64, Unit)>> {
 }
 
 impl Metrics {
+    /// The metrics the environment configures: namespace and service, or disabled.
     pub fn from_env(env: &Env) -> Self {
         Self {
             namespace: env.get("POWERTOOLS_METRICS_NAMESPACE").unwrap_or("PizzaShop").to_owned(),

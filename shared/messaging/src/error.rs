@@ -1,5 +1,6 @@
 //! Why a record failed, and whether that is worth a retry.
 
+/// Any error, as the reason of a record's failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A record's failure, and what becomes of the record (see [`crate::retry`]): a transient
@@ -18,14 +19,17 @@ pub enum RecordError {
 }
 
 impl RecordError {
+    /// A failure no retry can cure.
     pub fn permanent(reason: impl Into<BoxError>) -> Self {
         RecordError::Permanent(reason.into())
     }
 
+    /// A failure a later retry may cure.
     pub fn transient(reason: impl Into<BoxError>) -> Self {
         RecordError::Transient(reason.into())
     }
 
+    /// Whether a retry may cure it.
     pub fn is_transient(&self) -> bool {
         matches!(self, RecordError::Transient(_))
     }

@@ -8,6 +8,8 @@
 //!
 //! The domain crates depend on this alone; `lambda-kit` runs handlers built on it.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod message;
 pub mod outgoing;

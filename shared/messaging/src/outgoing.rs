@@ -21,13 +21,16 @@ impl std::fmt::Display for TopicArn {
 /// An event on its way out, and the topic it goes to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing<M> {
+    /// The topic it goes to.
     pub topic: TopicArn,
+    /// The event.
     pub event: M,
     /// The trace the event continues; the batch layer fills it in from the event's cause.
     pub trace: Option<TraceContext>,
 }
 
 impl<M: Message> Outgoing<M> {
+    /// `event`, bound for `topic`.
     pub fn new(topic: &TopicArn, event: M) -> Self {
         Self { topic: topic.clone(), event, trace: None }
     }

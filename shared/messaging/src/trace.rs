@@ -16,12 +16,14 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The SQS system attribute in which AWS X-Ray passes its trace header.
 pub const AWS_TRACE_HEADER: &str = "AWSTraceHeader";
 
+/// Where a message is in its trace: the trace, and the hop that carried it here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceContext {
     /// 128 bits; the first 32 are a Unix time, as X-Ray requires of the ids it accepts.
     pub trace_id: u128,
     /// The span (hop) that carried the context here.
     pub parent_id: u64,
+    /// Whether the trace is being recorded.
     pub sampled: bool,
 }
 
@@ -79,10 +81,12 @@ impl TraceContext {
         Some(Self { trace_id, parent_id: parent.unwrap_or(trace_id as u64), sampled })
     }
 
+    /// The W3C `traceparent` value.
     pub fn traceparent(&self) -> String {
         format!("00-{:032x}-{:016x}-{:02x}", self.trace_id, self.parent_id, u8::from(self.sampled))
     }
 
+    /// The X-Ray trace header value.
     pub fn xray_header(&self) -> String {
         let hex = format!("{:032x}", self.trace_id);
         format!("Root=1-{}-{};Parent={:016x};Sampled={}", &hex[..8], &hex[8..], self.parent_id, u8::from(self.sampled))
