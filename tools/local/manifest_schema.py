@@ -1,4 +1,4 @@
-"""The manifest the deploy step writes is read by Rust (`tools/runner/src/manifest.rs`);
+"""The manifest the deploy step writes is read by Rust (`tools/local-runner/src/manifest.rs`);
 its JSON Schema is generated from that Rust type (`make schemas` publishes it beside this
 file), and every manifest is checked against it before it is written, so the two sides
 cannot drift apart unnoticed."""

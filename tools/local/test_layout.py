@@ -7,8 +7,13 @@ not declared would never run, silently: this check fails instead.
 Rust lines stay within rustfmt's 120 columns (rustfmt.toml), including the string
 literals and macro calls it cannot wrap by itself, and no Rust file outside the tests (a
 `tests/` folder or a `tests.rs` module) is over 400 lines: a longer one holds more than
-one concern."""
+one concern.
 
+Every package is named as its folder, and no folder name repeats across shared/,
+functions/ and tools/, so a name says where a thing is; the two top-level folders are
+tests/ (system-tests) and bench/ (pizza-bench)."""
+
+import json
 import subprocess
 import tomllib
 import unittest
@@ -18,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 MAX_WIDTH = 120
 MAX_LINES = 400
+TOP_LEVEL_PACKAGES = {"tests": "system-tests", "bench": "pizza-bench"}
+LAYERS = ("shared", "functions", "tools")
 
 
 class SystemTestLayoutTest(unittest.TestCase):
@@ -50,6 +57,30 @@ class LineWidthTest(unittest.TestCase):
             if count > MAX_LINES
         ]
         self.assertEqual(too_long, [], f"split these: no file outside the tests is over {MAX_LINES} lines")
+
+
+class NamingTest(unittest.TestCase):
+    def test_every_package_is_named_as_its_folder_and_no_folder_name_repeats_across_layers(self):
+        metadata = json.loads(
+            subprocess.run(
+                ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        misnamed, folders = [], {}
+        for package in metadata["packages"]:
+            folder = Path(package["manifest_path"]).parent.relative_to(ROOT)
+            expected = TOP_LEVEL_PACKAGES.get(str(folder), folder.name)
+            if package["name"] != expected:
+                misnamed.append(f"{folder}: package {package['name']}")
+            if folder.parts[0] in LAYERS:
+                folders.setdefault(folder.name, []).append(str(folder))
+        self.assertEqual(misnamed, [], "rename the package or its folder")
+        repeated = {name: paths for name, paths in folders.items() if len(paths) > 1}
+        self.assertEqual(repeated, {}, "a folder name says where a thing is: once")
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ class SamConfigTest(unittest.TestCase):
         stack = config["global"]["parameters"]["stack_name"]
         makefile_default = re.search(r"^STACK \?= (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
         cli_default = re.search(
-            r'default_value = "([^"]+)", env = "PIZZA_STACK"', (ROOT / "tools/cli/src/main.rs").read_text()
+            r'default_value = "([^"]+)", env = "PIZZA_STACK"', (ROOT / "tools/pizza-cli/src/main.rs").read_text()
         )
         self.assertEqual(makefile_default and makefile_default.group(1), stack)
         self.assertEqual(cli_default and cli_default.group(1), stack)

@@ -2,7 +2,7 @@
 here, by `make test` (the unit tests), so a copy that drifts fails:
 
 - every kitchen stage the template deploys (a function with a `STAGE`) has a menu in
-  shared/events/src/menu.rs, and every stage of the menu is deployed;
+  shared/pizza-events/src/menu.rs, and every stage of the menu is deployed;
 - every queue a function reads has a dead-letter queue, an alarm on that DLQ and one on
   its own backlog, an SNS subscription that feeds it, and an entry in the queue policy
   that lets SNS send to it (both its `Queues` and the statement's `Resource`);
@@ -25,7 +25,7 @@ from test_template import logical_id
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
-MENU = ROOT / "shared" / "events" / "src" / "menu.rs"
+MENU = ROOT / "shared" / "pizza-events" / "src" / "menu.rs"
 FUNCTION = "AWS::Serverless::Function"
 
 
