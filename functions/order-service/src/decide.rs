@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 const SOURCE: &str = "orders";
 
-pub struct Topics {
+/// What the order service announces after a move, and where.
+pub struct Announcements {
     /// Where new pizzas start (`pizza`).
     pub pizza: TopicArn,
     /// Where order milestones go (`orders`): confirmed, cancelled.
@@ -28,7 +29,7 @@ fn unknown(order_id: Uuid) -> RecordError {
     RecordError::permanent(format!("order {order_id} does not exist"))
 }
 
-impl Topics {
+impl Announcements {
     /// A paid order cooks: one request per pizza. Found cooking already (a redelivery, or a
     /// crash after the move), the same requests go out again; found ready or cancelled,
     /// nothing does.
@@ -89,8 +90,8 @@ mod tests {
     use super::*;
     use pizza_events::catalogue::CancelReason;
 
-    fn topics() -> Topics {
-        Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) }
+    fn announcements() -> Announcements {
+        Announcements { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) }
     }
 
     fn order(status: OrderStatus, pizzas: u32) -> Order {
@@ -111,8 +112,9 @@ mod tests {
     fn a_cooking_order_requests_its_pizzas_under_the_same_ids_however_often() {
         let order = order(OrderStatus::Cooking, 3);
         let payment = paid(&order);
-        let first = topics().cooking(&payment, &Transition::Applied(order.clone())).expect("cooks");
-        let again = topics().cooking(&payment, &Transition::Rejected { current: Some(order.clone()) }).expect("again");
+        let first = announcements().cooking(&payment, &Transition::Applied(order.clone())).expect("cooks");
+        let again =
+            announcements().cooking(&payment, &Transition::Rejected { current: Some(order.clone()) }).expect("again");
         assert_eq!(first.len(), 3);
         assert_eq!(
             first.iter().map(|o| o.event.id).collect::<Vec<_>>(),
@@ -128,7 +130,7 @@ mod tests {
         for status in [OrderStatus::Ready, OrderStatus::Cancelled] {
             let order = order(status, 2);
             assert!(
-                topics()
+                announcements()
                     .cooking(&paid(&order), &Transition::Rejected { current: Some(order.clone()) })
                     .expect("ok")
                     .is_empty()
@@ -136,7 +138,7 @@ mod tests {
         }
         let stranger = order(OrderStatus::Placed, 1);
         assert!(matches!(
-            topics().cooking(&paid(&stranger), &Transition::Rejected { current: None }),
+            announcements().cooking(&paid(&stranger), &Transition::Rejected { current: None }),
             Err(RecordError::Permanent(_))
         ));
     }
@@ -146,10 +148,11 @@ mod tests {
         let mut cancelled = order(OrderStatus::Cancelled, 1);
         cancelled.cancel_reason = Some(CancelReason::PaymentDeclined);
         let cause = paid(&cancelled).to_wire();
-        let applied =
-            topics().cancellation(&cause, cancelled.order_id, &Transition::Applied(cancelled.clone())).expect("ok");
+        let applied = announcements()
+            .cancellation(&cause, cancelled.order_id, &Transition::Applied(cancelled.clone()))
+            .expect("ok");
         let other_cause = paid(&cancelled).to_wire();
-        let again = topics()
+        let again = announcements()
             .cancellation(&other_cause, cancelled.order_id, &Transition::Rejected { current: Some(cancelled.clone()) })
             .expect("ok");
         assert_eq!(applied[0].event.id, again[0].event.id, "one fact, one event id");
@@ -159,7 +162,7 @@ mod tests {
         );
         let ready = order(OrderStatus::Ready, 1);
         assert!(
-            topics()
+            announcements()
                 .cancellation(&cause, ready.order_id, &Transition::Rejected { current: Some(ready.clone()) })
                 .expect("ok")
                 .is_empty()
@@ -170,11 +173,13 @@ mod tests {
     fn a_ready_order_is_confirmed_whenever_it_is_found_ready() {
         let ready = order(OrderStatus::Ready, 2);
         let cause = paid(&ready).to_wire();
-        let first =
-            topics().confirmation(&cause, ready.order_id, &Completion::Completed(ready.clone())).expect("confirmed");
-        let again =
-            topics().confirmation(&cause, ready.order_id, &Completion::AlreadyReady(ready.clone())).expect("again");
+        let first = announcements()
+            .confirmation(&cause, ready.order_id, &Completion::Completed(ready.clone()))
+            .expect("confirmed");
+        let again = announcements()
+            .confirmation(&cause, ready.order_id, &Completion::AlreadyReady(ready.clone()))
+            .expect("again");
         assert_eq!(first.event.id, again.event.id);
-        assert!(topics().confirmation(&cause, ready.order_id, &Completion::NotComplete(None)).is_none());
+        assert!(announcements().confirmation(&cause, ready.order_id, &Completion::NotComplete(None)).is_none());
     }
 }

@@ -30,27 +30,27 @@ use pizza_events::catalogue::{CancelReason, IngredientAdded, PaymentRefunded};
 use tracing::info;
 use uuid::Uuid;
 
-pub use decide::{Topics, pizza_id};
+pub use decide::{Announcements, pizza_id};
 
 pub struct OrderService<B> {
     book: B,
-    topics: Topics,
+    announcements: Announcements,
     metrics: Metrics,
 }
 
 impl OrderService<DynamoOrders> {
     pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let topics = Topics {
+        let announcements = Announcements {
             pizza: TopicArn(env.require("PIZZA_TOPIC_ARN")?.to_owned()),
             orders: TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned()),
         };
-        Ok(Self::new(DynamoOrders::new(aws, env.require("ORDERS_TABLE")?), topics, Metrics::from_env(env)))
+        Ok(Self::new(DynamoOrders::new(aws, env.require("ORDERS_TABLE")?), announcements, Metrics::from_env(env)))
     }
 }
 
 impl<B: OrderBook> OrderService<B> {
-    pub fn new(book: B, topics: Topics, metrics: Metrics) -> Self {
-        Self { book, topics, metrics }
+    pub fn new(book: B, announcements: Announcements, metrics: Metrics) -> Self {
+        Self { book, announcements, metrics }
     }
 
     pub fn book(&self) -> &B {
@@ -62,7 +62,7 @@ impl<B: OrderBook> OrderService<B> {
         match order_move {
             OrderMove::Paid(paid) => {
                 let transition = self.book.start_cooking(paid.data.order_id, paid.data.amount_cents).await?;
-                let out = self.topics.cooking(&paid, &transition)?;
+                let out = self.announcements.cooking(&paid, &transition)?;
                 if !out.is_empty() {
                     inbound.span.in_scope(|| info!(pizzas = out.len(), "order is cooking"));
                     self.metrics.add(&[("PizzasRequested", out.len() as f64, Unit::Count)]);
@@ -87,7 +87,7 @@ impl<B: OrderBook> OrderService<B> {
         reason: CancelReason,
     ) -> RecordOutcome<WireEvent> {
         let transition = self.book.cancel(order_id, reason).await?;
-        let out = self.topics.cancellation(&inbound.event, order_id, &transition)?;
+        let out = self.announcements.cancellation(&inbound.event, order_id, &transition)?;
         if matches!(transition, orders::Transition::Applied(_)) {
             inbound.span.in_scope(|| info!(reason = reason.as_str(), "order cancelled"));
             self.metrics.add(&[("OrdersCancelled", 1.0, Unit::Count)]);
@@ -160,7 +160,7 @@ impl<B: OrderBook> OrderService<B> {
                         cause_inbound.span.in_scope(|| info!(pizzas = order.pizzas, "order ready"));
                         self.metrics.add(&[("OrdersCompleted", 1.0, Unit::Count)]);
                     }
-                    let confirmation = self.topics.confirmation(&cause_inbound.event, *order_id, &completion);
+                    let confirmation = self.announcements.confirmation(&cause_inbound.event, *order_id, &completion);
                     if let (Some(out), Some(Ok(events))) = (confirmation, outcomes[*cause].as_mut()) {
                         events.push(out);
                     }
@@ -220,8 +220,8 @@ mod tests {
 
     fn service() -> TestService {
         let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
-        let topics = Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) };
-        OrderService::new(InMemoryOrders::default(), topics, Metrics::from_env(&env))
+        let announcements = Announcements { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) };
+        OrderService::new(InMemoryOrders::default(), announcements, Metrics::from_env(&env))
     }
 
     /// Places an order and returns the `PaymentProcessed` that pays it.

@@ -30,7 +30,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::Topics;
+use crate::Announcements;
 
 /// What a cancelled order still holds of what the saga gave it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ pub struct Reconciler<B, L, R, E> {
     pub ledger: L,
     pub stock: R,
     pub bus: E,
-    pub topics: Topics,
+    pub announcements: Announcements,
     /// How long an order may stand still before it counts as stalled.
     pub stalled_after: Duration,
     /// The most orders one run looks at (the oldest first).
@@ -150,7 +150,7 @@ impl<E: EventBus<WireEvent>> Reconciler<DynamoOrders, DynamoLedger, DynamoInvent
             ledger: DynamoLedger::new(aws, env.require("PAYMENTS_TABLE")?),
             stock: DynamoInventory::new(aws, env.require("INVENTORY_TABLE")?),
             bus,
-            topics: Topics {
+            announcements: Announcements {
                 pizza: TopicArn(env.require("PIZZA_TOPIC_ARN")?.to_owned()),
                 orders: TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned()),
             },
@@ -263,17 +263,17 @@ where
             },
             Remedy::Complete => {
                 let completion = self.book.complete_if_all_stored(order_id).await?;
-                out.extend(self.topics.confirmation(&paid.to_wire(), order_id, &completion));
+                out.extend(self.announcements.confirmation(&paid.to_wire(), order_id, &completion));
             }
             Remedy::RequestPizzas(missing) => {
-                let requests = self.topics.cooking(&paid, &current).unwrap_or_default();
+                let requests = self.announcements.cooking(&paid, &current).unwrap_or_default();
                 out.extend(requests.into_iter().filter(|request| {
                     let pizza = request.event.decode::<pizza_events::catalogue::PizzaRequested>();
                     pizza.is_ok_and(|p| missing.contains(&p.data.pizza_id))
                 }));
             }
             Remedy::AnnounceCancellation => {
-                out.extend(self.topics.cancellation(&paid.to_wire(), order_id, &current).unwrap_or_default());
+                out.extend(self.announcements.cancellation(&paid.to_wire(), order_id, &current).unwrap_or_default());
             }
             Remedy::Dismiss => {
                 self.book.dismiss(order_id).await?;

@@ -8,7 +8,7 @@ use lambda_kit::bus::InMemoryBus;
 use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
 use lambda_kit::{Env, TopicArn};
-use order_service::{OrderService, Topics};
+use order_service::{Announcements, OrderService};
 use orders::{InMemoryOrders, Order, OrderDesk};
 use pizza_events::Outgoing;
 use pizza_events::WireEvent;
@@ -21,9 +21,9 @@ fn event(json: &str) -> SqsEvent {
 #[tokio::test]
 async fn the_sample_payment_starts_cooking_and_the_sample_pizza_is_stored() {
     let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
-    let topics = Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) };
+    let announcements = Announcements { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) };
     let bus = Arc::new(InMemoryBus::default());
-    let service = OrderService::new(InMemoryOrders::default(), topics, Metrics::from_env(&env));
+    let service = OrderService::new(InMemoryOrders::default(), announcements, Metrics::from_env(&env));
     let function =
         SqsFunction::from_env(service, bus.clone(), Arc::new(RecordedFailures::default()), &env).expect("configured");
 

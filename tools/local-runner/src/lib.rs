@@ -10,12 +10,12 @@
 pub mod aws_faults;
 pub mod aws_proxy;
 pub mod chaos;
-mod environment;
 mod gateway;
 pub mod issuer;
 pub mod manifest;
 mod pool;
 mod runtime_api;
+mod sandbox;
 mod schedule;
 mod sqs;
 mod stream;
@@ -33,9 +33,9 @@ use tracing::{info, warn};
 
 pub use aws_faults::{FaultLayer, FaultPlan};
 pub use chaos::Chaos;
-pub use environment::LogLine;
 pub use manifest::{ArchiveLocation, EventSource, Manifest};
 pub use pool::StatsSnapshot;
+pub use sandbox::LogLine;
 pub use sqs::Delivery;
 
 use crate::chaos::{Dice, derive_seed};

@@ -13,9 +13,9 @@ use tokio::sync::{Semaphore, broadcast};
 use tracing::{info, warn};
 
 use crate::chaos::{Chaos, derive_seed};
-use crate::environment::{Environment, InvokeError, LogLine, Spawn};
 use crate::manifest::Function;
 use crate::runtime_api::Reply;
+use crate::sandbox::{InvokeError, LogLine, Sandbox, Spawn};
 
 /// Counters of one function, for the benchmarks and the CLI.
 #[derive(Debug, Default)]
@@ -54,7 +54,7 @@ pub struct Pool {
     chaos: Chaos,
     processes_started: AtomicU64,
     permits: Semaphore,
-    idle: Mutex<Vec<Environment>>,
+    idle: Mutex<Vec<Sandbox>>,
     logs: broadcast::Sender<LogLine>,
     echo_logs: bool,
     pub stats: FunctionStats,
@@ -73,7 +73,7 @@ pub struct PoolSettings {
 /// it was killed.
 pub struct Lease<'a> {
     pool: &'a Pool,
-    environment: Option<Environment>,
+    environment: Option<Sandbox>,
     _permit: tokio::sync::SemaphorePermit<'a>,
 }
 
@@ -159,11 +159,11 @@ impl Pool {
         }
     }
 
-    async fn cold_start(&self) -> Result<Environment, InvokeError> {
+    async fn cold_start(&self) -> Result<Sandbox, InvokeError> {
         let n = self.processes_started.fetch_add(1, Ordering::Relaxed);
         self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
         let seed = derive_seed(n, &self.function.logical_id);
-        let environment = Environment::spawn(Spawn {
+        let environment = Sandbox::spawn(Spawn {
             function: &self.function,
             binary: self.binary.clone(),
             region: &self.region,
@@ -195,8 +195,7 @@ impl Pool {
     /// Ends every idle process.
     pub async fn shut_down(&self) {
         self.permits.close();
-        let idle: Vec<Environment> =
-            self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).drain(..).collect();
+        let idle: Vec<Sandbox> = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).drain(..).collect();
         for environment in idle {
             environment.kill().await;
         }

@@ -16,10 +16,10 @@ use tokio::sync::{broadcast, watch};
 use tracing::{Instrument, debug, error, info_span, warn};
 
 use crate::chaos::{Chaos, Dice};
-use crate::environment::InvokeError;
 use crate::manifest::SqsSource;
 use crate::pool::Pool;
 use crate::runtime_api::Reply;
+use crate::sandbox::InvokeError;
 
 /// How long one ReceiveMessage waits for messages; short enough to stop promptly.
 const LONG_POLL_SECONDS: i32 = 5;

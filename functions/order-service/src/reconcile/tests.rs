@@ -17,7 +17,7 @@ fn reconciler() -> TestReconciler {
         ledger: InMemoryLedger::default(),
         stock: InMemoryInventory::default(),
         bus: Arc::new(InMemoryBus::default()),
-        topics: Topics { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) },
+        announcements: Announcements { pizza: TopicArn("pizza".into()), orders: TopicArn("orders".into()) },
         stalled_after: Duration::from_secs(600),
         limit: 100,
         metrics: Metrics::from_env(&env),
@@ -87,7 +87,7 @@ async fn a_cooking_order_gets_its_missing_pizzas_requested_again_under_their_fir
     assert_eq!(requested, [crate::pizza_id(order.order_id, 0), crate::pizza_id(order.order_id, 2)]);
     // The very events the order service first published, so the stages absorb them.
     let paid = payment_of(&reconciler.book.find(order.order_id).await.expect("reads").expect("exists"));
-    let first = reconciler.topics.cooking(&paid, &Transition::Applied(order.clone())).expect("cooks");
+    let first = reconciler.announcements.cooking(&paid, &Transition::Applied(order.clone())).expect("cooks");
     assert_eq!(reconciler.bus.events_on("pizza")[0].id, first[0].event.id);
 }
 

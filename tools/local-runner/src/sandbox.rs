@@ -1,4 +1,4 @@
-//! One Lambda execution environment: the function's own binary, started as a child process
+//! A sandbox: one Lambda execution environment, the function's own binary, started as a child process
 //! with the environment Lambda gives it and a Runtime API of its own. It runs one
 //! invocation at a time and is thrown away when it crashes or overruns its timeout.
 
@@ -45,7 +45,7 @@ pub struct Spawn<'a> {
     pub echo_logs: bool,
 }
 
-pub struct Environment {
+pub struct Sandbox {
     api: RuntimeApi,
     child: Child,
     pub started: Instant,
@@ -54,7 +54,7 @@ pub struct Environment {
     pub pid: Option<u32>,
 }
 
-impl Environment {
+impl Sandbox {
     pub async fn spawn(spec: Spawn<'_>) -> Result<Self, InvokeError> {
         let api = RuntimeApi::start().await.map_err(|e| InvokeError::InitFailed(e.to_string()))?;
         let function = spec.function;
