@@ -294,6 +294,31 @@ class Deployment:
                     )
         log(f"subscriptions applied: {sum(len(s) for s in wanted.values())}")
 
+    def tap_the_archive(self, expanded: dict, resolver: Resolver) -> dict | None:
+        """fakecloud's SNS accepts a `firehose` subscription but delivers nothing to it (moto
+        is taught to by tools/local/emulator_server.py). On fakecloud the local runner plays
+        the archive's subscriptions instead: a queue of its own is subscribed to every
+        archived topic, each message arriving as the SNS envelope Firehose would receive,
+        and the runner forwards them into the delivery stream. Returns where, if tapped."""
+        if os.environ.get("EMULATOR") != "fakecloud":
+            return None
+        topics, stream = [], None
+        for resource in expanded["Resources"].values():
+            if resource["Type"] != "AWS::SNS::Subscription" or not resolver.is_deployed(resource):
+                continue
+            props = resolver.resolve(resource["Properties"])
+            if props["Protocol"] == "firehose":
+                topics.append(props["TopicArn"])
+                stream = props["Endpoint"].rsplit("/", 1)[-1]
+        if not topics:
+            return None
+        url = self.sqs.create_queue(QueueName=f"{self.args.stack_name}-archive-tap")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for topic in topics:
+            self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        log(f"archive: {len(topics)} topics tapped into {url} for the runner to deliver to {stream}")
+        return {"queue_url": url, "delivery_stream": stream}
+
     def apply_time_to_live(self, expanded: dict, resolver: Resolver) -> None:
         for logical_id, resource in expanded["Resources"].items():
             if resource["Type"] != "AWS::DynamoDB::Table" or not resolver.is_deployed(resource):
@@ -396,7 +421,12 @@ class Deployment:
 
     # -------------------------------------------------------------- 5. read back
     def manifest(
-        self, template: dict, expanded: dict, resolver: Resolver, mappings: dict[tuple[str, str], dict]
+        self,
+        template: dict,
+        expanded: dict,
+        resolver: Resolver,
+        mappings: dict[tuple[str, str], dict],
+        archive_tap: dict | None,
     ) -> dict:
         queues = {}
         for logical_id, resource in expanded["Resources"].items():
@@ -455,6 +485,7 @@ class Deployment:
             },
             "tables": tables,
             "event_archive": self._event_archive(expanded, resolver),
+            "archive_tap": archive_tap,
         }
 
     def _event_archive(self, expanded: dict, resolver: Resolver) -> dict | None:
@@ -603,12 +634,13 @@ class Deployment:
         self.deploy_stack(expanded)
         resolver = self.resolver(expanded)
         self.apply_subscriptions(expanded, resolver)
+        archive_tap = self.tap_the_archive(expanded, resolver)
         self.apply_time_to_live(expanded, resolver)
         self.apply_streams(expanded, resolver)
         self.apply_alarms(expanded, resolver)
         self.apply_string_environments(expanded, resolver)
         mappings = self.hand_polling_to_the_local_runner(expanded, resolver)
-        manifest = self.manifest(template, expanded, resolver, mappings)
+        manifest = self.manifest(template, expanded, resolver, mappings, archive_tap)
         drift = manifest_problems(manifest)
         if drift:
             raise SystemExit(

@@ -7,6 +7,7 @@
 //! pollers and serves the HTTP API on localhost. Nothing about the topology is known here
 //! that the template did not say, and nothing of the functions' code is linked in.
 
+mod archive_tap;
 pub mod aws_faults;
 pub mod aws_proxy;
 pub mod chaos;
@@ -259,6 +260,16 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
         for source in &function.event_sources {
             tasks.extend(sources.start(function, &pool, source));
         }
+    }
+
+    if let Some(tap) = &manifest.event_archive.as_ref().and(manifest.archive_tap.clone()) {
+        let forwarder = archive_tap::Forwarder {
+            tap: tap.clone(),
+            sqs: sqs.clone(),
+            firehose: aws_sdk_firehose::Client::new(&aws),
+        };
+        tasks.push(tokio::spawn(forwarder.run(shutdown_signal.clone())));
+        info!(queue = %tap.queue_url, stream = %tap.delivery_stream, "playing the archive's subscriptions");
     }
 
     let mut api_addr = None;

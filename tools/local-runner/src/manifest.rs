@@ -32,6 +32,17 @@ pub struct Manifest {
     /// Where the event archive's delivery stream writes, if the stack keeps one.
     #[serde(default)]
     pub event_archive: Option<ArchiveLocation>,
+    /// The queue through which the runner plays the archive's SNS subscriptions, where the
+    /// emulator does not deliver SNS to Firehose itself (fakecloud).
+    #[serde(default)]
+    pub archive_tap: Option<ArchiveTap>,
+}
+
+/// A queue subscribed to every archived topic, and the delivery stream its messages go to.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct ArchiveTap {
+    pub queue_url: String,
+    pub delivery_stream: String,
 }
 
 /// The event archive's S3 bucket and the key prefix its objects are under.

@@ -101,6 +101,7 @@ pub async fn describe(aws: &aws_config::SdkConfig, stack_name: &str) -> Result<M
         topics: deployed.of_kind("AWS::SNS::Topic").map(|(id, arn)| (id.to_owned(), arn.to_owned())).collect(),
         tables: tables(aws, &deployed).await?,
         event_archive: event_archive(&deployed)?,
+        archive_tap: None,
         queues,
     })
 }
