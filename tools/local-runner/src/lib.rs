@@ -262,15 +262,7 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
         }
     }
 
-    if let Some(tap) = &manifest.event_archive.as_ref().and(manifest.archive_tap.clone()) {
-        let forwarder = archive_tap::Forwarder {
-            tap: tap.clone(),
-            sqs: sqs.clone(),
-            firehose: aws_sdk_firehose::Client::new(&aws),
-        };
-        tasks.push(tokio::spawn(forwarder.run(shutdown_signal.clone())));
-        info!(queue = %tap.queue_url, stream = %tap.delivery_stream, "playing the archive's subscriptions");
-    }
+    tasks.extend(play_the_archive_tap(manifest, &aws, &sqs, &shutdown_signal));
 
     let mut api_addr = None;
     if !routes.is_empty() {
@@ -282,6 +274,20 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
         api_addr = Some(addr);
     }
     Ok(Running { api_addr, shutdown, tasks, pools, deliveries, logs, held })
+}
+
+/// Forwards the archive tap's messages into the delivery stream, where the deploy step
+/// made a tap (the emulator does not deliver SNS to Firehose itself).
+fn play_the_archive_tap(
+    manifest: &Manifest,
+    aws: &aws_config::SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let tap = manifest.archive_tap.clone().filter(|_| manifest.event_archive.is_some())?;
+    info!(queue = %tap.queue_url, stream = %tap.delivery_stream, "playing the archive's subscriptions");
+    let forwarder = archive_tap::Forwarder { tap, sqs: sqs.clone(), firehose: aws_sdk_firehose::Client::new(aws) };
+    Some(tokio::spawn(forwarder.run(shutdown.clone())))
 }
 
 /// What starting a function's event sources needs: the clients, and the signals every
