@@ -13,11 +13,12 @@ Every package is named as its folder, and no folder name repeats across shared/,
 functions/ and tools/, so a name says where a thing is; the two top-level folders are
 tests/ (system-tests) and bench/ (pizza-bench)."""
 
-import json
 import subprocess
 import tomllib
 import unittest
 from pathlib import Path
+
+from test_topology import workspace_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
@@ -61,17 +62,8 @@ class LineWidthTest(unittest.TestCase):
 
 class NamingTest(unittest.TestCase):
     def test_every_package_is_named_as_its_folder_and_no_folder_name_repeats_across_layers(self):
-        metadata = json.loads(
-            subprocess.run(
-                ["cargo", "metadata", "--no-deps", "--format-version", "1"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
         misnamed, folders = [], {}
-        for package in metadata["packages"]:
+        for package in workspace_packages():
             folder = Path(package["manifest_path"]).parent.relative_to(ROOT)
             expected = TOP_LEVEL_PACKAGES.get(str(folder), folder.name)
             if package["name"] != expected:

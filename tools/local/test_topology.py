@@ -121,20 +121,23 @@ def stage_problems(template, menu_source):
     return problems
 
 
+def workspace_packages() -> list[dict]:
+    """The workspace's packages, as `cargo metadata` describes them."""
+    metadata = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(metadata)["packages"]
+
+
 def workspace_binaries():
     """Every binary of the workspace: name -> the manifest path of its package."""
-    metadata = json.loads(
-        subprocess.run(
-            ["cargo", "metadata", "--no-deps", "--format-version", "1"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
     return {
         target["name"]: package["manifest_path"]
-        for package in metadata["packages"]
+        for package in workspace_packages()
         for target in package["targets"]
         if "bin" in target["kind"]
     }
