@@ -55,11 +55,17 @@ pub async fn serve(stack: Arc<Stack>, listener: TcpListener) -> std::io::Result<
 /// The overview as it stands now.
 pub async fn overview(stack: &Stack, stages: &[Stage]) -> Result<Overview, ConsoleError> {
     let orders = stack.orders.all_orders().await?;
+    let depths = queues::all_depths(&stack.sqs, &stack.manifest).await?;
+    // A stage's queue is among those just read (every consumer queue has a dead-letter
+    // queue); only one that is not is read again.
     let mut loads = Vec::with_capacity(stages.len());
     for stage in stages {
-        loads.push((stage.clone(), queues::depth(&stack.sqs, &stage.queue_url).await?));
+        let depth = match depths.iter().find(|q| q.queue == stage.queue) {
+            Some(read) => read.depth.clone(),
+            None => queues::depth(&stack.sqs, &stage.queue_url).await?,
+        };
+        loads.push((stage.clone(), depth));
     }
-    let depths = queues::all_depths(&stack.sqs, &stack.manifest).await?;
     Ok(Overview::of(&stack.manifest.stack_name, chrono::Utc::now(), &orders, &loads, depths))
 }
 
