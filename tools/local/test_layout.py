@@ -11,7 +11,10 @@ one concern.
 
 Every package is named as its folder, and no folder name repeats across shared/,
 functions/ and tools/, so a name says where a thing is; the two top-level folders are
-tests/ (system-tests) and bench/ (pizza-bench)."""
+tests/ (system-tests) and bench/ (pizza-bench).
+
+Every crate under shared/ is a library other code builds on, so each documents its whole
+public surface: its lib.rs turns on `missing_docs`, which `make clippy` makes an error."""
 
 import subprocess
 import tomllib
@@ -73,6 +76,16 @@ class NamingTest(unittest.TestCase):
         self.assertEqual(misnamed, [], "rename the package or its folder")
         repeated = {name: paths for name, paths in folders.items() if len(paths) > 1}
         self.assertEqual(repeated, {}, "a folder name says where a thing is: once")
+
+
+class SharedCrateDocsTest(unittest.TestCase):
+    def test_every_shared_crate_documents_its_public_items(self):
+        undocumented = [
+            str(lib.relative_to(ROOT))
+            for lib in sorted((ROOT / "shared").glob("*/src/lib.rs"))
+            if "#![warn(missing_docs)]" not in lib.read_text()
+        ]
+        self.assertEqual(undocumented, [], "add #![warn(missing_docs)] and document what the lint finds")
 
 
 if __name__ == "__main__":

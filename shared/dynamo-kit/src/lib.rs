@@ -7,6 +7,8 @@
 //! - [`outbox`]: an event stored in the same transaction as the state it announces, for a
 //!   relay to publish from the table's stream.
 
+#![warn(missing_docs)]
+
 pub mod item;
 pub mod outbox;
 pub mod read;
@@ -19,6 +21,7 @@ use messaging::RecordError;
 
 pub use item::Item;
 
+/// Why a store could not do what it was asked, classified for the batch layer: retry or not.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Throttled, timed out, unreachable, or contended: a retry may work.
@@ -34,10 +37,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a retry may succeed (the record goes back to its queue rather than to the DLQ).
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
 
+    /// A transient failure, for adapters that are not DynamoDB's (an in-memory store's fault).
     pub fn unavailable(reason: impl Into<BoxError>) -> Self {
         StoreError::Unavailable(reason.into())
     }

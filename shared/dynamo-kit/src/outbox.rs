@@ -16,10 +16,15 @@ use crate::{StoreError, built};
 
 /// The attributes of an outbox entry, which the relay reads from the stream.
 pub const EVENT_ID: &str = "pk";
+/// The event's JSON envelope, as it will be published.
 pub const EVENT: &str = "event";
+/// The ARN of the topic the event goes to.
 pub const TOPIC_ARN: &str = "topic_arn";
+/// The W3C trace context the event continues, if any.
 pub const TRACEPARENT: &str = "traceparent";
+/// The event's correlation id, for an operator looking for an order's entries.
 pub const CORRELATION_ID: &str = "correlation_id";
+/// When the entry expires (epoch seconds), for the table's TTL.
 pub const EXPIRES_AT: &str = "expires_at";
 
 /// How long an entry stays after it is written.

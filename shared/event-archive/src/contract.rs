@@ -11,6 +11,7 @@ use crate::{Archived, EventArchive, InMemoryArchive, S3Archive, Window, first_co
 /// How a test puts events into an archive: what the delivery stream does on AWS.
 #[async_trait]
 pub trait Archiving: EventArchive {
+    /// Stores these copies as the delivery stream would, in order.
     async fn archive(&self, events: &[Archived]);
 }
 

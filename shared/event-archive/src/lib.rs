@@ -8,6 +8,8 @@
 //! and a replay take each event once, at its first copy ([`first_copies`]), and the
 //! timeline marks the events that were announced more than once.
 
+#![warn(missing_docs)]
+
 mod memory;
 pub mod records;
 mod s3;
@@ -35,7 +37,9 @@ pub use timeline::Timeline;
 pub struct Archived {
     /// The topic ARN it was published to: a replay sends it there again.
     pub topic: String,
+    /// The event, exactly as it was published.
     pub event: WireEvent,
+    /// The W3C trace context it was published with, if any.
     pub traceparent: Option<String>,
 }
 
@@ -51,7 +55,9 @@ impl Archived {
 /// not every event ever kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// The earliest time an object of the window may have been written.
     pub from: DateTime<Utc>,
+    /// The latest time an object of the window may have been written.
     pub to: DateTime<Utc>,
 }
 
@@ -67,12 +73,20 @@ impl Window {
 /// Why the archive could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
+    /// The store could not be reached, or refused the listing or a read.
     #[error("the event archive is unavailable: {0}")]
     Unavailable(String),
+    /// An object was read but is not an archive object (not gzip, or not records).
     #[error("archive object {key} cannot be read: {reason}")]
-    Unreadable { key: String, reason: String },
+    Unreadable {
+        /// The object's key.
+        key: String,
+        /// What was wrong with it.
+        reason: String,
+    },
 }
 
+/// Where archived events are read back, for `pizza trace` and `pizza replay`.
 #[async_trait]
 pub trait EventArchive: Send + Sync {
     /// Every archived copy of one correlation id's events archived within `window`, oldest

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::{ArchiveError, Archived, EventArchive, Window};
 
+/// An archive in memory, for tests and the contract suite.
 #[derive(Default)]
 pub struct InMemoryArchive {
     events: Mutex<Vec<Archived>>,

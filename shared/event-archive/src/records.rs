@@ -13,7 +13,9 @@ use crate::Archived;
 /// (another producer's, or cut short).
 #[derive(Debug, Default, PartialEq)]
 pub struct Decoded {
+    /// The events read, in the object's order.
     pub events: Vec<Archived>,
+    /// How many records were not events.
     pub unreadable: usize,
 }
 

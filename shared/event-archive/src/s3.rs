@@ -13,6 +13,7 @@ use crate::{ArchiveError, Archived, EventArchive, Window, records};
 /// Objects read at once.
 const READING_AT_ONCE: usize = 8;
 
+/// The archive as the delivery stream writes it: gzipped objects of JSON records, one folder an hour.
 pub struct S3Archive {
     client: Client,
     bucket: String,
@@ -20,6 +21,7 @@ pub struct S3Archive {
 }
 
 impl S3Archive {
+    /// Reads the objects under `prefix` in `bucket`.
     pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
         // Path-style addressing: what an emulator at a plain address understands, and
         // what every S3 endpoint still answers.

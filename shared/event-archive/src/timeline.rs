@@ -20,9 +20,12 @@ use crate::{Archived, first_copies};
 /// The events that end an order, and what they mean.
 const OUTCOMES: &[(&str, &str)] = &[("OrderConfirmed", "READY"), ("OrderCancelled", "CANCELLED")];
 
+/// One correlation's events laid out in time and along their causes: what `pizza trace` draws.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timeline {
+    /// The correlation id (an order's id) the events share.
     pub correlation_id: String,
+    /// When the first event happened; `None` when nothing was archived.
     pub started_at: Option<DateTime<Utc>>,
     /// Every event, oldest first.
     pub events: Vec<Step>,
@@ -36,21 +39,28 @@ pub struct Timeline {
     pub missing_parents: Vec<Uuid>,
 }
 
+/// One event on the timeline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// The event's id.
     pub id: Uuid,
+    /// The event's type.
     pub event_type: String,
     /// The service that published it.
     pub service: String,
     /// What varies between events of one step: the stage of an ingredient.
     pub detail: Option<String>,
+    /// The topic it was published to.
     pub topic: String,
+    /// When it happened: the time of its first copy.
     pub occurred_at: DateTime<Utc>,
     /// Milliseconds since the first event.
     pub at_ms: f64,
+    /// The event that caused it (its causation id), if it names one.
     pub parent: Option<Uuid>,
     /// Milliseconds from the cause to this event; `None` for a root or a missing cause.
     pub hop_ms: Option<f64>,
+    /// How many causes lie between it and the root of its chain.
     pub depth: usize,
     /// The index of the group it is folded into.
     pub group: usize,
@@ -59,6 +69,7 @@ pub struct Step {
 }
 
 impl Step {
+    /// How a row names it: its type, the detail that varies, and its service.
     pub fn label(&self) -> String {
         match &self.detail {
             Some(detail) => format!("{} ({detail}) · {}", self.event_type, self.service),
@@ -67,13 +78,20 @@ impl Step {
     }
 }
 
+/// The events of one step folded into one row: one line per stage however many pizzas.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
+    /// What the row is called: the label of its events.
     pub label: String,
+    /// The depth of its events in the causal chain.
     pub depth: usize,
+    /// How many events it folds.
     pub count: usize,
+    /// When its first event happened, in milliseconds since the timeline's first event.
     pub first_at_ms: f64,
+    /// When its last event happened, in milliseconds since the timeline's first event.
     pub last_at_ms: f64,
+    /// How long its events waited for their causes, when they name causes the archive has.
     pub hop_ms: Option<Spread>,
     /// How many of its events were announced more than once.
     pub reannounced: usize,
@@ -89,10 +107,14 @@ impl Group {
     }
 }
 
+/// The least, the median and the most of some durations, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spread {
+    /// The least.
     pub min: f64,
+    /// The median (the lower middle of an even count).
     pub median: f64,
+    /// The most.
     pub max: f64,
 }
 

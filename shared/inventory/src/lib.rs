@@ -12,6 +12,8 @@
 //! write that records it, and found again by a redelivery, so one pizza at one stage never
 //! gets both an ingredient and a shortage.
 
+#![warn(missing_docs)]
+
 mod allocation;
 mod dynamo;
 mod memory;
@@ -31,11 +33,15 @@ pub use memory::InMemoryInventory;
 /// order of preference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationRequest {
+    /// The order the pizza belongs to.
     pub order_id: Uuid,
+    /// The pizza.
     pub pizza_id: Uuid,
+    /// The stage's ingredients the pizza would take, the preferred first.
     pub candidates: Vec<String>,
 }
 
+/// What a stage's reservation for one pizza came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reservation {
     /// One unit of this ingredient is now held for the pizza at this stage.
@@ -66,10 +72,12 @@ impl Reservation {
     }
 }
 
+/// How much of one ingredient is left and how much is held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockLevel {
     /// The kitchen stage that puts the ingredient on pizzas (and stocks it).
     pub stage: String,
+    /// The ingredient's name, as on the menu.
     pub ingredient: String,
     /// Signed, so that an oversold ingredient would show as such rather than hide.
     pub available: i64,
@@ -112,8 +120,12 @@ pub trait StockRoom: Send + Sync {
 /// A unit held for one pizza at one stage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Held {
+    /// The order holding it.
     pub order_id: Uuid,
+    /// The pizza it is for.
     pub pizza_id: Uuid,
+    /// The stage that reserved it.
     pub stage: String,
+    /// The ingredient held.
     pub ingredient: String,
 }

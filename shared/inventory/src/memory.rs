@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::{Held, Pantry, Reservation, ReservationRequest, Restock, StockLevel, StockRoom, allocate};
 
+/// The inventory in memory, for tests and the contract suite: the same outcomes as the table's.
 #[derive(Default)]
 pub struct InMemoryInventory {
     state: Mutex<State>,

@@ -6,6 +6,8 @@
 //! or reordered event cannot move an order back. Paying and starting to cook are one move:
 //! the kitchen starts the moment the payment is in.
 
+#![warn(missing_docs)]
+
 mod dynamo;
 mod memory;
 
@@ -24,20 +26,27 @@ use uuid::Uuid;
 pub use dynamo::DynamoOrders;
 pub use memory::InMemoryOrders;
 
+/// Where an order is in its life. It only moves forward: PLACED → COOKING → READY, or to CANCELLED before READY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
+    /// Stored and announced; not paid yet.
     Placed,
+    /// Paid: its pizzas are in the kitchen.
     Cooking,
+    /// Every pizza is stored. Final.
     Ready,
+    /// Declined or out of stock, and compensated. Final.
     Cancelled,
 }
 
 impl OrderStatus {
+    /// The status as stored and shown: `PLACED`, `COOKING`, `READY` or `CANCELLED`.
     pub fn as_str(self) -> &'static str {
         variant_name(&self)
     }
 
+    /// A status from its stored name; `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
         parse_variant(text)
     }
@@ -51,12 +60,16 @@ impl OrderStatus {
 /// The statuses an order can be cancelled from: any before it is ready.
 pub const CANCELLABLE: [OrderStatus; 2] = [OrderStatus::Placed, OrderStatus::Cooking];
 
+/// An order as the shop keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
+    /// The order's id, also the correlation id of every event of its life.
     pub order_id: Uuid,
+    /// Where it is in its life.
     pub status: OrderStatus,
     /// Why a cancelled order was cancelled.
     pub cancel_reason: Option<CancelReason>,
+    /// Who placed it.
     pub customer_id: String,
     /// How many pizzas were ordered.
     pub pizzas: u32,
@@ -64,17 +77,21 @@ pub struct Order {
     pub pizzas_ready: u32,
     /// The price, from the menu.
     pub amount_cents: u64,
+    /// What the payment charged.
     pub charged_cents: u64,
+    /// What a cancellation refunded.
     pub refunded_cents: u64,
     /// A one-way fingerprint of the card token the order is paid with: a retried request
     /// must name the same card, and the token itself is not stored.
     pub payment_fingerprint: String,
+    /// When it was placed.
     pub created_at: DateTime<Utc>,
     /// When it last moved: placed, paid, a pizza stored, completed, cancelled, refunded.
     pub updated_at: DateTime<Utc>,
 }
 
 impl Order {
+    /// A new order, PLACED now, with nothing charged or stored yet.
     pub fn place(
         order_id: Uuid,
         customer_id: impl Into<String>,
@@ -107,22 +124,30 @@ impl Order {
     }
 }
 
+/// A finished pizza, as stored with its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPizza {
+    /// The pizza's id, from the kitchen's events.
     pub pizza_id: Uuid,
+    /// Its ingredients, in the order the stages added them.
     pub ingredients: Vec<Ingredient>,
 }
 
 /// A pizza that left the last kitchen stage, for its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinishedPizza {
+    /// The order it belongs to.
     pub order_id: Uuid,
+    /// The pizza, as it is stored.
     pub pizza: StoredPizza,
 }
 
+/// An order with the pizzas stored for it so far: what `GET /orders/{id}` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderDetails {
+    /// The order.
     pub order: Order,
+    /// Its stored pizzas.
     pub pizzas: Vec<StoredPizza>,
 }
 
@@ -140,8 +165,11 @@ pub enum Placement {
 pub enum Transition {
     /// The change was made; the order as it is now.
     Applied(Order),
-    /// The order was not in the expected state; `current` is what it was (None: no order).
-    Rejected { current: Option<Order> },
+    /// The order was not in the expected state.
+    Rejected {
+        /// The order as it was; `None` if there is no such order.
+        current: Option<Order>,
+    },
 }
 
 /// The outcome of trying to complete an order.
@@ -166,13 +194,16 @@ pub struct StoredPizzas {
     pub all_stored: std::collections::BTreeSet<Uuid>,
 }
 
+/// What storing one finished pizza did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PizzaStored {
+    /// The pizza is stored now.
     Stored,
     /// This pizza was stored before: nothing changed.
     Duplicate,
     /// The order is not cooking (unknown, cancelled or complete): nothing changed.
     OrderNotCooking {
+        /// The order as it is, if there is one.
         current: Option<Order>,
     },
 }
@@ -187,6 +218,7 @@ pub trait OrderDesk: Send + Sync {
     /// returns the existing order. Keys are scoped per customer: two customers using the
     /// same key get two orders.
     async fn place(&self, order: &Order, key: Option<&str>, announcement: &Outgoing) -> Result<Placement, StoreError>;
+    /// The order and its stored pizzas, strongly consistent; `None` if there is no such order.
     async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError>;
 }
 

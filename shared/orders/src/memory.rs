@@ -16,6 +16,7 @@ use crate::{
     Placement, StoredPizzas, Transition, Watchlist,
 };
 
+/// The orders in memory, for tests and the contract suite: the same outcomes as the table's.
 #[derive(Default)]
 pub struct InMemoryOrders {
     state: Mutex<State>,

@@ -19,12 +19,14 @@ const BATCH_GET_LIMIT: usize = 100;
 /// How often unprocessed keys are asked for again before the read counts as unavailable.
 const UNPROCESSED_RETRIES: u32 = 5;
 
+/// The ledger in one DynamoDB table: an item per order's payment and per customer's credit limit.
 pub struct DynamoLedger {
     client: Client,
     table: String,
 }
 
 impl DynamoLedger {
+    /// The ledger in `table`.
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self { client: Client::new(config), table: table.into() }
     }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::{Payment, PaymentLedger, PaymentStatus, Recorded, Refund};
 
+/// The ledger in memory, for tests and the contract suite: the same outcomes as the table's.
 #[derive(Default)]
 pub struct InMemoryLedger {
     state: Mutex<State>,

@@ -19,9 +19,13 @@ pub const DEFAULT_CARD_TOKEN: &str = "tok_visa";
 /// A client placed an order for `pizzas` random pizzas, to be paid with `card_token`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderPlaced {
+    /// The order's id, also the correlation id of its whole life.
     pub order_id: Uuid,
+    /// How many pizzas were ordered.
     pub pizzas: u32,
+    /// Who placed the order.
     pub customer_id: String,
+    /// The card to charge, sealed for the payment service.
     pub card_token: CardToken,
     /// The price of the order, from the menu.
     pub amount_cents: u64,
@@ -99,8 +103,11 @@ impl Event for OrderPlaced {
 /// The customer was charged for the order, once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentProcessed {
+    /// The order paid for.
     pub order_id: Uuid,
+    /// Who was charged.
     pub customer_id: String,
+    /// What was charged.
     pub amount_cents: u64,
 }
 
@@ -109,6 +116,7 @@ impl Event for PaymentProcessed {
     const VERSION: u32 = 1;
 }
 
+/// Why a charge was declined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeclineReason {
@@ -119,6 +127,7 @@ pub enum DeclineReason {
 }
 
 impl DeclineReason {
+    /// The reason as it appears in events and logs: `card_declined` or `over_limit`.
     pub fn as_str(self) -> &'static str {
         variant_name(&self)
     }
@@ -127,9 +136,13 @@ impl DeclineReason {
 /// The charge was declined; nothing was charged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentFailed {
+    /// The order that was not paid for.
     pub order_id: Uuid,
+    /// Who was to be charged.
     pub customer_id: String,
+    /// What the charge would have been.
     pub amount_cents: u64,
+    /// Why it was declined.
     pub reason: DeclineReason,
 }
 
@@ -141,7 +154,9 @@ impl Event for PaymentFailed {
 /// The charge of a cancelled order was refunded, once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentRefunded {
+    /// The cancelled order.
     pub order_id: Uuid,
+    /// What was given back: all that was charged.
     pub amount_cents: u64,
 }
 
@@ -153,8 +168,11 @@ impl Event for PaymentRefunded {
 /// A kitchen stage found no ingredient of its menu in stock for a pizza.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InventoryFailed {
+    /// The order the pizza belongs to.
     pub order_id: Uuid,
+    /// The pizza that cannot be made.
     pub pizza_id: Uuid,
+    /// The stage whose ingredients ran out.
     pub stage: String,
 }
 
@@ -163,14 +181,20 @@ impl Event for InventoryFailed {
     const VERSION: u32 = 1;
 }
 
+/// Why an order was cancelled: its payment was declined, or a stage had no ingredient left
+/// for one of its pizzas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+// Documented variants would turn the published schema's `enum` into a `oneOf`: a new shape
+// for OrderCancelled v1, which must never change.
+#[allow(missing_docs)]
 pub enum CancelReason {
     PaymentDeclined,
     OutOfStock,
 }
 
 impl CancelReason {
+    /// The reason as it appears in events, logs and the API: `payment_declined` or `out_of_stock`.
     pub fn as_str(self) -> &'static str {
         variant_name(&self)
     }
@@ -179,7 +203,9 @@ impl CancelReason {
 /// The order is cancelled: every service undoes its part (refund, release of stock).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCancelled {
+    /// The cancelled order.
     pub order_id: Uuid,
+    /// Why it was cancelled.
     pub reason: CancelReason,
 }
 
@@ -191,7 +217,9 @@ impl Event for OrderCancelled {
 /// The kitchen started one pizza of an order; the first topping stage picks it up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PizzaRequested {
+    /// The order the pizza belongs to.
     pub order_id: Uuid,
+    /// The pizza's id, which every stage's event about it carries.
     pub pizza_id: Uuid,
 }
 
@@ -203,7 +231,9 @@ impl Event for PizzaRequested {
 /// One ingredient on a pizza, and the stage that put it there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Ingredient {
+    /// The stage that added it.
     pub stage: String,
+    /// The ingredient, as on the stage's menu.
     pub name: String,
 }
 
@@ -211,7 +241,9 @@ pub struct Ingredient {
 /// stage can be inserted anywhere without another stage knowing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IngredientAdded {
+    /// The order the pizza belongs to.
     pub order_id: Uuid,
+    /// The pizza.
     pub pizza_id: Uuid,
     /// The stage that published this event.
     pub stage: String,
@@ -227,7 +259,9 @@ impl Event for IngredientAdded {
 /// Every pizza of the order is stored; the order is ready.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderConfirmed {
+    /// The order that is ready.
     pub order_id: Uuid,
+    /// How many pizzas are stored for it: all it ordered.
     pub pizzas: u32,
 }
 

@@ -13,7 +13,9 @@ const DERIVED_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_2b1e_93a4_4d35_8f0e_5a
 
 /// A typed event payload: what `data` holds for one `type` at one `version`.
 pub trait Event: Serialize + DeserializeOwned + JsonSchema {
+    /// The `type` of the envelope that carries this payload.
     const TYPE: &'static str;
+    /// The current version of the payload: the one this type reads and producers write.
     const VERSION: u32;
 
     /// Turns the `data` of an older version into the current one. The only place where
@@ -32,10 +34,14 @@ pub trait Event: Serialize + DeserializeOwned + JsonSchema {
 /// raw JSON ([`WireEvent`]) as it travels: read off a queue, published, archived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Envelope<D = Value> {
+    /// The event's own id: the same for every copy of it, so consumers can drop duplicates.
     pub id: Uuid,
+    /// What happened, such as `OrderPlaced`: names the payload's type.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// The version of the payload's schema.
     pub version: u32,
+    /// When it happened, by the publisher's clock.
     pub occurred_at: DateTime<Utc>,
     /// The service that published the event.
     pub source: String,
@@ -43,6 +49,7 @@ pub struct Envelope<D = Value> {
     pub correlation_id: String,
     /// The event that caused this one; `None` for an event caused by a request.
     pub causation_id: Option<Uuid>,
+    /// The payload.
     pub data: D,
 }
 
@@ -50,18 +57,38 @@ pub struct Envelope<D = Value> {
 /// queue before checking it, and what a producer publishes.
 pub type WireEvent = Envelope<Value>;
 
+/// Why a message could not be read as an event.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// Not JSON, or not an envelope.
     #[error("not an event envelope: {0}")]
     Malformed(#[source] serde_json::Error),
+    /// An envelope of another type than the one asked for.
     #[error("expected a {expected} event, got {actual}")]
-    UnexpectedType { expected: &'static str, actual: String },
+    UnexpectedType {
+        /// The type asked for.
+        expected: &'static str,
+        /// The envelope's type.
+        actual: String,
+    },
+    /// A version this code has no upcaster for (a newer producer, or an unknown old one).
     #[error("{event_type} v{version} is not understood here (current: v{supported})")]
-    UnsupportedVersion { event_type: String, version: u32, supported: u32 },
+    UnsupportedVersion {
+        /// The envelope's type.
+        event_type: String,
+        /// The envelope's version.
+        version: u32,
+        /// The version this code reads.
+        supported: u32,
+    },
+    /// The payload does not match its version's schema.
     #[error("{event_type} v{version} has invalid data: {source}")]
     InvalidData {
+        /// The envelope's type.
         event_type: String,
+        /// The envelope's version.
         version: u32,
+        /// What did not match.
         #[source]
         source: serde_json::Error,
     },
@@ -125,6 +152,7 @@ impl<E: Event> Envelope<E> {
 }
 
 impl WireEvent {
+    /// Reads a message body as an envelope, leaving its payload undecoded.
     pub fn from_json(json: &str) -> Result<Self, DecodeError> {
         serde_json::from_str(json).map_err(DecodeError::Malformed)
     }
@@ -135,6 +163,7 @@ impl WireEvent {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Whether this is an event of type `E`, at any version.
     pub fn is<E: Event>(&self) -> bool {
         self.event_type == E::TYPE
     }

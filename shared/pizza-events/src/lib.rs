@@ -10,6 +10,8 @@
 //!
 //! Nothing here talks to AWS.
 
+#![warn(missing_docs)]
+
 pub mod bus;
 pub mod catalogue;
 pub mod envelope;

@@ -4,14 +4,18 @@
 /// Every pizza costs the same: its toppings are the kitchen's surprise.
 pub const PIZZA_PRICE_CENTS: u64 = 1250;
 
+/// What one kitchen stage can put on a pizza.
 pub struct StageMenu {
+    /// The stage's name, as in the template's `STAGE` and in events.
     pub stage: &'static str,
+    /// Its ingredients.
     pub ingredients: &'static [&'static str],
 }
 
+/// Every stage's menu, in the order the stages run (crust only on a stack built with it).
 pub const MENU: &[StageMenu] = &[
-    StageMenu { stage: "crust", ingredients: &["thin", "neapolitan", "deep-dish", "stuffed"] },
     StageMenu { stage: "sauce", ingredients: &["tomato", "pesto", "bbq", "garlic-cream"] },
+    StageMenu { stage: "crust", ingredients: &["thin", "neapolitan", "deep-dish", "stuffed"] },
     StageMenu { stage: "cheese", ingredients: &["mozzarella", "cheddar", "gorgonzola", "parmesan", "vegan"] },
     StageMenu { stage: "meat", ingredients: &["pepperoni", "ham", "chicken", "bacon", "salami"] },
     StageMenu { stage: "veggies", ingredients: &["mushrooms", "peppers", "onions", "olives", "spinach"] },

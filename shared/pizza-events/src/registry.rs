@@ -13,8 +13,11 @@ use crate::envelope::{DecodeError, Envelope, Event, WireEvent};
 
 /// One entry of the registry: an event type at its current version.
 pub struct CatalogueEntry {
+    /// The envelope's `type`.
     pub event_type: &'static str,
+    /// Its current version.
     pub version: u32,
+    /// The JSON Schema of its envelope, with `type` and `version` pinned.
     pub schema: schemars::Schema,
     decode: fn(&WireEvent) -> Result<Value, DecodeError>,
 }

@@ -20,6 +20,8 @@ const OPENED_KEYS: usize = 256;
 /// Opened data keys by their encrypted form, with when each was opened.
 type OpenedKeys = HashMap<Vec<u8>, (Vec<u8>, Instant)>;
 
+/// Envelope encryption: seals and opens secrets under data keys, keeping the current data key for a while
+/// and the opened ones in a small cache, so KMS is not asked per message.
 pub struct Envelope {
     keys: Arc<dyn DataKeys>,
     sealing: Mutex<Option<(DataKey, Instant)>>,
@@ -27,6 +29,7 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// Seals and opens with data keys from `keys`.
     pub fn new(keys: impl DataKeys + 'static) -> Self {
         Self { keys: Arc::new(keys), sealing: Mutex::new(None), opened: Mutex::new(HashMap::new()) }
     }

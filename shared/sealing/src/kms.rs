@@ -13,6 +13,7 @@ use crate::{DataKey, DataKeys, SealError};
 /// with it, so a data key made for another purpose cannot be opened through this role.
 const CONTEXT: (&str, &str) = ("purpose", "card-token");
 
+/// Data keys from AWS KMS, made and opened under one key with a fixed encryption context.
 pub struct KmsDataKeys {
     client: Client,
     key_id: String,

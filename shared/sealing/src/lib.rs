@@ -11,6 +11,8 @@
 //! The context a field is sealed with (for a card token: its order and customer) is
 //! authenticated, so a sealed field copied into another order does not open.
 
+#![warn(missing_docs)]
+
 mod envelope;
 mod kms;
 mod local;
@@ -49,6 +51,7 @@ pub trait DataKeys: Send + Sync {
     async fn decrypt(&self, encrypted: &[u8]) -> Result<Vec<u8>, SealError>;
 }
 
+/// Why a secret could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     /// The key service throttled or could not be reached: worth a retry.

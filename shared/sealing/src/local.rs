@@ -9,6 +9,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 
 use crate::{DataKey, DataKeys, SealError};
 
+/// Data keys under a master key held in memory, for tests and a stack without KMS; counts its calls.
 #[derive(Clone)]
 pub struct LocalDataKeys {
     master: Arc<[u8; 32]>,
@@ -23,6 +24,7 @@ impl Default for LocalDataKeys {
 }
 
 impl LocalDataKeys {
+    /// A fresh random master key.
     pub fn new() -> Self {
         let mut master = [0u8; 32];
         // The system's random source; if it fails, nothing in this process is safe anyway.

@@ -46,6 +46,7 @@ const MAX_ORDERS_PER_TRANSACTION: usize = 99;
 /// a batch gives up as contended; each round settles something or learns a lower level.
 const MAX_ROUNDS: usize = 12;
 
+/// The inventory in one DynamoDB table: a stock item per stage, a reservation item per order and stage.
 pub struct DynamoInventory {
     client: Client,
     table: String,
@@ -77,6 +78,7 @@ impl Expression {
 }
 
 impl DynamoInventory {
+    /// The inventory in `table`.
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self { client: Client::new(config), table: table.into() }
     }

@@ -47,6 +47,8 @@ fn idempotency_key(customer_id: &str, key: &str) -> Item {
     dynamo_kit::item::key(format!("IDEMPOTENCY#{}", crate::customer_fingerprint(customer_id, key)), KEY_SK)
 }
 
+/// The orders in one DynamoDB table: one item per order, holding its stored pizzas, and one per client
+/// idempotency key.
 pub struct DynamoOrders {
     client: Client,
     table: String,
@@ -55,6 +57,7 @@ pub struct DynamoOrders {
 }
 
 impl DynamoOrders {
+    /// The orders in `table`.
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self { client: Client::new(config), table: table.into(), outbox_table: None }
     }
