@@ -30,6 +30,7 @@ fn the_dynamodb_orders_keep_the_contract() {
         orders::contract::order_desk(&store).await;
         orders::contract::order_moves(&store).await;
         orders::contract::pizza_storage(&store).await;
+        orders::contract::whole_orders(&store).await;
         orders::contract::watchlist(&store).await;
     });
 }

@@ -135,7 +135,11 @@ fn a_malformed_message_is_dead_lettered_while_the_rest_of_its_batch_is_processed
         let mut bodies = vec![poison.clone()];
         for pizza in order["pizzas"].as_array().expect("pizzas") {
             let pizza_id: Uuid = pizza["pizza_id"].as_str().and_then(|s| s.parse().ok()).expect("pizza id");
-            let event = Envelope::new("test", order_id.clone(), PizzaRequested { order_id: order_uuid, pizza_id });
+            let event = Envelope::new(
+                "test",
+                order_id.clone(),
+                PizzaRequested { order_id: order_uuid, pizza_id, pizzas_in_order: None },
+            );
             bodies.push(serde_json::to_string(&event.to_wire()).expect("JSON"));
         }
         let entries = bodies.iter().enumerate().map(|(i, body)| {
@@ -228,7 +232,7 @@ fn an_operator_can_redrive_a_dead_letter() {
         let stray = Envelope::new(
             "test",
             order_id.to_string(),
-            IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients: vec![] },
+            IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients: vec![], pizzas_in_order: None },
         );
         let body = serde_json::to_string(&stray.to_wire()).expect("JSON");
         let store = system.queue("StoreQueue");

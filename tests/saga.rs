@@ -372,6 +372,7 @@ fn late_and_out_of_order_events_change_nothing() {
                 pizza_id: Uuid::new_v4(),
                 stage: "veggies".into(),
                 ingredients: vec![],
+                pizzas_in_order: Some(1),
             },
         )
         .to_wire();

@@ -47,7 +47,11 @@ impl Announcements {
         };
         Ok((0..order.pizzas)
             .map(|index| {
-                let data = PizzaRequested { order_id, pizza_id: pizza_id(order_id, index) };
+                let data = PizzaRequested {
+                    order_id,
+                    pizza_id: pizza_id(order_id, index),
+                    pizzas_in_order: Some(order.pizzas),
+                };
                 Outgoing::new(&self.pizza, Envelope::caused_by(paid, SOURCE, &index.to_string(), data).to_wire())
             })
             .collect())

@@ -104,8 +104,8 @@ impl<B: OrderBook> OrderService<B> {
     ) {
         let mut pizzas = Vec::with_capacity(finished.len());
         let mut owners = Vec::with_capacity(finished.len());
-        for (index, inbound, IngredientAdded { order_id, pizza_id, ingredients, .. }) in finished {
-            pizzas.push(FinishedPizza { order_id, pizza: StoredPizza { pizza_id, ingredients } });
+        for (index, inbound, IngredientAdded { order_id, pizza_id, ingredients, pizzas_in_order, .. }) in finished {
+            pizzas.push(FinishedPizza { order_id, pizza: StoredPizza { pizza_id, ingredients }, pizzas_in_order });
             owners.push((index, inbound));
         }
         if pizzas.is_empty() {
@@ -150,8 +150,14 @@ impl<B: OrderBook> OrderService<B> {
             });
         }
         self.metrics.add(&[("PizzasStored", f64::from(new_pizzas), Unit::Count)]);
-        let completions =
-            join_all(to_complete.keys().map(|order_id| self.book.complete_if_all_stored(*order_id))).await;
+        // An order the store completed itself needs no second write.
+        let completions = join_all(to_complete.keys().map(|order_id| async {
+            match stored.completed.get(order_id) {
+                Some(order) => Ok(Completion::Completed(order.clone())),
+                None => self.book.complete_if_all_stored(*order_id).await,
+            }
+        }))
+        .await;
         for ((order_id, cause), completion) in to_complete.iter().zip(completions) {
             let Some((_, cause_inbound)) = owners.iter().find(|(index, _)| index == cause) else { continue };
             match completion {
@@ -256,8 +262,8 @@ mod tests {
     /// What the last stage would publish for a requested pizza.
     fn finished(request: &Envelope<PizzaRequested>) -> Inbound<WireEvent> {
         let ingredients = vec![Ingredient { stage: "veggies".into(), name: "olives".into() }];
-        let PizzaRequested { order_id, pizza_id } = request.data;
-        let data = IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients };
+        let PizzaRequested { order_id, pizza_id, pizzas_in_order } = request.data;
+        let data = IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients, pizzas_in_order };
         Inbound::detached(Envelope::caused_by(request, "veggies", "veggies", data).to_wire())
     }
 
@@ -352,7 +358,7 @@ mod tests {
         let stray = Envelope::new(
             "test",
             stranger.to_string(),
-            PizzaRequested { order_id: stranger, pizza_id: Uuid::new_v4() },
+            PizzaRequested { order_id: stranger, pizza_id: Uuid::new_v4(), pizzas_in_order: Some(1) },
         );
         let unknown = PaymentProcessed { order_id: stranger, customer_id: "c".into(), amount_cents: 1 };
         let outcomes = service

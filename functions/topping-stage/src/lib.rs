@@ -146,8 +146,11 @@ mod tests {
     }
 
     fn requested(order_id: Uuid) -> Inbound<WireEvent> {
-        let event =
-            Envelope::new("orders", order_id.to_string(), PizzaRequested { order_id, pizza_id: Uuid::new_v4() });
+        let event = Envelope::new(
+            "orders",
+            order_id.to_string(),
+            PizzaRequested { order_id, pizza_id: Uuid::new_v4(), pizzas_in_order: None },
+        );
         Inbound::detached(event.to_wire())
     }
 

@@ -25,6 +25,8 @@ pub struct Pizza {
     pub order_id: Uuid,
     pub pizza_id: Uuid,
     pub ingredients: Vec<Ingredient>,
+    /// How many pizzas its order has, passed on from stage to stage.
+    pub pizzas_in_order: Option<u32>,
 }
 
 impl Stage {
@@ -58,11 +60,21 @@ impl Stage {
         let pizza = match event.event_type.as_str() {
             PizzaRequested::TYPE => {
                 let data = event.decode::<PizzaRequested>()?.data;
-                Pizza { order_id: data.order_id, pizza_id: data.pizza_id, ingredients: Vec::new() }
+                Pizza {
+                    order_id: data.order_id,
+                    pizza_id: data.pizza_id,
+                    ingredients: Vec::new(),
+                    pizzas_in_order: data.pizzas_in_order,
+                }
             }
             IngredientAdded::TYPE => {
                 let data = event.decode::<IngredientAdded>()?.data;
-                Pizza { order_id: data.order_id, pizza_id: data.pizza_id, ingredients: data.ingredients }
+                Pizza {
+                    order_id: data.order_id,
+                    pizza_id: data.pizza_id,
+                    ingredients: data.ingredients,
+                    pizzas_in_order: data.pizzas_in_order,
+                }
             }
             other => return Err(RecordError::permanent(format!("stage {} does not handle {other}", self.name))),
         };
@@ -98,6 +110,7 @@ impl Stage {
                     pizza_id: pizza.pizza_id,
                     stage: self.name.clone(),
                     ingredients,
+                    pizzas_in_order: pizza.pizzas_in_order,
                 };
                 vec![Outgoing::new(&self.output, Envelope::caused_by(cause, &self.name, &self.name, data).to_wire())]
             }
@@ -124,9 +137,9 @@ mod tests {
 
     fn requested() -> (WireEvent, Pizza) {
         let order_id = Uuid::new_v4();
-        let data = PizzaRequested { order_id, pizza_id: Uuid::new_v4() };
+        let data = PizzaRequested { order_id, pizza_id: Uuid::new_v4(), pizzas_in_order: Some(3) };
         let event = Envelope::new("orders", order_id.to_string(), data.clone()).to_wire();
-        (event, Pizza { order_id, pizza_id: data.pizza_id, ingredients: vec![] })
+        (event, Pizza { order_id, pizza_id: data.pizza_id, ingredients: vec![], pizzas_in_order: Some(3) })
     }
 
     #[test]
@@ -140,6 +153,7 @@ mod tests {
         assert_eq!(out.event.id, again[0].event.id, "a redelivery announces the same event");
         let added = out.event.decode::<IngredientAdded>().expect("IngredientAdded").data;
         assert_eq!(added.ingredients, vec![Ingredient { stage: "sauce".into(), name: "pesto".into() }]);
+        assert_eq!(added.pizzas_in_order, Some(3), "the order's size goes on with the pizza");
         assert_eq!(out.event.causation_id, Some(cause.id));
     }
 
@@ -158,7 +172,8 @@ mod tests {
         let (sauce, cheese) = (stage("sauce"), stage("cheese"));
         let (cause, pizza) = requested();
         let sauced = &sauce.announce(&cause, &pizza, &Reservation::Reserved("bbq".into()))[0].event;
-        assert_eq!(cheese.read(sauced).expect("cheese takes it").ingredients.len(), 1);
+        let at_cheese = cheese.read(sauced).expect("cheese takes it");
+        assert_eq!((at_cheese.ingredients.len(), at_cheese.pizzas_in_order), (1, Some(3)));
         assert!(matches!(sauce.read(sauced), Err(RecordError::Permanent(_))));
     }
 

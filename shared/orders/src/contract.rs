@@ -38,7 +38,22 @@ fn pizza(order: &Order) -> FinishedPizza {
         Ingredient { stage: "sauce".into(), name: "pesto".into() },
         Ingredient { stage: "cheese".into(), name: "vegan".into() },
     ];
-    FinishedPizza { order_id: order.order_id, pizza: StoredPizza { pizza_id: Uuid::new_v4(), ingredients } }
+    FinishedPizza {
+        order_id: order.order_id,
+        pizza: StoredPizza { pizza_id: Uuid::new_v4(), ingredients },
+        pizzas_in_order: None,
+    }
+}
+
+/// A pizza of `order` as the kitchen's v2 events bring it, saying the order has `of`.
+fn pizza_of(order: &Order, of: u32) -> FinishedPizza {
+    FinishedPizza { pizzas_in_order: Some(of), ..pizza(order) }
+}
+
+async fn cooking(store: &(impl OrderDesk + OrderBook), pizzas: u32) -> Order {
+    let order = placed(store, pizzas).await;
+    store.start_cooking(order.order_id, 1250).await.expect("cooking");
+    order
 }
 
 fn status_of(transition: &Transition) -> Option<OrderStatus> {
@@ -175,6 +190,45 @@ pub async fn pizza_storage(store: &(impl OrderDesk + OrderBook)) {
     assert_eq!(ids, expected);
     assert_eq!(details.pizzas[0].ingredients, first.pizza.ingredients);
     assert_eq!(details.order.pizzas_ready, 2);
+}
+
+/// `OrderBook` storage of whole orders: a call that brings every pizza of a cooking order
+/// with none stored completes it in the same write; anything less (a part of the order, a
+/// pizza stored before, a size the order does not have) is stored and left to
+/// `complete_if_all_stored`, as are pizzas whose events do not say the order's size.
+pub async fn whole_orders(store: &(impl OrderDesk + OrderBook + Watchlist)) {
+    let (whole, part) = (cooking(store, 3).await, cooking(store, 2).await);
+    let batch: Vec<FinishedPizza> =
+        vec![pizza_of(&whole, 3), pizza_of(&part, 2), pizza_of(&whole, 3), pizza_of(&whole, 3)];
+    let stored = store.store_pizzas(&batch).await.expect("stores");
+    assert_eq!(stored.outcomes, vec![PizzaStored::Stored; 4]);
+    let ready = stored.completed.get(&whole.order_id).expect("the whole order is completed by its store");
+    assert_eq!((ready.status, ready.pizzas_ready), (OrderStatus::Ready, 3));
+    assert_eq!(stored.completed.len(), 1, "half an order is not complete");
+    assert_eq!(order_with_status(store, &whole).await.status, OrderStatus::Ready);
+    is_stalled(store, &whole, chrono::Utc::now() + chrono::Duration::hours(1), false).await;
+    assert!(matches!(
+        store.complete_if_all_stored(whole.order_id).await.expect("answers"),
+        Completion::AlreadyReady(_)
+    ));
+
+    let again = store.store_pizzas(&batch).await.expect("answers");
+    assert_eq!(again.outcomes, vec![PizzaStored::Duplicate; 4]);
+    assert!(again.completed.is_empty(), "a redelivery completes nothing again");
+
+    let rest = pizza_of(&part, 2);
+    let stored = store.store_pizzas(&[rest, batch[1].clone()]).await.expect("stores");
+    assert_eq!(stored.outcomes, vec![PizzaStored::Stored, PizzaStored::Duplicate]);
+    assert!(stored.completed.is_empty(), "one of them was stored before: the write cannot complete it");
+    assert_eq!(stored.all_stored, [part.order_id].into());
+    assert!(matches!(store.complete_if_all_stored(part.order_id).await.expect("answers"), Completion::Completed(_)));
+
+    let bigger = cooking(store, 3).await;
+    let claimed = [pizza_of(&bigger, 2), pizza_of(&bigger, 2)];
+    let stored = store.store_pizzas(&claimed).await.expect("stores");
+    assert_eq!(stored.outcomes, vec![PizzaStored::Stored; 2], "a wrong size stores, completes nothing");
+    assert!(stored.completed.is_empty() && stored.all_stored.is_empty());
+    assert_eq!(order_with_status(store, &bigger).await.status, OrderStatus::Cooking);
 }
 
 async fn order_with_status(store: &impl OrderDesk, order: &Order) -> Order {

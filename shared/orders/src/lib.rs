@@ -140,6 +140,9 @@ pub struct FinishedPizza {
     pub order_id: Uuid,
     /// The pizza, as it is stored.
     pub pizza: StoredPizza,
+    /// How many pizzas its order has, when the kitchen's event says: a call that brings
+    /// every pizza of a cooking order with none stored yet completes it in the same write.
+    pub pizzas_in_order: Option<u32>,
 }
 
 /// An order with the pizzas stored for it so far: what `GET /orders/{id}` shows.
@@ -192,6 +195,9 @@ pub struct StoredPizzas {
     /// complete. The write that stores an order's last pizza sees the full count, and so
     /// does a redelivery of it; a call that saw the count short cannot complete the order.
     pub all_stored: std::collections::BTreeSet<Uuid>,
+    /// The orders this call moved to `READY` in the very write that stored their pizzas
+    /// (it brought all of them, none stored before): no completion is left to try.
+    pub completed: std::collections::BTreeMap<Uuid, Order>,
 }
 
 /// What storing one finished pizza did.
@@ -233,6 +239,8 @@ pub trait OrderBook: Send + Sync {
     async fn record_refund(&self, order_id: Uuid, refunded_cents: u64) -> Result<(), StoreError>;
     /// Stores finished pizzas and counts each on its order, atomically and at most once;
     /// one outcome per pizza, in order, and the orders seen with all their pizzas stored.
+    /// An order whose every pizza the call brings (as `pizzas_in_order` says), none stored
+    /// before, is also completed by that write (see [`StoredPizzas::completed`]).
     async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<StoredPizzas, StoreError>;
     /// Moves a cooking order to `READY` if every pizza of it is stored.
     async fn complete_if_all_stored(&self, order_id: Uuid) -> Result<Completion, StoreError>;

@@ -47,6 +47,32 @@ impl State {
     }
 }
 
+/// The cooking orders with none of their pizzas stored whose every pizza `pizzas` brings,
+/// as each pizza's `pizzas_in_order` says: storing them completes them.
+fn orders_brought_whole(state: &State, pizzas: &[FinishedPizza]) -> Vec<Uuid> {
+    let mut brought: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
+    for finished in pizzas {
+        brought.entry(finished.order_id).or_default().insert(finished.pizza.pizza_id);
+    }
+    brought
+        .into_iter()
+        .filter(|(order_id, ids)| {
+            let count = ids.len() as u32;
+            let all_say_so = pizzas
+                .iter()
+                .filter(|finished| finished.order_id == *order_id)
+                .all(|finished| finished.pizzas_in_order == Some(count));
+            let untouched = state.orders.get(order_id).is_some_and(|details| {
+                details.order.status == OrderStatus::Cooking
+                    && details.order.pizzas_ready == 0
+                    && details.order.pizzas == count
+            });
+            all_say_so && untouched
+        })
+        .map(|(order_id, _)| order_id)
+        .collect()
+}
+
 impl InMemoryOrders {
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, StoreError> {
         let mut state = self.state.lock().map_err(|_| StoreError::unavailable("poisoned lock"))?;
@@ -138,6 +164,7 @@ impl OrderBook for InMemoryOrders {
 
     async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<StoredPizzas, StoreError> {
         self.with(|state| {
+            let whole = orders_brought_whole(state, pizzas);
             let mut seen = HashSet::new();
             let outcomes: Vec<PizzaStored> = pizzas
                 .iter()
@@ -169,7 +196,17 @@ impl OrderBook for InMemoryOrders {
                 })
                 .map(|finished| finished.order_id)
                 .collect();
-            StoredPizzas { outcomes, all_stored }
+            let mut completed = std::collections::BTreeMap::new();
+            for order_id in whole {
+                if let Some(details) = state.orders.get_mut(&order_id) {
+                    details.order.status = OrderStatus::Ready;
+                    state.moved(order_id, true);
+                }
+                if let Some(details) = state.orders.get(&order_id) {
+                    completed.insert(order_id, details.order.clone());
+                }
+            }
+            StoredPizzas { outcomes, all_stored, completed }
         })
     }
 
@@ -241,6 +278,7 @@ mod tests {
         contract::order_desk(&store).await;
         contract::order_moves(&store).await;
         contract::pizza_storage(&store).await;
+        contract::whole_orders(&store).await;
         contract::watchlist(&store).await;
         assert!(!store.announced().is_empty(), "placed orders are announced");
     }

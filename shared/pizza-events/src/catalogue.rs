@@ -221,11 +221,20 @@ pub struct PizzaRequested {
     pub order_id: Uuid,
     /// The pizza's id, which every stage's event about it carries.
     pub pizza_id: Uuid,
+    /// How many pizzas the order has: with it, the batch that brings all of an order's
+    /// pizzas at once stores and completes the order in one write. `None` in v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pizzas_in_order: Option<u32>,
 }
 
 impl Event for PizzaRequested {
     const TYPE: &'static str = "PizzaRequested";
-    const VERSION: u32 = 1;
+    /// v2 adds `pizzas_in_order`, which v1 did not carry.
+    const VERSION: u32 = 2;
+
+    fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
+        only_adds_optional_fields::<Self>(from_version, data)
+    }
 }
 
 /// One ingredient on a pizza, and the stage that put it there.
@@ -249,11 +258,33 @@ pub struct IngredientAdded {
     pub stage: String,
     /// Every ingredient on the pizza so far, in the order they were added.
     pub ingredients: Vec<Ingredient>,
+    /// How many pizzas the order has, as the pizza's request said. `None` in v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pizzas_in_order: Option<u32>,
 }
 
 impl Event for IngredientAdded {
     const TYPE: &'static str = "IngredientAdded";
-    const VERSION: u32 = 1;
+    /// v2 adds `pizzas_in_order`, which v1 did not carry.
+    const VERSION: u32 = 2;
+
+    fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
+        only_adds_optional_fields::<Self>(from_version, data)
+    }
+}
+
+/// The upcaster of an event whose every newer version only added optional fields: older
+/// data reads as it is, with those fields absent.
+fn only_adds_optional_fields<E: Event>(from_version: u32, data: Value) -> Result<Value, DecodeError> {
+    if (1..E::VERSION).contains(&from_version) {
+        Ok(data)
+    } else {
+        Err(DecodeError::UnsupportedVersion {
+            event_type: E::TYPE.into(),
+            version: from_version,
+            supported: E::VERSION,
+        })
+    }
 }
 
 /// Every pizza of the order is stored; the order is ready.
@@ -275,6 +306,26 @@ mod tests {
     use super::*;
     use crate::envelope::WireEvent;
     use crate::names::parse_variant;
+
+    #[test]
+    fn a_kitchen_event_from_before_the_orders_size_travelled_reads_without_it_and_a_newer_one_is_refused() {
+        let (order_id, pizza_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let event = |version: u32| {
+            WireEvent::from_json(
+                &serde_json::json!({
+                    "id": Uuid::new_v4(), "type": "PizzaRequested", "version": version,
+                    "occurred_at": "2026-11-01T10:00:00Z", "source": "orders",
+                    "correlation_id": order_id.to_string(), "causation_id": null,
+                    "data": { "order_id": order_id, "pizza_id": pizza_id },
+                })
+                .to_string(),
+            )
+            .expect("an envelope")
+        };
+        let v1 = event(1).decode::<PizzaRequested>().expect("v1 is understood").data;
+        assert_eq!(v1, PizzaRequested { order_id, pizza_id, pizzas_in_order: None });
+        assert!(matches!(event(3).decode::<PizzaRequested>(), Err(DecodeError::UnsupportedVersion { version: 3, .. })));
+    }
 
     #[test]
     fn an_order_placed_before_payments_existed_is_a_free_guest_order() {

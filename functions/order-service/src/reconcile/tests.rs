@@ -48,6 +48,7 @@ fn stored(order: &Order, index: u32) -> FinishedPizza {
     FinishedPizza {
         order_id: order.order_id,
         pizza: StoredPizza { pizza_id: crate::pizza_id(order.order_id, index), ingredients: vec![] },
+        pizzas_in_order: None,
     }
 }
 

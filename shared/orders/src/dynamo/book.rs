@@ -62,31 +62,45 @@ impl OrderBook for DynamoOrders {
         }
         // Whether each order's count was full when this call last saw it.
         let mut full: std::collections::HashMap<Uuid, bool> = std::collections::HashMap::new();
+        let mut completed = std::collections::BTreeMap::new();
+        // Only the first round may complete an order: a retry follows a write that found
+        // the order other than expected, and stores what is left the plain way.
+        let mut first_round = true;
         while !pending.is_empty() {
             let mut next = Vec::new();
             // One update per order, all at once: orders do not share items.
             let updates = group_by_order(&pending).into_iter().flat_map(|(order_id, pizzas)| {
                 let parts: Vec<Pending<'_>> = pizzas.chunks(MAX_PIZZAS_PER_UPDATE).map(<[_]>::to_vec).collect();
-                parts.into_iter().map(move |part| async move { self.store_on_order(order_id, &part).await })
+                let whole_order = first_round && parts.len() == 1 && brings_whole_order(&parts[0]);
+                parts
+                    .into_iter()
+                    .map(move |part| async move { self.store_on_order(order_id, &part, whole_order).await })
             });
             for stored in futures::future::join_all(updates).await {
-                let Stored { order_id, settled, retry, all_stored } = stored?;
+                let Stored { order_id, settled, retry, all_stored, completed: ready } = stored?;
                 for (index, outcome) in settled {
                     outcomes[index] = Some(outcome);
                 }
                 if let Some(all_stored) = all_stored {
                     full.insert(order_id, all_stored);
                 }
+                if let Some(order) = ready {
+                    completed.insert(order_id, order);
+                }
                 next.extend(retry);
             }
-            if next.len() == pending.len() {
+            // A first round that tried to complete whole orders may settle nothing: its
+            // pizzas are stored the plain way in the next.
+            if next.len() == pending.len() && !first_round {
                 return Err(StoreError::unavailable("storing the pizzas made no progress"));
             }
+            first_round = false;
             pending = next;
         }
         Ok(StoredPizzas {
             outcomes: outcomes.into_iter().map(|o| o.unwrap_or(PizzaStored::Duplicate)).collect(),
             all_stored: full.into_iter().filter(|(_, full)| *full).map(|(order_id, _)| order_id).collect(),
+            completed,
         })
     }
 
@@ -110,17 +124,29 @@ impl OrderBook for DynamoOrders {
 impl DynamoOrders {
     /// Stores some of one order's pizzas on the order's own item and counts them, in one
     /// conditional update (no transaction): the order must be cooking and none of them
-    /// stored. Says what it settled and which pizzas to try again.
+    /// stored. With `whole_order`, the same write completes the order, on condition that
+    /// these are all its pizzas and none was stored before. Says what it settled and which
+    /// pizzas to try again.
     async fn store_on_order<'p>(
         &self,
         order_id: Uuid,
         pizzas: &[(usize, &'p FinishedPizza)],
+        whole_order: bool,
     ) -> Result<Stored<'p>, StoreError> {
         let mut update = self
             .guarded_update(order_id)
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
             .expression_attribute_values(":stored", n(pizzas.len() as u64));
         let (mut sets, mut conditions) = (vec!["updated_at = :now".to_owned()], vec!["#status = :cooking".to_owned()]);
+        let mut removes = "";
+        if whole_order {
+            update = update
+                .expression_attribute_values(":ready", s(OrderStatus::Ready.as_str()))
+                .expression_attribute_values(":none", n(0u64));
+            sets.push("#status = :ready".to_owned());
+            conditions.push("pizzas = :stored AND (attribute_not_exists(pizzas_ready) OR pizzas_ready = :none)".into());
+            removes = " REMOVE watch, status_since";
+        }
         for (i, (_, finished)) in pizzas.iter().enumerate() {
             update = update
                 .expression_attribute_names(format!("#p{i}"), pizza_attribute(finished.pizza.pizza_id))
@@ -129,20 +155,22 @@ impl DynamoOrders {
             conditions.push(format!("attribute_not_exists(#p{i})"));
         }
         let update = update
-            .update_expression(format!("SET {} ADD pizzas_ready :stored", sets.join(", ")))
+            .update_expression(format!("SET {} ADD pizzas_ready :stored{removes}", sets.join(", ")))
             .condition_expression(conditions.join(" AND "));
         let old = match update_or_old(update).await? {
             Ok(new) => {
                 let settled = pizzas.iter().map(|(index, _)| (*index, PizzaStored::Stored)).collect();
-                let all_stored = Some(order_from_item(&new).is_ok_and(|o| o.pizzas_ready >= o.pizzas));
-                return Ok(Stored { order_id, settled, retry: Vec::new(), all_stored });
+                let order = order_from_item(&new).ok();
+                let all_stored = Some(order.as_ref().is_some_and(|o| o.pizzas_ready >= o.pizzas));
+                let completed = order.filter(|_| whole_order);
+                return Ok(Stored { order_id, settled, retry: Vec::new(), all_stored, completed });
             }
             Err(old) => old,
         };
         let current = old.as_ref().map(order_from_item).transpose()?;
         let cooking = current.as_ref().is_some_and(|order| order.status == OrderStatus::Cooking);
         let all_stored = current.as_ref().map(|o| o.pizzas_ready >= o.pizzas);
-        let mut stored = Stored { order_id, settled: Vec::new(), retry: Vec::new(), all_stored };
+        let mut stored = Stored { order_id, settled: Vec::new(), retry: Vec::new(), all_stored, completed: None };
         for (index, finished) in pizzas {
             let stored_before =
                 old.as_ref().is_some_and(|item| item.contains_key(&pizza_attribute(finished.pizza.pizza_id)));
@@ -162,13 +190,20 @@ impl DynamoOrders {
 type Pending<'p> = Vec<(usize, &'p FinishedPizza)>;
 
 /// What one update of an order's pizzas settled (by place in the caller's list), the
-/// pizzas to try again, and whether the order had all its pizzas stored as the update saw
-/// it (`None`: no such order).
+/// pizzas to try again, whether the order had all its pizzas stored as the update saw
+/// it (`None`: no such order), and the order if the update completed it.
 struct Stored<'p> {
     order_id: Uuid,
     settled: Vec<(usize, PizzaStored)>,
     retry: Pending<'p>,
     all_stored: Option<bool>,
+    completed: Option<Order>,
+}
+
+/// Whether these pizzas are all of their order's, as the kitchen's events say.
+fn brings_whole_order(pizzas: &[(usize, &FinishedPizza)]) -> bool {
+    let count = pizzas.len() as u32;
+    pizzas.iter().all(|(_, finished)| finished.pizzas_in_order == Some(count))
 }
 
 /// Groups pizzas by order, in order of first appearance.
