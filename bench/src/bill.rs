@@ -195,6 +195,14 @@ fn report_requests(l: &Lines) {
             l.out(&format!("write_units_per_pizza.{caller}"), format!("{:.2}", l.per(spend.write_units)));
         }
     }
+    // Where the requests go: each function's own, and each queue's pollers' (receives,
+    // the empty ones that end a window included, and deletes).
+    for (caller, spend) in &measured.reading.by_caller {
+        let requests = spend.total_requests();
+        if requests > 0 {
+            l.out(&format!("requests_per_pizza.by.{caller}"), format!("{:.2}", l.per(requests as f64)));
+        }
+    }
 }
 
 /// The archive's share: SNS delivers into Firehose with no request of ours; what it costs

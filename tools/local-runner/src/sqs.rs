@@ -21,8 +21,11 @@ use crate::pool::Pool;
 use crate::runtime_api::Reply;
 use crate::sandbox::InvokeError;
 
-/// How long one ReceiveMessage waits for messages; short enough to stop promptly.
-const LONG_POLL_SECONDS: i32 = 5;
+/// How long a receive waits for the first messages of a batch: 20 s, as Lambda's pollers
+/// long-poll. An empty one is the idle poll AWS bills to a quiet queue, which `make bench`
+/// tells from the receives that end a batching window by this wait. (Shutting down does
+/// not wait for it: the poll is dropped.)
+const LONG_POLL_SECONDS: i32 = 20;
 
 /// One message's fate, for whoever watches the runner (the tests do).
 #[derive(Debug, Clone)]
