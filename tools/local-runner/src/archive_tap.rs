@@ -14,6 +14,11 @@ use tracing::warn;
 
 use crate::manifest::ArchiveTap;
 
+/// The name the forwarder's requests give in their user agent (`app/archive-tap`): they
+/// stand in for SNS's own deliveries, which AWS makes without a request of the account's,
+/// and `make bench` leaves them out of the bill by it.
+pub const CALLER: &str = "archive-tap";
+
 /// Forwards the tap queue's messages into the delivery stream.
 pub struct Forwarder {
     pub tap: ArchiveTap,

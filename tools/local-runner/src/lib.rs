@@ -32,6 +32,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use archive_tap::CALLER as ARCHIVE_TAP_CALLER;
 pub use aws_faults::{FaultLayer, FaultPlan};
 pub use chaos::Chaos;
 pub use manifest::{ArchiveLocation, EventSource, Manifest};
@@ -262,7 +263,7 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
         }
     }
 
-    tasks.extend(play_the_archive_tap(manifest, &aws, &sqs, &shutdown_signal));
+    tasks.extend(play_the_archive_tap(manifest, &aws, &shutdown_signal));
 
     let mut api_addr = None;
     if !routes.is_empty() {
@@ -281,12 +282,19 @@ pub async fn start(manifest: &Manifest, options: &Options) -> Result<Running, Ru
 fn play_the_archive_tap(
     manifest: &Manifest,
     aws: &aws_config::SdkConfig,
-    sqs: &aws_sdk_sqs::Client,
     shutdown: &watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let tap = manifest.archive_tap.clone().filter(|_| manifest.event_archive.is_some())?;
     info!(queue = %tap.queue_url, stream = %tap.delivery_stream, "playing the archive's subscriptions");
-    let forwarder = archive_tap::Forwarder { tap, sqs: sqs.clone(), firehose: aws_sdk_firehose::Client::new(aws) };
+    let aws = aws
+        .to_builder()
+        .app_name(aws_config::AppName::new(archive_tap::CALLER).expect("a static, valid app name"))
+        .build();
+    let forwarder = archive_tap::Forwarder {
+        tap,
+        sqs: aws_sdk_sqs::Client::new(&aws),
+        firehose: aws_sdk_firehose::Client::new(&aws),
+    };
     Some(tokio::spawn(forwarder.run(shutdown.clone())))
 }
 
