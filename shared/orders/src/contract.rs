@@ -229,6 +229,17 @@ pub async fn whole_orders(store: &(impl OrderDesk + OrderBook + Watchlist)) {
     assert_eq!(stored.outcomes, vec![PizzaStored::Stored; 2], "a wrong size stores, completes nothing");
     assert!(stored.completed.is_empty() && stored.all_stored.is_empty());
     assert_eq!(order_with_status(store, &bigger).await.status, OrderStatus::Cooking);
+
+    let (one, two) = (cooking(store, 1).await, cooking(store, 2).await);
+    let first_copy = pizza_of(&one, 1);
+    let copy_for_two = FinishedPizza { order_id: two.order_id, pizzas_in_order: Some(2), ..first_copy.clone() };
+    let stored = store.store_pizzas(&[first_copy, copy_for_two, pizza_of(&two, 2)]).await.expect("stores");
+    assert_eq!(stored.outcomes, vec![PizzaStored::Stored, PizzaStored::Duplicate, PizzaStored::Stored]);
+    assert_eq!(
+        stored.completed.keys().collect::<Vec<_>>(),
+        vec![&one.order_id],
+        "a pizza counts once, for the order of its first copy"
+    );
 }
 
 async fn order_with_status(store: &impl OrderDesk, order: &Order) -> Order {

@@ -50,18 +50,17 @@ impl State {
 /// The cooking orders with none of their pizzas stored whose every pizza `pizzas` brings,
 /// as each pizza's `pizzas_in_order` says: storing them completes them.
 fn orders_brought_whole(state: &State, pizzas: &[FinishedPizza]) -> Vec<Uuid> {
-    let mut brought: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
-    for finished in pizzas {
-        brought.entry(finished.order_id).or_default().insert(finished.pizza.pizza_id);
+    // A pizza counts once, for the order of its first copy, as the store counts it.
+    let mut seen = HashSet::new();
+    let mut brought: HashMap<Uuid, Vec<&FinishedPizza>> = HashMap::new();
+    for finished in pizzas.iter().filter(|finished| seen.insert(finished.pizza.pizza_id)) {
+        brought.entry(finished.order_id).or_default().push(finished);
     }
     brought
         .into_iter()
-        .filter(|(order_id, ids)| {
-            let count = ids.len() as u32;
-            let all_say_so = pizzas
-                .iter()
-                .filter(|finished| finished.order_id == *order_id)
-                .all(|finished| finished.pizzas_in_order == Some(count));
+        .filter(|(order_id, firsts)| {
+            let count = firsts.len() as u32;
+            let all_say_so = firsts.iter().all(|finished| finished.pizzas_in_order == Some(count));
             let untouched = state.orders.get(order_id).is_some_and(|details| {
                 details.order.status == OrderStatus::Cooking
                     && details.order.pizzas_ready == 0

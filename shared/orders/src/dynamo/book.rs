@@ -160,9 +160,11 @@ impl DynamoOrders {
         let old = match update_or_old(update).await? {
             Ok(new) => {
                 let settled = pizzas.iter().map(|(index, _)| (*index, PizzaStored::Stored)).collect();
-                let order = order_from_item(&new).ok();
-                let all_stored = Some(order.as_ref().is_some_and(|o| o.pizzas_ready >= o.pizzas));
-                let completed = order.filter(|_| whole_order);
+                // An order this code cannot read is an error, not a silent "not complete": a
+                // completed one would otherwise go unconfirmed.
+                let order = order_from_item(&new)?;
+                let all_stored = Some(order.pizzas_ready >= order.pizzas);
+                let completed = whole_order.then_some(order);
                 return Ok(Stored { order_id, settled, retry: Vec::new(), all_stored, completed });
             }
             Err(old) => old,
