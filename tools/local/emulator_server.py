@@ -29,6 +29,7 @@ Usage: python emulator_server.py -H 127.0.0.1 -p 4566   (the arguments of moto_s
 """
 
 import copy
+import gzip
 import json
 import threading
 
@@ -264,10 +265,26 @@ class _FirehoseBuffer:
         with self.lock:
             records, self.records, self.timer = self.records, {}, None
         for (account_id, region, stream), batch in records.items():
+            backend = firehose_backends[account_id][region]
             try:
-                firehose_backends[account_id][region].put_record_batch(stream, batch)
+                backend.put_record_batch(stream, _as_written(backend, stream, batch))
             except Exception as err:  # noqa: BLE001 - a deleted stream or bucket drops its records, as on AWS
                 print(f"emulator: firehose {stream}: {len(batch)} record(s) not delivered: {err}", flush=True)
+
+
+def _as_written(backend, stream: str, batch: list) -> list:
+    """A batch as Firehose writes it: one gzipped object when the stream's S3 destination
+    says `CompressionFormat: GZIP` (moto writes the records as they came)."""
+    delivery = backend.delivery_streams.get(stream)
+    destinations = delivery.destinations if delivery else []
+    gzipped = any(
+        (destination.get(kind) or {}).get("CompressionFormat") == "GZIP"
+        for destination in destinations
+        for kind in ("ExtendedS3", "S3")
+    )
+    if not gzipped:
+        return batch
+    return [{"Data": gzip.compress(b"".join(record["Data"] for record in batch))}]
 
 
 _firehose_buffer = _FirehoseBuffer()
