@@ -74,11 +74,7 @@ impl Event for OrderPlaced {
 
     fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
         if !(1..Self::VERSION).contains(&from_version) {
-            return Err(DecodeError::UnsupportedVersion {
-                event_type: Self::TYPE.into(),
-                version: from_version,
-                supported: Self::VERSION,
-            });
+            return Err(DecodeError::unsupported::<Self>(from_version));
         }
         // Anything but an object is refused here, not indexed into (which would panic).
         let mut data: serde_json::Map<String, Value> = serde_json::from_value(data).map_err(|source| {
@@ -276,15 +272,7 @@ impl Event for IngredientAdded {
 /// The upcaster of an event whose every newer version only added optional fields: older
 /// data reads as it is, with those fields absent.
 fn only_adds_optional_fields<E: Event>(from_version: u32, data: Value) -> Result<Value, DecodeError> {
-    if (1..E::VERSION).contains(&from_version) {
-        Ok(data)
-    } else {
-        Err(DecodeError::UnsupportedVersion {
-            event_type: E::TYPE.into(),
-            version: from_version,
-            supported: E::VERSION,
-        })
-    }
+    if (1..E::VERSION).contains(&from_version) { Ok(data) } else { Err(DecodeError::unsupported::<E>(from_version)) }
 }
 
 /// Every pizza of the order is stored; the order is ready.

@@ -22,11 +22,7 @@ pub trait Event: Serialize + DeserializeOwned + JsonSchema {
     /// old versions are understood; the default knows no older version.
     fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
         let _ = data;
-        Err(DecodeError::UnsupportedVersion {
-            event_type: Self::TYPE.to_owned(),
-            version: from_version,
-            supported: Self::VERSION,
-        })
+        Err(DecodeError::unsupported::<Self>(from_version))
     }
 }
 
@@ -92,6 +88,13 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl DecodeError {
+    /// Version `version` of `E`, which this code has no upcaster for.
+    pub fn unsupported<E: Event>(version: u32) -> Self {
+        DecodeError::UnsupportedVersion { event_type: E::TYPE.to_owned(), version, supported: E::VERSION }
+    }
 }
 
 impl<E: Event> Envelope<E> {
@@ -177,13 +180,7 @@ impl WireEvent {
         let data = match self.version {
             v if v == E::VERSION => self.data.clone(),
             v if v < E::VERSION => E::upcast(v, self.data.clone())?,
-            v => {
-                return Err(DecodeError::UnsupportedVersion {
-                    event_type: self.event_type.clone(),
-                    version: v,
-                    supported: E::VERSION,
-                });
-            }
+            v => return Err(DecodeError::unsupported::<E>(v)),
         };
         let data = serde_json::from_value(data).map_err(|source| DecodeError::InvalidData {
             event_type: self.event_type.clone(),
