@@ -47,26 +47,24 @@ impl State {
     }
 }
 
-/// The cooking orders with none of their pizzas stored whose every pizza `pizzas` brings,
-/// as each pizza's `pizzas_in_order` says: storing them completes them.
-fn orders_brought_whole(state: &State, pizzas: &[FinishedPizza]) -> Vec<Uuid> {
-    // A pizza counts once, for the order of its first copy, as the store counts it.
-    let mut seen = HashSet::new();
-    let mut brought: HashMap<Uuid, Vec<&FinishedPizza>> = HashMap::new();
-    for finished in pizzas.iter().filter(|finished| seen.insert(finished.pizza.pizza_id)) {
-        brought.entry(finished.order_id).or_default().push(finished);
+/// The orders a call completes, once it stored its pizzas (`outcomes`): it stored every one
+/// of their pizzas, none having been stored before, and each says the order has that many
+/// (`pizzas_in_order`), as the DynamoDB store's one-write completion requires.
+fn orders_brought_whole(state: &State, pizzas: &[FinishedPizza], outcomes: &[PizzaStored]) -> Vec<Uuid> {
+    let mut stored: HashMap<Uuid, Vec<&FinishedPizza>> = HashMap::new();
+    for (finished, _) in pizzas.iter().zip(outcomes).filter(|(_, outcome)| **outcome == PizzaStored::Stored) {
+        stored.entry(finished.order_id).or_default().push(finished);
     }
-    brought
+    stored
         .into_iter()
-        .filter(|(order_id, firsts)| {
-            let count = firsts.len() as u32;
-            let all_say_so = firsts.iter().all(|finished| finished.pizzas_in_order == Some(count));
-            let untouched = state.orders.get(order_id).is_some_and(|details| {
-                details.order.status == OrderStatus::Cooking
-                    && details.order.pizzas_ready == 0
-                    && details.order.pizzas == count
-            });
-            all_say_so && untouched
+        .filter(|(order_id, brought)| {
+            let count = brought.len() as u32;
+            let all_say_so = brought.iter().all(|finished| finished.pizzas_in_order == Some(count));
+            let all_now = state
+                .orders
+                .get(order_id)
+                .is_some_and(|details| details.order.pizzas_ready == count && details.order.pizzas == count);
+            all_say_so && all_now
         })
         .map(|(order_id, _)| order_id)
         .collect()
@@ -163,7 +161,6 @@ impl OrderBook for InMemoryOrders {
 
     async fn store_pizzas(&self, pizzas: &[FinishedPizza]) -> Result<StoredPizzas, StoreError> {
         self.with(|state| {
-            let whole = orders_brought_whole(state, pizzas);
             let mut seen = HashSet::new();
             let outcomes: Vec<PizzaStored> = pizzas
                 .iter()
@@ -196,7 +193,7 @@ impl OrderBook for InMemoryOrders {
                 .map(|finished| finished.order_id)
                 .collect();
             let mut completed = std::collections::BTreeMap::new();
-            for order_id in whole {
+            for order_id in orders_brought_whole(state, pizzas, &outcomes) {
                 if let Some(details) = state.orders.get_mut(&order_id) {
                     details.order.status = OrderStatus::Ready;
                     state.moved(order_id, true);
