@@ -26,7 +26,7 @@ fn the_dynamodb_orders_keep_the_contract() {
     let system = system();
     system.run(async {
         let aws = local_runner::sdk_config(&system.manifest).await;
-        let store = DynamoOrders::new(&aws, table(system, "OrdersTable")).with_outbox(table(system, "OutboxTable"));
+        let store = DynamoOrders::new(&aws, table(system, "OrdersTable"));
         orders::contract::order_desk(&store).await;
         orders::contract::order_moves(&store).await;
         orders::contract::pizza_storage(&store).await;

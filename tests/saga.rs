@@ -421,15 +421,3 @@ fn late_and_out_of_order_events_change_nothing() {
         assert_eq!(system.stock_levels().await, stock);
     });
 }
-
-#[test]
-fn the_deploy_step_turns_on_the_expiry_of_outbox_entries() {
-    let system = saga();
-    system.run(async {
-        let table = &system.manifest.tables["OutboxTable"].name;
-        let ttl = system.dynamodb.describe_time_to_live().table_name(table).send().await.expect("described");
-        let description = ttl.time_to_live_description().expect("a TTL description");
-        assert_eq!(description.attribute_name(), Some("expires_at"));
-        assert_eq!(description.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
-    });
-}

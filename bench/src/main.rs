@@ -107,7 +107,7 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     let options = Options {
         http_addr: ([127, 0, 0, 1], 0).into(),
         pollers_per_queue: cli.pollers,
-        // The relay resumes where it stopped instead of replaying the outbox's history.
+        // The relay resumes where it stopped instead of replaying the orders stream's history.
         state_dir: Some(PathBuf::from(".local/state")),
         ..Options::default()
     };

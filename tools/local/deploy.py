@@ -8,7 +8,7 @@ SAM transform and skips a few resource types (docs/local-stack.md lists them):
 2. expand the SAM template locally with aws-sam-translator, the library SAM CLI uses;
 3. create or update the stack from the expanded template;
 4. apply, from that same template, what the emulator's CloudFormation skips: SNS
-   subscriptions (raw delivery, filter policies), DynamoDB TTL and streams; and hand the
+   subscriptions (raw delivery, filter policies), DynamoDB streams; and hand the
    queues and streams to the local runner: an emulator that cannot run the code (moto has
    no Docker here) would otherwise take the messages itself for its event source mappings,
    fail, and burn their receive counts;
@@ -319,26 +319,6 @@ class Deployment:
         log(f"archive: {len(topics)} topics tapped into {url} for the runner to deliver to {stream}")
         return {"queue_url": url, "delivery_stream": stream}
 
-    def apply_time_to_live(self, expanded: dict, resolver: Resolver) -> None:
-        for logical_id, resource in expanded["Resources"].items():
-            if resource["Type"] != "AWS::DynamoDB::Table" or not resolver.is_deployed(resource):
-                continue
-            spec = resolver.resolve(resource["Properties"].get("TimeToLiveSpecification"))
-            if not spec:
-                continue
-            table = self._ref(logical_id)
-            current = self.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-            if current.get("TimeToLiveStatus") == "ENABLED" and current.get("AttributeName") == spec["AttributeName"]:
-                continue
-            self.dynamodb.update_time_to_live(
-                TableName=table,
-                TimeToLiveSpecification={
-                    "AttributeName": spec["AttributeName"],
-                    "Enabled": bool(spec.get("Enabled", True)),
-                },
-            )
-            log(f"TTL on {table}.{spec['AttributeName']}")
-
     def apply_streams(self, expanded: dict, resolver: Resolver) -> None:
         for logical_id, resource in expanded["Resources"].items():
             if resource["Type"] != "AWS::DynamoDB::Table" or not resolver.is_deployed(resource):
@@ -635,7 +615,6 @@ class Deployment:
         resolver = self.resolver(expanded)
         self.apply_subscriptions(expanded, resolver)
         archive_tap = self.tap_the_archive(expanded, resolver)
-        self.apply_time_to_live(expanded, resolver)
         self.apply_streams(expanded, resolver)
         self.apply_alarms(expanded, resolver)
         self.apply_string_environments(expanded, resolver)

@@ -1,11 +1,12 @@
 //! The HTTP API behind API Gateway, for signed-in customers: API Gateway's JWT authorizer
 //! verifies the token, and the customer is its subject (`sub`).
 //! - `POST /orders` `{"pizzas": N, "payment": {"card_token": "…"}}` prices the order from
-//!   the menu and stores it as `PLACED` together with its `OrderPlaced` announcement, in
-//!   one DynamoDB transaction: the outbox relay publishes the announcement, so an order is
-//!   never stored unannounced or announced unstored. The card token is sealed with KMS
-//!   before it enters the announcement (only the payment service may open it); the order
-//!   keeps a fingerprint of it. A `customer_id` in the body must be the token's subject.
+//!   the menu and stores it as `PLACED`, in one write, with what its `OrderPlaced` needs:
+//!   the relay publishes that event from the orders table's stream, so an order is never
+//!   stored unannounced or announced unstored. The card token is sealed with KMS before it
+//!   is stored (only the payment service may open it), and removed once the order is paid
+//!   or cancelled; the order keeps a fingerprint of it. A `customer_id` in the body must be
+//!   the token's subject.
 //! - `GET /orders/{id}` shows one of the customer's orders and its finished pizzas;
 //!   anyone else's order is not found.
 //!
@@ -20,10 +21,8 @@ use lambda_http::RequestExt;
 use lambda_kit::faults::{FaultPoint, Faults};
 use lambda_kit::http::{HttpHandler, Request, Response, error_response, json_response, jwt_claims};
 use lambda_kit::trace::{TRACEPARENT, TraceContext};
-use lambda_kit::{ConfigError, Env, TopicArn};
-use orders::{DynamoOrders, Order, OrderDesk, Placement};
-use pizza_events::Envelope;
-use pizza_events::Outgoing;
+use lambda_kit::{ConfigError, Env};
+use orders::{DynamoOrders, Order, OrderDesk, PlacedOrder, Placement};
 use pizza_events::catalogue::{CardToken, OrderPlaced};
 use sealing::KmsDataKeys;
 use tracing::{Instrument, error, info, info_span};
@@ -31,11 +30,8 @@ use uuid::Uuid;
 
 pub use request::{MAX_BODY_BYTES, MAX_PIZZAS, PlaceOrder, RequestError};
 
-const SOURCE: &str = "api";
-
 pub struct OrderApi<D> {
     desk: D,
-    orders_topic: TopicArn,
     /// Seals card tokens before they enter an event.
     cards: sealing::Envelope,
     faults: Faults,
@@ -43,10 +39,9 @@ pub struct OrderApi<D> {
 
 impl OrderApi<DynamoOrders> {
     pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let desk = DynamoOrders::new(aws, env.require("ORDERS_TABLE")?).with_outbox(env.require("OUTBOX_TABLE")?);
+        let desk = DynamoOrders::new(aws, env.require("ORDERS_TABLE")?);
         let cards = sealing::Envelope::new(KmsDataKeys::new(aws, env.require("CARD_TOKEN_KEY_ID")?));
-        Ok(Self::new(desk, TopicArn(env.require("ORDERS_TOPIC_ARN")?.to_owned()), cards)
-            .with_faults(Faults::from_env(env)?))
+        Ok(Self::new(desk, cards).with_faults(Faults::from_env(env)?))
     }
 }
 
@@ -83,8 +78,8 @@ fn signed_in_customer(request: &Request) -> Result<&str, SignInError> {
 }
 
 impl<D: OrderDesk> OrderApi<D> {
-    pub fn new(desk: D, orders_topic: TopicArn, cards: sealing::Envelope) -> Self {
-        Self { desk, orders_topic, cards, faults: Faults::none() }
+    pub fn new(desk: D, cards: sealing::Envelope) -> Self {
+        Self { desk, cards, faults: Faults::none() }
     }
 
     /// With the crash points a chaos run arms (see `lambda_kit::faults`).
@@ -124,12 +119,12 @@ impl<D: OrderDesk> OrderApi<D> {
             Ok(sealed) => CardToken::Sealed(sealed),
             Err(err) => return unavailable(&err),
         };
-        let announcement = self.announcement(&order, card_token, trace);
-        let current = match self.desk.place(&order, placement.idempotency_key.as_deref(), &announcement).await {
+        let placed = PlacedOrder { order: order.clone(), card_token, trace: Some(trace) };
+        let current = match self.desk.place(&placed, placement.idempotency_key.as_deref()).await {
             Ok(Placement::Placed) => {
                 info!(pizzas = order.pizzas, "order placed");
-                // A crash here leaves the order and its announcement stored together: the
-                // relay publishes it all the same, and the client's retry finds the order.
+                // A crash here leaves the order stored, which announces it: the relay
+                // publishes it all the same, and the client's retry finds the order.
                 self.faults.at(FaultPoint::AfterWrite, request_id);
                 order
             }
@@ -157,20 +152,6 @@ impl<D: OrderDesk> OrderApi<D> {
             response.headers_mut().insert(http::header::LOCATION, location);
         }
         response
-    }
-
-    /// `OrderPlaced`, its id fixed by the order, continuing the request's trace.
-    fn announcement(&self, order: &Order, card_token: CardToken, trace: TraceContext) -> Outgoing {
-        let id = orders::announcement_id(order.order_id);
-        let data = OrderPlaced {
-            order_id: order.order_id,
-            pizzas: order.pizzas,
-            customer_id: order.customer_id.clone(),
-            card_token,
-            amount_cents: order.amount_cents,
-        };
-        let event = Envelope::identified(id, SOURCE, order.order_id.to_string(), data).to_wire();
-        Outgoing { trace: Some(trace.child_for(event.id)), ..Outgoing::new(&self.orders_topic, event) }
     }
 
     async fn show(&self, id: &str, customer_id: &str) -> Response {

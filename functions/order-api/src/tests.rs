@@ -1,6 +1,7 @@
 //! The tests of the crate's handler.
 
 use super::*;
+use lambda_kit::TopicArn;
 use lambda_kit::http::{Body, with_jwt_claims};
 use orders::{InMemoryOrders, OrderStatus};
 use sealing::LocalDataKeys;
@@ -13,7 +14,7 @@ fn api() -> OrderApi<InMemoryOrders> {
 }
 
 fn api_with(keys: LocalDataKeys) -> OrderApi<InMemoryOrders> {
-    OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()), sealing::Envelope::new(keys))
+    OrderApi::new(InMemoryOrders::default(), sealing::Envelope::new(keys))
 }
 
 /// A request as API Gateway passes it with no authorizer in front.
@@ -60,7 +61,8 @@ async fn placing_an_order_stores_it_with_its_announcement_and_points_to_it() {
     let order_id: Uuid = body["order_id"].as_str().and_then(|id| id.parse().ok()).expect("an order id");
     assert_eq!(response.headers()["location"], format!("/orders/{order_id}").as_str());
 
-    let [announced] = api.desk.announced().try_into().expect("one announcement in the outbox");
+    let [placed] = api.desk.placed().try_into().expect("one order placed");
+    let announced = placed.announcement(&TopicArn("orders".into()));
     assert_eq!(announced.topic.0, "orders");
     let placed = announced.event.decode::<OrderPlaced>().expect("OrderPlaced");
     assert_eq!(
@@ -87,7 +89,7 @@ async fn the_card_token_travels_sealed_for_its_order_and_only_its_fingerprint_is
     let body = r#"{"pizzas": 2, "customer_id": "c-42", "payment": {"card_token": "tok_chargeDeclined"}}"#;
     let order_id: Uuid =
         json_of(&api.call(post(body)).await)["order_id"].as_str().and_then(|s| s.parse().ok()).expect("id");
-    let announced = &api.desk.announced()[0];
+    let announced = &api.desk.placed()[0].announcement(&TopicArn("orders".into()));
     assert!(!announced.event.to_json().contains("tok_chargeDeclined"), "the announcement carries ciphertext");
     let placed = announced.event.decode::<OrderPlaced>().expect("OrderPlaced").data;
     let CardToken::Sealed(sealed) = placed.card_token else { panic!("a sealed card token") };
@@ -111,7 +113,7 @@ async fn without_a_verified_token_nothing_is_placed_or_shown() {
     assert_eq!(shown.status(), StatusCode::UNAUTHORIZED);
     let odd = api.call(as_customer(post(r#"{"pizzas": 1}"#), "not a customer id")).await;
     assert_eq!(odd.status(), StatusCode::FORBIDDEN);
-    assert!(api.desk.announced().is_empty());
+    assert!(api.desk.placed().is_empty());
 }
 
 #[tokio::test]
@@ -120,7 +122,7 @@ async fn a_customer_orders_for_themselves_and_sees_only_their_orders() {
     let for_another = api.call(post(r#"{"pizzas": 1, "customer_id": "c-7"}"#)).await;
     assert_eq!(for_another.status(), StatusCode::FORBIDDEN);
     assert_eq!(json_of(&for_another)["error"], "forbidden_customer");
-    assert!(api.desk.announced().is_empty(), "nothing placed for another customer");
+    assert!(api.desk.placed().is_empty(), "nothing placed for another customer");
 
     let named = json_of(&api.call(post(r#"{"pizzas": 1, "customer_id": "c-42"}"#)).await);
     let order_id = named["order_id"].as_str().expect("placed when the body names the signed-in customer");
@@ -186,7 +188,7 @@ async fn a_bad_request_is_a_4xx_with_a_json_error_and_nothing_is_placed() {
         assert_eq!(error["error"], code, "{content_type:?} {shown}");
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert!(api.desk.announced().is_empty(), "a rejected request announces nothing");
+    assert!(api.desk.placed().is_empty(), "a rejected request announces nothing");
 }
 
 #[tokio::test]
@@ -216,7 +218,7 @@ async fn a_retry_with_the_same_key_finds_its_order_and_another_request_under_tha
     let first = json_of(&api.call(with_key(post(r#"{"pizzas": 2}"#), "client-42")).await);
     let retry = json_of(&api.call(with_key(post(r#"{"pizzas": 2}"#), "client-42")).await);
     assert_eq!(first["order_id"], retry["order_id"]);
-    assert_eq!(api.desk.announced().len(), 1, "announced once, with the order");
+    assert_eq!(api.desk.placed().len(), 1, "announced once, with the order");
     let other_customer =
         as_customer(with_key(anonymous("POST", "/orders", None, r#"{"pizzas": 2}"#), "client-42"), "c-7");
     let theirs = json_of(&api.call(other_customer).await);
@@ -239,5 +241,8 @@ async fn a_client_traceparent_is_continued() {
     let mut request = post(r#"{"pizzas": 1}"#);
     request.headers_mut().insert(TRACEPARENT, http::HeaderValue::from_str(&trace.traceparent()).expect("header"));
     api.call(request).await;
-    assert_eq!(api.desk.announced()[0].trace.map(|t| t.trace_id), Some(trace.trace_id));
+    assert_eq!(
+        api.desk.placed()[0].announcement(&TopicArn("orders".into())).trace.map(|t| t.trace_id),
+        Some(trace.trace_id)
+    );
 }

@@ -2,7 +2,6 @@
 //! stores and announces nothing for it: arbitrary bytes, huge and negative numbers, deep
 //! JSON, odd Unicode, any content type and Idempotency-Key.
 
-use lambda_kit::TopicArn;
 use lambda_kit::http::{Body, HttpHandler, Request, with_jwt_claims};
 use order_api::{MAX_PIZZAS, OrderApi, PlaceOrder};
 use orders::InMemoryOrders;
@@ -46,13 +45,13 @@ fn order_like() -> impl Strategy<Value = String> {
 fn answer(request: Request) -> (u16, Value, usize) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     let cards = sealing::Envelope::new(sealing::LocalDataKeys::new());
-    let api = OrderApi::new(InMemoryOrders::default(), TopicArn("orders".into()), cards);
+    let api = OrderApi::new(InMemoryOrders::default(), cards);
     let response = runtime.block_on(api.call(request));
     let body = match response.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    (response.status().as_u16(), body, api.desk().announced().len())
+    (response.status().as_u16(), body, api.desk().placed().len())
 }
 
 proptest! {

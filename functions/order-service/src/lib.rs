@@ -234,11 +234,12 @@ mod tests {
     async fn paid(service: &TestService, pizzas: u32) -> Inbound<WireEvent> {
         let order_id = Uuid::new_v4();
         let order = Order::place(order_id, "c-1", pizzas, u64::from(pizzas) * 1250, "fp");
-        let announcement = lambda_kit::Outgoing::new(
-            &TopicArn("orders".into()),
-            inbound(order_id, OrderConfirmed { order_id, pizzas }).event,
-        );
-        service.book.place(&order, None, &announcement).await.expect("placed");
+        let card_token = pizza_events::catalogue::CardToken::Legacy("tok_visa".into());
+        service
+            .book
+            .place(&orders::PlacedOrder { order: order.clone(), card_token, trace: None }, None)
+            .await
+            .expect("placed");
         let data = PaymentProcessed { order_id, customer_id: "c-1".into(), amount_cents: order.amount_cents };
         inbound(order_id, data)
     }

@@ -5,7 +5,8 @@
 //! under the very event ids of the first announcements, so the services absorb a repeat
 //! and act on what they never saw:
 //!
-//! - `PLACED` (never paid): `OrderPlaced` again, from the outbox;
+//! - `PLACED` (never paid): `OrderPlaced` again, from the order's item, which keeps what
+//!   its announcement needs until it is paid;
 //! - `COOKING` with every pizza stored: the order is completed and confirmed;
 //! - `COOKING` with pizzas missing: each missing pizza is requested again;
 //! - `CANCELLED` with a charge not refunded or units still reserved: the cancellation
@@ -123,7 +124,8 @@ pub struct Report {
     pub announced: usize,
     /// Orders that could not be looked at or helped this run (the next run tries again).
     pub failed: u32,
-    /// Placed orders whose announcement expired from the outbox: only a person can help.
+    /// Placed orders whose item holds no card to announce them with (placed before orders
+    /// kept it, when it was in an outbox entry that expired): only a person can help.
     pub beyond_repair: Vec<Uuid>,
 }
 
@@ -144,9 +146,8 @@ impl<E: EventBus<WireEvent>> Reconciler<DynamoOrders, DynamoLedger, DynamoInvent
     /// The tables and topics the template gives the reconciler, and how long an order may
     /// stand still (`STALLED_AFTER_SECONDS`) before it is healed.
     pub fn from_env(env: &Env, aws: &aws_config::SdkConfig, bus: E) -> Result<Self, ConfigError> {
-        let book = DynamoOrders::new(aws, env.require("ORDERS_TABLE")?).with_outbox(env.require("OUTBOX_TABLE")?);
         Ok(Self {
-            book,
+            book: DynamoOrders::new(aws, env.require("ORDERS_TABLE")?),
             ledger: DynamoLedger::new(aws, env.require("PAYMENTS_TABLE")?),
             stock: DynamoInventory::new(aws, env.require("INVENTORY_TABLE")?),
             bus,
@@ -252,10 +253,10 @@ where
         let paid = payment_of(&details);
         let current = Transition::Rejected { current: Some(details.order.clone()) };
         match &remedy {
-            Remedy::AnnounceOrder => match self.book.announcement(order_id).await? {
-                Some(announcement) => out.push(announcement),
+            Remedy::AnnounceOrder => match self.book.placed_order(order_id).await? {
+                Some(placed) => out.push(placed.announcement(&self.announcements.orders)),
                 None => {
-                    warn!(%order_id, "placed, never paid, and its announcement expired: only a person can help");
+                    warn!(%order_id, "placed, never paid, and nothing to announce it with: only a person can help");
                     report.beyond_repair.push(order_id);
                     self.book.postpone(order_id, details.order.status).await?;
                     return Ok(None);

@@ -9,10 +9,9 @@ use lambda_kit::retry::RecordedFailures;
 use lambda_kit::telemetry::Metrics;
 use lambda_kit::{Env, TopicArn};
 use order_service::{Announcements, OrderService};
-use orders::{InMemoryOrders, Order, OrderDesk};
-use pizza_events::Outgoing;
+use orders::{InMemoryOrders, Order, OrderDesk, PlacedOrder};
 use pizza_events::WireEvent;
-use pizza_events::catalogue::PaymentProcessed;
+use pizza_events::catalogue::{CardToken, PaymentProcessed};
 
 fn event(json: &str) -> SqsEvent {
     serde_json::from_str(json).expect("a valid SQS event")
@@ -31,8 +30,8 @@ async fn the_sample_payment_starts_cooking_and_the_sample_pizza_is_stored() {
     let payment = WireEvent::from_json(paid.records[0].body.as_deref().unwrap_or_default()).expect("envelope");
     let order_id = payment.decode::<PaymentProcessed>().expect("PaymentProcessed").data.order_id;
     let order = Order::place(order_id, "c-42", 2, 2500, "fp");
-    let announcement = Outgoing::new(&TopicArn("orders".into()), payment.clone());
-    function.handler().book().place(&order, None, &announcement).await.expect("placed");
+    let placed = PlacedOrder { order, card_token: CardToken::Legacy("tok_visa".into()), trace: None };
+    function.handler().book().place(&placed, None).await.expect("placed");
 
     assert!(function.process(paid, &Invocation::default()).await.batch_item_failures.is_empty());
     assert_eq!(bus.events_on("pizza").len(), 2);

@@ -1,26 +1,26 @@
-//! The outbox relay: publishes the events other functions stored in the outbox table in
-//! the same transaction as their state, reading the table's DynamoDB stream as Lambda's
-//! stream event source mapping delivers it (in order, per shard).
+//! The outbox relay: announces new orders, reading the orders table's DynamoDB stream as
+//! Lambda's stream event source mapping delivers it (in order, per shard). The table is
+//! the outbox: an order's item is stored with what its `OrderPlaced` needs (the sealed card,
+//! the request's trace), so the one write that stores an order also announces it.
 //!
-//! Only new entries are published; an entry's expiry (TTL) and anything else are skipped.
-//! If some entries cannot be published, the relay reports the first of them: Lambda
-//! retries the batch from that record (the ones after it too, so the order holds), and an
-//! entry that keeps failing goes to the mapping's on-failure destination. Publishing an
-//! entry twice is harmless: its event keeps its id, and consumers are idempotent.
+//! Only the insertion of an order is announced (the mapping's filter lets nothing else
+//! through, and the relay skips anything else all the same). If some announcements cannot
+//! be published, the relay reports the first of them: Lambda retries the batch from that
+//! record (the ones after it too, so the order holds), and a record that keeps failing
+//! goes to the mapping's on-failure destination. Publishing an announcement twice is
+//! harmless: it is the same event, id and time, and consumers are idempotent.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use dynamo_kit::outbox;
 use lambda_kit::TopicArn;
 use lambda_kit::bus::EventBus;
 use lambda_kit::faults::{FaultPoint, Faults};
 use lambda_kit::telemetry::{Metrics, Unit};
-use lambda_kit::trace::TraceContext;
+use orders::DynamoOrders;
 use pizza_events::Outgoing;
 use pizza_events::WireEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tracing::{Instrument, error, info, info_span};
 
 /// A DynamoDB stream batch, as much of it as the relay reads.
@@ -42,20 +42,17 @@ pub struct Change {
     #[serde(rename = "SequenceNumber")]
     pub sequence_number: String,
     #[serde(rename = "NewImage", default)]
-    pub new_image: HashMap<String, Value>,
+    pub new_image: Map<String, Value>,
 }
 
-/// An outbox entry from a stream record: `Ok(None)` for anything that is not a new entry.
-pub fn entry(record: &StreamRecord) -> Result<Option<Outgoing>, String> {
+/// The announcement of the order a stream record inserted, to `orders_topic`; `Ok(None)`
+/// for anything else (a change, an idempotency key's item).
+pub fn announcement(record: &StreamRecord, orders_topic: &TopicArn) -> Result<Option<Outgoing>, String> {
     if record.event_name != "INSERT" {
         return Ok(None);
     }
-    let attribute = |name: &str| record.dynamodb.new_image.get(name).and_then(|v| v.get("S")).and_then(Value::as_str);
-    let body = attribute(outbox::EVENT).ok_or("the entry has no event")?;
-    let topic = attribute(outbox::TOPIC_ARN).ok_or("the entry has no topic")?;
-    let event = WireEvent::from_json(body).map_err(|e| e.to_string())?;
-    let trace = attribute(outbox::TRACEPARENT).and_then(TraceContext::from_traceparent);
-    Ok(Some(Outgoing { topic: TopicArn(topic.to_owned()), event, trace }))
+    let placed = DynamoOrders::placed_in_stream(&record.dynamodb.new_image).map_err(|e| e.to_string())?;
+    Ok(placed.map(|placed| placed.announcement(orders_topic)))
 }
 
 /// The partial batch response of a stream consumer: the first record to retry from.
@@ -73,13 +70,14 @@ pub struct ItemFailure {
 
 pub struct Relay<B> {
     bus: B,
+    orders_topic: TopicArn,
     metrics: Metrics,
     faults: Faults,
 }
 
 impl<B: EventBus<WireEvent>> Relay<B> {
-    pub fn new(bus: B, metrics: Metrics) -> Self {
-        Self { bus, metrics, faults: Faults::none() }
+    pub fn new(bus: B, orders_topic: TopicArn, metrics: Metrics) -> Self {
+        Self { bus, orders_topic, metrics, faults: Faults::none() }
     }
 
     /// With the crash points a chaos run arms (see `lambda_kit::faults`).
@@ -98,11 +96,11 @@ impl<B: EventBus<WireEvent>> Relay<B> {
             let mut entries: Vec<(usize, Outgoing)> = Vec::new();
             let mut first_failure: Option<usize> = None;
             for (position, record) in batch.records.iter().enumerate() {
-                match entry(record) {
+                match announcement(record, &self.orders_topic) {
                     Ok(Some(outgoing)) => entries.push((position, outgoing)),
                     Ok(None) => {}
                     Err(reason) => {
-                        error!(sequence_number = %record.dynamodb.sequence_number, reason, "unreadable outbox entry");
+                        error!(sequence_number = %record.dynamodb.sequence_number, reason, "unreadable order");
                         first_failure.get_or_insert(position);
                     }
                 }
@@ -120,10 +118,10 @@ impl<B: EventBus<WireEvent>> Relay<B> {
                 let _entered = span.enter();
                 match report.failed.get(&entry.event.id) {
                     Some(reason) => {
-                        error!(reason, "could not publish an outbox entry; the stream retries from it");
+                        error!(reason, "could not announce an order; the stream retries from it");
                         first_failure = Some(first_failure.map_or(*position, |f| f.min(*position)));
                     }
-                    None => info!(topic = %entry.topic, "published from the outbox"),
+                    None => info!(topic = %entry.topic, "order announced"),
                 }
             }
             // A crash here, after publishing and before answering, makes the stream hand
@@ -162,29 +160,30 @@ mod tests {
     use super::*;
     use lambda_kit::Env;
     use lambda_kit::bus::InMemoryBus;
-    use pizza_events::Envelope;
-    use pizza_events::catalogue::OrderConfirmed;
+    use lambda_kit::trace::TraceContext;
+    use orders::{Order, PlacedOrder};
+    use pizza_events::catalogue::CardToken;
     use serde_json::json;
     use uuid::Uuid;
 
-    fn record(name: &str, sequence: &str, image: Value) -> Value {
+    const ORDERS: &str = "arn:aws:sns:us-east-1:123456789012:orders";
+
+    fn record(name: &str, sequence: &str, image: Map<String, Value>) -> Value {
         json!({"eventName": name, "dynamodb": {"SequenceNumber": sequence, "NewImage": image}})
     }
 
-    fn entry_image(topic: &str) -> (Value, WireEvent, TraceContext) {
-        let order_id = Uuid::new_v4();
-        let event = Envelope::new("api", order_id.to_string(), OrderConfirmed { order_id, pizzas: 1 }).to_wire();
-        let trace = TraceContext::start(order_id);
-        let image = json!({
-            "pk": {"S": event.id.to_string()}, "event": {"S": event.to_json()}, "topic_arn": {"S": topic},
-            "traceparent": {"S": trace.traceparent()}, "expires_at": {"N": "1"},
-        });
-        (image, event, trace)
+    /// A placed order and the image of its item as the stream shows it.
+    fn placed_order() -> (PlacedOrder, Map<String, Value>) {
+        let order = Order::place(Uuid::new_v4(), "c-1", 2, 2500, "fp");
+        let trace = Some(TraceContext::start(order.order_id));
+        let placed = PlacedOrder { order, card_token: CardToken::Legacy("sealed".into()), trace };
+        let image = dynamo_kit::stream::image_of(&DynamoOrders::placed_item(&placed).expect("an item"));
+        (placed, image)
     }
 
     fn relay() -> Relay<Arc<InMemoryBus<WireEvent>>> {
         let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
-        Relay::new(Arc::new(InMemoryBus::default()), Metrics::from_env(&env))
+        Relay::new(Arc::new(InMemoryBus::default()), TopicArn(ORDERS.into()), Metrics::from_env(&env))
     }
 
     fn batch(records: Vec<Value>) -> StreamBatch {
@@ -192,41 +191,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn new_entries_are_published_with_their_trace_and_expiries_are_skipped() {
+    async fn an_inserted_order_is_announced_as_placed_and_nothing_else_is() {
         let relay = relay();
-        let (image, event, trace) = entry_image("orders");
-        let (removed, _, _) = entry_image("orders");
-        let response =
-            relay.process(batch(vec![record("INSERT", "1", image), record("REMOVE", "2", removed)]), "r").await;
-        assert_eq!(response, StreamResponse::default());
-        let published = relay.bus.published();
-        assert_eq!(published.len(), 1);
-        assert_eq!(
-            (published[0].event.id, published[0].topic.0.as_str(), published[0].trace),
-            (event.id, "orders", Some(trace))
-        );
+        let (placed, image) = placed_order();
+        let (_, changed) = placed_order();
+        let mut key = image.clone();
+        key.insert("sk".into(), json!({"S": "KEY"}));
+        let records = vec![record("INSERT", "1", image), record("MODIFY", "2", changed), record("INSERT", "3", key)];
+        assert_eq!(relay.process(batch(records), "r").await, StreamResponse::default());
+        assert_eq!(relay.bus.published(), vec![placed.announcement(&TopicArn(ORDERS.into()))]);
     }
 
     #[tokio::test]
-    async fn the_stream_retries_from_the_first_entry_that_was_not_published() {
+    async fn the_stream_retries_from_the_first_record_that_was_not_announced() {
         let relay = relay();
-        relay.bus.refuse("down");
-        let (up, _, _) = entry_image("up");
-        let (down, _, _) = entry_image("down");
-        let (later, _, _) = entry_image("up");
-        let response = relay
-            .process(
-                batch(vec![record("INSERT", "10", up), record("INSERT", "11", down), record("INSERT", "12", later)]),
-                "r",
-            )
-            .await;
+        let ((_, first), (_, later)) = (placed_order(), placed_order());
+        let unreadable: Map<String, Value> =
+            json!({"sk": {"S": "ORDER"}, "status": {"S": "PLACED"}, "announce_card": {"S": "{"}})
+                .as_object()
+                .cloned()
+                .expect("an image");
+        let records =
+            vec![record("INSERT", "10", first), record("INSERT", "11", unreadable), record("INSERT", "12", later)];
+        let response = relay.process(batch(records), "r").await;
         assert_eq!(response.batch_item_failures, vec![ItemFailure { item_identifier: "11".into() }]);
+        assert_eq!(relay.bus.published().len(), 2, "the readable ones went out; a retry repeats them harmlessly");
     }
 
     #[tokio::test]
-    async fn an_unreadable_entry_is_reported_not_skipped() {
+    async fn a_refused_publish_is_retried_from_its_record() {
         let relay = relay();
-        let response = relay.process(batch(vec![record("INSERT", "7", json!({"pk": {"S": "x"}}))]), "r").await;
-        assert_eq!(response.batch_item_failures, vec![ItemFailure { item_identifier: "7".into() }]);
+        relay.bus.refuse(ORDERS);
+        let ((_, first), (_, second)) = (placed_order(), placed_order());
+        let response =
+            relay.process(batch(vec![record("INSERT", "5", first), record("INSERT", "6", second)]), "r").await;
+        assert_eq!(response.batch_item_failures, vec![ItemFailure { item_identifier: "5".into() }]);
     }
 }

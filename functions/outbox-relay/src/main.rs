@@ -1,8 +1,8 @@
 use anyhow::Context;
-use lambda_kit::Env;
 use lambda_kit::bus::SnsBus;
 use lambda_kit::faults::Faults;
 use lambda_kit::telemetry::{self, Metrics};
+use lambda_kit::{Env, TopicArn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -10,5 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging(&env);
     let aws = lambda_kit::sdk_config().await;
     let faults = Faults::from_env(&env).context("configuring the relay")?;
-    outbox_relay::run(outbox_relay::Relay::new(SnsBus::new(&aws), Metrics::from_env(&env)).with_faults(faults)).await
+    let orders_topic = TopicArn(env.require("ORDERS_TOPIC_ARN").context("configuring the relay")?.to_owned());
+    let relay = outbox_relay::Relay::new(SnsBus::new(&aws), orders_topic, Metrics::from_env(&env));
+    outbox_relay::run(relay.with_faults(faults)).await
 }

@@ -4,14 +4,13 @@
 //! - [`write`]: conditional writes that hand back the item that failed the condition, and
 //!   transactions that report why each action was cancelled;
 //! - [`read`]: whole-table reads for operators;
-//! - [`outbox`]: an event stored in the same transaction as the state it announces, for a
-//!   relay to publish from the table's stream.
+//! - [`stream`]: items as a table's stream carries them, for a relay to read.
 
 #![warn(missing_docs)]
 
 pub mod item;
-pub mod outbox;
 pub mod read;
+pub mod stream;
 pub mod write;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

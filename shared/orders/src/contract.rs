@@ -3,33 +3,35 @@
 //! tests), so the fakes the functions' tests rely on behave like the real store.
 //! Every suite makes its own orders, so it can run on a table others use.
 
-use pizza_events::Envelope;
-use pizza_events::catalogue::{CancelReason, Ingredient, OrderPlaced};
-use pizza_events::{Outgoing, TopicArn};
+use messaging::TraceContext;
+use pizza_events::TopicArn;
+use pizza_events::catalogue::{CancelReason, CardToken, Ingredient, OrderPlaced, Sealed};
 use uuid::Uuid;
 
 use crate::{
-    Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderStatus, PizzaStored, Placement, StoredPizza,
-    Transition, Watchlist,
+    Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderStatus, PizzaStored, PlacedOrder, Placement,
+    StoredPizza, Transition, Watchlist,
 };
 
-fn announcement(order: &Order) -> Outgoing {
-    let data = OrderPlaced {
-        order_id: order.order_id,
-        pizzas: order.pizzas,
-        customer_id: order.customer_id.clone(),
-        card_token: pizza_events::catalogue::CardToken::Legacy("tok_visa".into()),
-        amount_cents: order.amount_cents,
-    };
-    let event =
-        Envelope::identified(crate::announcement_id(order.order_id), "contract", order.order_id.to_string(), data)
-            .to_wire();
-    Outgoing::new(&TopicArn("arn:aws:sns:us-east-1:123456789012:orders".into()), event)
+fn orders_topic() -> TopicArn {
+    TopicArn("arn:aws:sns:us-east-1:123456789012:orders".into())
+}
+
+/// `order` as the API places it: with a sealed card and the request's trace.
+fn placing(order: &Order) -> PlacedOrder {
+    let card_token = CardToken::Sealed(Sealed {
+        key_id: "alias/contract".into(),
+        data_key: "ZGF0YSBrZXk=".into(),
+        nonce: "bm9uY2Ugbm9uY2U=".into(),
+        ciphertext: format!("c2VhbGVk{}", order.pizzas),
+    });
+    let trace = TraceContext { trace_id: order.order_id.as_u128(), parent_id: 7, sampled: true };
+    PlacedOrder { order: order.clone(), card_token, trace: Some(trace) }
 }
 
 async fn placed(store: &impl OrderDesk, pizzas: u32) -> Order {
     let order = Order::place(Uuid::new_v4(), "c-contract", pizzas, u64::from(pizzas) * 1250, "fp-contract");
-    assert_eq!(store.place(&order, None, &announcement(&order)).await.expect("placed"), Placement::Placed);
+    assert_eq!(store.place(&placing(&order), None).await.expect("placed"), Placement::Placed);
     order
 }
 
@@ -68,7 +70,7 @@ pub async fn order_desk(store: &impl OrderDesk) {
     let order = placed(store, 3).await;
     let mut retry = order.clone();
     retry.pizzas = 5;
-    match store.place(&retry, None, &announcement(&retry)).await.expect("answers") {
+    match store.place(&placing(&retry), None).await.expect("answers") {
         Placement::Exists(existing) => {
             assert_eq!(existing.pizzas, 3, "the first order stands");
             assert_eq!(existing.payment_fingerprint, "fp-contract");
@@ -93,15 +95,15 @@ async fn idempotency_keys(store: &impl OrderDesk) {
     let key = format!("key-{}", Uuid::new_v4());
     let order = |customer: &str| Order::place(Uuid::new_v4(), customer, 2, 2500, "fp-contract");
     let first = order("c-key-1");
-    assert_eq!(store.place(&first, Some(&key), &announcement(&first)).await.expect("placed"), Placement::Placed);
+    assert_eq!(store.place(&placing(&first), Some(&key)).await.expect("placed"), Placement::Placed);
     let retry = order("c-key-1");
-    match store.place(&retry, Some(&key), &announcement(&retry)).await.expect("answers") {
+    match store.place(&placing(&retry), Some(&key)).await.expect("answers") {
         Placement::Exists(existing) => assert_eq!(existing.order_id, first.order_id, "the retry finds the first order"),
         other => panic!("a retry under the same key must find the first order, got {other:?}"),
     }
     assert_eq!(store.find(retry.order_id).await.expect("reads"), None, "the retry wrote nothing");
     let other_customer = order("c-key-2");
-    let placed = store.place(&other_customer, Some(&key), &announcement(&other_customer)).await.expect("answers");
+    let placed = store.place(&placing(&other_customer), Some(&key)).await.expect("answers");
     assert_eq!(placed, Placement::Placed, "keys are scoped per customer");
     assert!(store.find(other_customer.order_id).await.expect("reads").is_some());
 }
@@ -267,13 +269,9 @@ pub async fn watchlist(store: &(impl OrderDesk + OrderBook + Watchlist)) {
     let earlier = chrono::Utc::now() - chrono::Duration::hours(1);
 
     let cooking = placed(store, 1).await;
-    let announced = store.announcement(cooking.order_id).await.expect("reads the outbox").expect("announced");
-    assert_eq!(announced.event.id, crate::announcement_id(cooking.order_id));
-    assert_eq!(announced.event.decode::<OrderPlaced>().expect("OrderPlaced").data.order_id, cooking.order_id);
-    assert!(store.announcement(Uuid::new_v4()).await.expect("reads").is_none(), "no order, no announcement");
     is_stalled(store, &cooking, later(), true).await;
     is_stalled(store, &cooking, earlier, false).await;
-    store.start_cooking(cooking.order_id, cooking.amount_cents).await.expect("cooks");
+    announceable_until_paid(store, &cooking).await;
     assert!(!store.dismiss(cooking.order_id).await.expect("answers"), "a cooking order cannot be dismissed");
     is_stalled(store, &cooking, later(), true).await;
     store.store_pizzas(&[pizza(&cooking)]).await.expect("stored");
@@ -282,6 +280,11 @@ pub async fn watchlist(store: &(impl OrderDesk + OrderBook + Watchlist)) {
 
     let cancelled = placed(store, 2).await;
     store.cancel(cancelled.order_id, CancelReason::OutOfStock).await.expect("cancels");
+    assert_eq!(
+        store.placed_order(cancelled.order_id).await.expect("reads"),
+        None,
+        "a cancelled order is not announced"
+    );
     is_stalled(store, &cancelled, later(), true).await;
     let just_now = chrono::Utc::now();
     store.postpone(cancelled.order_id, OrderStatus::Cancelled).await.expect("postpones");
@@ -290,4 +293,20 @@ pub async fn watchlist(store: &(impl OrderDesk + OrderBook + Watchlist)) {
     assert!(store.dismiss(cancelled.order_id).await.expect("dismisses"));
     is_stalled(store, &cancelled, later(), false).await;
     assert!(store.dismiss(cancelled.order_id).await.expect("again"), "dismissing twice is fine");
+}
+
+/// An unpaid order is found with what its announcement needs, and announcing it again is
+/// the very event announcing it first was (id, time, card, trace); paid, it is not found.
+async fn announceable_until_paid(store: &(impl OrderDesk + OrderBook + Watchlist), order: &Order) {
+    let first = placing(order);
+    let found = store.placed_order(order.order_id).await.expect("reads").expect("an unpaid order is announceable");
+    assert_eq!((&found.card_token, found.trace), (&first.card_token, first.trace));
+    let (again, announced) = (found.announcement(&orders_topic()), first.announcement(&orders_topic()));
+    assert_eq!(again, announced, "the same event however often it is announced");
+    assert_eq!(announced.event.id, crate::announcement_id(order.order_id));
+    assert_eq!(announced.event.occurred_at, order.created_at, "an order's announcement is dated by the order");
+    assert_eq!(announced.event.decode::<OrderPlaced>().expect("OrderPlaced").data.order_id, order.order_id);
+    assert!(store.placed_order(Uuid::new_v4()).await.expect("reads").is_none(), "no order, no announcement");
+    store.start_cooking(order.order_id, order.amount_cents).await.expect("cooks");
+    assert_eq!(store.placed_order(order.order_id).await.expect("reads"), None, "a paid order's card is gone");
 }

@@ -17,9 +17,10 @@ pub mod contract;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dynamo_kit::StoreError;
-use pizza_events::Outgoing;
-use pizza_events::catalogue::{CancelReason, Ingredient};
+use messaging::{TopicArn, TraceContext};
+use pizza_events::catalogue::{CancelReason, CardToken, Ingredient, OrderPlaced};
 use pizza_events::names::{parse_variant, variant_name};
+use pizza_events::{Envelope, Outgoing};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -124,6 +125,44 @@ impl Order {
     }
 }
 
+/// A placed order with what its announcement needs: the card, sealed for the payment
+/// service, and the trace of the request that placed it. The order's item carries both
+/// until the order is paid or cancelled, so that storing the order is announcing it (the
+/// relay publishes `OrderPlaced` from the table's stream) and an unpaid order can be
+/// announced again, the same event, for as long as it waits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedOrder {
+    /// The order, `PLACED`.
+    pub order: Order,
+    /// The card to charge, sealed.
+    pub card_token: CardToken,
+    /// The trace of the request that placed it, which its announcement continues.
+    pub trace: Option<TraceContext>,
+}
+
+impl PlacedOrder {
+    /// The service an order's announcement comes from.
+    pub const SOURCE: &'static str = "api";
+
+    /// The order's `OrderPlaced`, to `topic`: its id ([`announcement_id`]) and time (the
+    /// order's) are fixed by the order, so every announcement of it is the same event.
+    pub fn announcement(&self, topic: &TopicArn) -> Outgoing {
+        let order = &self.order;
+        let data = OrderPlaced {
+            order_id: order.order_id,
+            pizzas: order.pizzas,
+            customer_id: order.customer_id.clone(),
+            card_token: self.card_token.clone(),
+            amount_cents: order.amount_cents,
+        };
+        let mut event =
+            Envelope::identified(announcement_id(order.order_id), Self::SOURCE, order.order_id.to_string(), data);
+        event.occurred_at = order.created_at;
+        let event = event.to_wire();
+        Outgoing { trace: self.trace.map(|trace| trace.child_for(event.id)), ..Outgoing::new(topic, event) }
+    }
+}
+
 /// A finished pizza, as stored with its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPizza {
@@ -217,13 +256,13 @@ pub enum PizzaStored {
 /// What the API needs: take orders in, with the event that announces them, and show them.
 #[async_trait]
 pub trait OrderDesk: Send + Sync {
-    /// Stores a new order together with its announcement, atomically (the announcement goes
-    /// to the outbox, whose relay publishes it). With the client's idempotency `key`, the
-    /// order is remembered under its customer and that key: if that customer placed an
-    /// order with that key before, or an order with this id exists, writes nothing and
-    /// returns the existing order. Keys are scoped per customer: two customers using the
-    /// same key get two orders.
-    async fn place(&self, order: &Order, key: Option<&str>, announcement: &Outgoing) -> Result<Placement, StoreError>;
+    /// Stores a new order with what its announcement needs, in one write: the store's
+    /// change stream is the outbox, from which the relay publishes `OrderPlaced`. With the
+    /// client's idempotency `key`, the order is remembered under its customer and that
+    /// key: if that customer placed an order with that key before, or an order with this
+    /// id exists, writes nothing and returns the existing order. Keys are scoped per
+    /// customer: two customers using the same key get two orders.
+    async fn place(&self, placed: &PlacedOrder, key: Option<&str>) -> Result<Placement, StoreError>;
     /// The order and its stored pizzas, strongly consistent; `None` if there is no such order.
     async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError>;
 }
@@ -278,9 +317,9 @@ pub trait Watchlist: Send + Sync {
     /// so that orders which stay stuck do not hide the others from a bounded round; nothing
     /// changes if its status is no longer `status`.
     async fn postpone(&self, order_id: Uuid, status: OrderStatus) -> Result<(), StoreError>;
-    /// The order's `OrderPlaced` as it was stored with the order (for the outbox), to be
-    /// announced again; `None` once the outbox entry expired.
-    async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError>;
+    /// The order with what its announcement needs, while it is `PLACED` (to be announced
+    /// again); `None` once it was paid or cancelled, or if there is no such order.
+    async fn placed_order(&self, order_id: Uuid) -> Result<Option<PlacedOrder>, StoreError>;
 }
 
 #[cfg(test)]

@@ -7,13 +7,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dynamo_kit::StoreError;
-use pizza_events::Outgoing;
 use pizza_events::catalogue::CancelReason;
 use uuid::Uuid;
 
 use crate::{
     CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
-    Placement, StoredPizzas, Transition, Watchlist,
+    PlacedOrder, Placement, StoredPizzas, Transition, Watchlist,
 };
 
 /// The orders in memory, for tests and the contract suite: the same outcomes as the table's.
@@ -25,8 +24,9 @@ pub struct InMemoryOrders {
 #[derive(Default)]
 struct State {
     orders: HashMap<Uuid, OrderDetails>,
-    /// The outbox: announcements of placed orders, in order.
-    announced: Vec<Outgoing>,
+    /// Every order placed, with its announcement's makings, in order: what the table's
+    /// stream would show the relay.
+    placed: Vec<PlacedOrder>,
     /// Watched orders, with the time of their last change of status.
     watched: HashMap<Uuid, DateTime<Utc>>,
     /// The order each customer placed under each idempotency key.
@@ -76,9 +76,16 @@ impl InMemoryOrders {
         Ok(f(&mut state))
     }
 
-    /// What the outbox holds: every announcement of a placed order.
-    pub fn announced(&self) -> Vec<Outgoing> {
-        self.with(|state| state.announced.clone()).unwrap_or_default()
+    /// Every order placed, as the relay would see it inserted and announce it.
+    pub fn placed(&self) -> Vec<PlacedOrder> {
+        self.with(|state| state.placed.clone()).unwrap_or_default()
+    }
+
+    /// Forgets what the announcement of order `order_id` needs, as for an order placed
+    /// before orders kept it (it was in an outbox entry that expired): the reconciler can
+    /// no longer announce it.
+    pub fn forget_card(&self, order_id: Uuid) {
+        let _ = self.with(|state| state.placed.retain(|placed| placed.order.order_id != order_id));
     }
 
     /// Applies `update` if `expected` holds, like a conditional write.
@@ -104,7 +111,8 @@ impl InMemoryOrders {
 
 #[async_trait]
 impl OrderDesk for InMemoryOrders {
-    async fn place(&self, order: &Order, key: Option<&str>, announcement: &Outgoing) -> Result<Placement, StoreError> {
+    async fn place(&self, placed: &PlacedOrder, key: Option<&str>) -> Result<Placement, StoreError> {
+        let order = &placed.order;
         self.with(|state| {
             let scoped = key.map(|key| (order.customer_id.clone(), key.to_owned()));
             let earlier = scoped.as_ref().and_then(|scoped| state.keys.get(scoped)).copied().unwrap_or(order.order_id);
@@ -116,7 +124,7 @@ impl OrderDesk for InMemoryOrders {
             }
             state.orders.insert(order.order_id, OrderDetails { order: order.clone(), pizzas: Vec::new() });
             state.watched.insert(order.order_id, order.created_at);
-            state.announced.push(announcement.clone());
+            state.placed.push(placed.clone());
             Placement::Placed
         })
     }
@@ -257,9 +265,11 @@ impl Watchlist for InMemoryOrders {
         })
     }
 
-    async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError> {
-        let id = crate::announcement_id(order_id);
-        self.with(|state| state.announced.iter().find(|a| a.event.id == id).cloned())
+    async fn placed_order(&self, order_id: Uuid) -> Result<Option<PlacedOrder>, StoreError> {
+        self.with(|state| {
+            let unpaid = state.orders.get(&order_id).is_some_and(|d| d.order.status == OrderStatus::Placed);
+            state.placed.iter().find(|placed| placed.order.order_id == order_id).filter(|_| unpaid).cloned()
+        })
     }
 }
 
@@ -276,6 +286,6 @@ mod tests {
         contract::pizza_storage(&store).await;
         contract::whole_orders(&store).await;
         contract::watchlist(&store).await;
-        assert!(!store.announced().is_empty(), "placed orders are announced");
+        assert!(!store.placed().is_empty(), "orders were placed");
     }
 }

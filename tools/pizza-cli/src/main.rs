@@ -107,8 +107,8 @@ enum Command {
         #[arg(long = "env", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
-    /// The outbox ranges the relay gave up on (its dead-letter queue): publish their
-    /// events again.
+    /// The ranges of new orders the relay gave up on (its dead-letter queue): announce
+    /// their orders again.
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
@@ -127,8 +127,9 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum OutboxAction {
-    /// Read each range the relay gave up on back from the outbox stream and publish its
-    /// events again; the range leaves the dead-letter queue once they are out.
+    /// Read each range the relay gave up on back from the orders table's stream and
+    /// announce its unpaid orders again; the range leaves the dead-letter queue once they
+    /// are out.
     Republish,
 }
 

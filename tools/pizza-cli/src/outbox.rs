@@ -1,14 +1,16 @@
-//! The outbox ranges the relay gave up on. After its retries, the relay's stream mapping
-//! sends a record of the failed range (stream, first and last sequence number) to the
-//! relay's dead-letter queue, not the events themselves. `republish` reads each range back
-//! from the stream, finds each inserted entry in the outbox table, and publishes its event
-//! again, under its own id: consumers absorb what they already saw.
+//! The ranges of the orders table's stream (the outbox of new orders) that the relay gave
+//! up on. After its retries, the relay's stream mapping sends a record of the failed range
+//! (stream, first and last sequence number) to the relay's dead-letter queue, not the
+//! orders themselves. `republish` reads each range back from the stream, finds each order
+//! inserted in it, and announces the ones still unpaid again, as the very event the relay
+//! would have published: consumers absorb what they already saw.
 //!
 //! The reconciler announces a stuck order again by itself; this is for an operator who
-//! wants those orders moving now, or whose outbox holds other events.
+//! wants those orders moving now.
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use lambda_kit::EventBus;
+use lambda_kit::{EventBus, TopicArn};
+use orders::{DynamoOrders, Watchlist};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -35,8 +37,8 @@ pub struct Republished {
     pub ranges: usize,
     /// Events published again.
     pub events: usize,
-    /// Entries of those ranges that expired from the outbox (a day): lost to this command.
-    pub expired: Vec<Uuid>,
+    /// Orders of those ranges paid or cancelled since: announced already, nothing to do.
+    pub moved_on: Vec<Uuid>,
 }
 
 impl crate::commands::Report for Republished {}
@@ -44,8 +46,8 @@ impl crate::commands::Report for Republished {}
 impl std::fmt::Display for Republished {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} range(s): {} event(s) published again", self.ranges, self.events)?;
-        if !self.expired.is_empty() {
-            write!(f, "; {} expired from the outbox", self.expired.len())?;
+        if !self.moved_on.is_empty() {
+            write!(f, "; {} order(s) paid or cancelled since, not announced again", self.moved_on.len())?;
         }
         Ok(())
     }
@@ -85,9 +87,13 @@ fn not_after(sequence: &str, last: &str) -> bool {
 /// events are out.
 pub async fn republish(stack: &Stack) -> Result<Republished, OutboxError> {
     let dlq = &stack.manifest.queue("RelayDeadLetterQueue").ok_or(OutboxError::Missing("RelayDeadLetterQueue"))?.url;
-    let outbox = stack.manifest.table("OutboxTable").ok_or(OutboxError::Missing("OutboxTable"))?;
+    let orders_table = stack.manifest.table("OrdersTable").ok_or(OutboxError::Missing("OrdersTable"))?;
+    // The relay's own configuration: this command publishes what it would have.
+    let relay = stack.manifest.function("RelayFunction").ok_or(OutboxError::Missing("RelayFunction"))?;
+    let orders_topic = relay.environment.get("ORDERS_TOPIC_ARN").ok_or(OutboxError::Missing("ORDERS_TOPIC_ARN"))?;
+    let orders_topic = TopicArn(orders_topic.clone());
     let aws = local_runner::sdk_config(&stack.manifest).await;
-    let (streams, dynamodb) = (aws_sdk_dynamodbstreams::Client::new(&aws), aws_sdk_dynamodb::Client::new(&aws));
+    let (streams, book) = (aws_sdk_dynamodbstreams::Client::new(&aws), DynamoOrders::new(&aws, orders_table));
     let mut done = Republished::default();
     loop {
         let received = stack
@@ -107,10 +113,10 @@ pub async fn republish(stack: &Stack) -> Result<Republished, OutboxError> {
             let body = message.body.clone().unwrap_or_default();
             let range = range_of(&body).ok_or(OutboxError::NotARange(body))?;
             let mut events = Vec::new();
-            for event_id in inserted_in(&streams, &range).await? {
-                match dynamo_kit::outbox::find_entry(&dynamodb, outbox, event_id).await? {
-                    Some(entry) => events.push(entry),
-                    None => done.expired.push(event_id),
+            for order_id in inserted_in(&streams, &range).await? {
+                match book.placed_order(order_id).await? {
+                    Some(placed) => events.push(placed.announcement(&orders_topic)),
+                    None => done.moved_on.push(order_id),
                 }
             }
             let report = stack.bus.publish(&events).await;
@@ -133,7 +139,7 @@ pub async fn republish(stack: &Stack) -> Result<Republished, OutboxError> {
     }
 }
 
-/// The event ids (outbox keys) of the entries inserted in a range of the stream.
+/// The orders inserted in a range of the orders table's stream.
 async fn inserted_in(streams: &aws_sdk_dynamodbstreams::Client, range: &Range) -> Result<Vec<Uuid>, OutboxError> {
     let error = |e: String| OutboxError::Streams(e);
     let described = streams
@@ -180,8 +186,11 @@ async fn inserted_in(streams: &aws_sdk_dynamodbstreams::Client, range: &Range) -
                     break;
                 }
                 let inserted = record.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
-                let key = change.keys.as_ref().and_then(|k| k.get(dynamo_kit::outbox::EVENT_ID));
-                if let (true, Some(id)) = (inserted, key.and_then(|k| k.as_s().ok()).and_then(|s| s.parse().ok())) {
+                let key = |name: &str| change.keys.as_ref().and_then(|k| k.get(name)).and_then(|v| v.as_s().ok());
+                let order_id = (key("sk").map(String::as_str) == Some("ORDER"))
+                    .then(|| key("pk").and_then(|pk| pk.strip_prefix("ORDER#")).and_then(|id| id.parse().ok()))
+                    .flatten();
+                if let (true, Some(id)) = (inserted, order_id) {
                     ids.push(id);
                 }
             }

@@ -24,19 +24,12 @@ fn reconciler() -> TestReconciler {
     }
 }
 
-/// An order placed (and announced in the outbox) `pizzas` pizzas.
+/// An order of `pizzas` pizzas, placed as the API places it (its item announces it).
 async fn placed(reconciler: &TestReconciler, pizzas: u32) -> Order {
     let order = Order::place(Uuid::new_v4(), "c-1", pizzas, u64::from(pizzas) * 1250, "fp");
-    let data = OrderPlaced {
-        order_id: order.order_id,
-        pizzas,
-        customer_id: "c-1".into(),
-        card_token: pizza_events::catalogue::CardToken::Legacy("tok_visa".into()),
-        amount_cents: order.amount_cents,
-    };
-    let event = Envelope::identified(orders::announcement_id(order.order_id), "api", order.order_id.to_string(), data);
-    let announcement = Outgoing::new(&TopicArn("orders".into()), event.to_wire());
-    reconciler.book.place(&order, None, &announcement).await.expect("placed");
+    let card_token = pizza_events::catalogue::CardToken::Legacy("tok_visa".into());
+    let placed = orders::PlacedOrder { order: order.clone(), card_token, trace: None };
+    reconciler.book.place(&placed, None).await.expect("placed");
     order
 }
 
@@ -70,6 +63,7 @@ async fn a_placed_order_nobody_paid_is_announced_again_as_the_same_event() {
     let published = reconciler.bus.events_on("orders");
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].id, orders::announcement_id(order.order_id));
+    assert_eq!(published[0].decode::<OrderPlaced>().expect("OrderPlaced").occurred_at, order.created_at);
 }
 
 #[tokio::test]
@@ -144,15 +138,10 @@ async fn a_cancelled_order_is_announced_again_until_its_charge_and_stock_are_giv
 }
 
 #[tokio::test]
-async fn a_placed_order_whose_announcement_expired_is_reported_for_a_person() {
+async fn a_placed_order_with_nothing_to_announce_it_with_is_reported_for_a_person() {
     let reconciler = reconciler();
-    let order = Order::place(Uuid::new_v4(), "c-1", 1, 1250, "fp");
-    let stray = Outgoing::new(
-        &TopicArn("orders".into()),
-        Envelope::new("api", order.order_id.to_string(), OrderConfirmed { order_id: order.order_id, pizzas: 1 })
-            .to_wire(),
-    );
-    reconciler.book.place(&order, None, &stray).await.expect("placed");
+    let order = placed(&reconciler, 1).await;
+    reconciler.book.forget_card(order.order_id);
     let report = reconciler.run(later()).await;
     assert_eq!(report.beyond_repair, [order.order_id]);
     assert!(reconciler.bus.published().is_empty());

@@ -8,9 +8,10 @@ impl OrderBook for DynamoOrders {
     async fn start_cooking(&self, order_id: Uuid, charged_cents: u64) -> Result<Transition, StoreError> {
         let update = self
             .guarded_update(order_id)
-            .update_expression(
-                "SET #status = :cooking, charged_cents = :charged, updated_at = :now, status_since = :now",
-            )
+            .update_expression(format!(
+                "SET #status = :cooking, charged_cents = :charged, updated_at = :now, status_since = :now \
+                 REMOVE {REMOVE_ANNOUNCEMENT}"
+            ))
             .condition_expression("#status = :placed")
             .expression_attribute_values(":placed", s(OrderStatus::Placed.as_str()))
             .expression_attribute_values(":cooking", s(OrderStatus::Cooking.as_str()))
@@ -22,9 +23,10 @@ impl OrderBook for DynamoOrders {
         let [placed, cooking] = CANCELLABLE.map(|status| s(status.as_str()));
         let update = self
             .guarded_update(order_id)
-            .update_expression(
-                "SET #status = :cancelled, cancel_reason = :reason, updated_at = :now, status_since = :now",
-            )
+            .update_expression(format!(
+                "SET #status = :cancelled, cancel_reason = :reason, updated_at = :now, status_since = :now \
+                 REMOVE {REMOVE_ANNOUNCEMENT}"
+            ))
             .condition_expression("#status IN (:placed, :cooking)")
             .expression_attribute_values(":placed", placed)
             .expression_attribute_values(":cooking", cooking)

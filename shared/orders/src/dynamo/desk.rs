@@ -1,37 +1,34 @@
-//! The order desk: placing an order (with its announcement in the outbox, in one
-//! transaction) and finding one with its pizzas.
+//! The order desk: placing an order (one put of its item, which announces it; with the
+//! client's idempotency key, a transaction of that put and the key's) and finding one with
+//! its pizzas.
 
 use super::*;
 
 #[async_trait]
 impl OrderDesk for DynamoOrders {
-    async fn place(&self, order: &Order, key: Option<&str>, announcement: &Outgoing) -> Result<Placement, StoreError> {
-        let outbox_table = self
-            .outbox_table
-            .as_deref()
-            .ok_or_else(|| StoreError::Refused("this order store has no outbox table to announce orders in".into()))?;
-        let mut item = Self::order_key(order.order_id);
-        item.extend(order_to_attributes(order));
-        let mut actions = Vec::with_capacity(3);
-        if let Some(key) = key {
-            let mut remembered = idempotency_key(&order.customer_id, key);
-            remembered.insert("order_id".into(), s(order.order_id.to_string()));
-            remembered.insert("created_at".into(), s(order.created_at.to_rfc3339()));
+    async fn place(&self, placed: &PlacedOrder, key: Option<&str>) -> Result<Placement, StoreError> {
+        let item = placed_to_item(placed)?;
+        let Some(key) = key else {
+            // No key: the order's put alone, which its stream announces.
+            let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+            return match put_or_old(put.condition_expression("attribute_not_exists(pk)")).await? {
+                Ok(()) => Ok(Placement::Placed),
+                Err(existing) => Ok(Placement::Exists(order_from_item(&existing)?)),
+            };
+        };
+        let order = &placed.order;
+        let mut remembered = idempotency_key(&order.customer_id, key);
+        remembered.insert("order_id".into(), s(order.order_id.to_string()));
+        remembered.insert("created_at".into(), s(order.created_at.to_rfc3339()));
+        let actions = [remembered, item].map(|item| {
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(remembered))
+                .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            actions.push(TransactWriteItem::builder().put(built(put.build())?).build());
-        }
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        actions.push(TransactWriteItem::builder().put(built(put.build())?).build());
-        actions.push(TransactWriteItem::builder().put(outbox::put_entry(outbox_table, announcement)?).build());
-        let reasons = match transact(&self.client, actions).await? {
+            built(put.build()).map(|put| TransactWriteItem::builder().put(put).build())
+        });
+        let reasons = match transact(&self.client, actions.into_iter().collect::<Result<_, _>>()?).await? {
             Ok(()) => return Ok(Placement::Placed),
             Err(reasons) => reasons,
         };
@@ -51,9 +48,7 @@ impl OrderDesk for DynamoOrders {
                 }
             }
             Some(existing) => Ok(Placement::Exists(order_from_item(existing)?)),
-            // The order is new but its announcement is not: an event id reused for another
-            // order, which derived ids make impossible short of a bug.
-            None => Err(StoreError::Refused("the order's announcement exists already without the order".into())),
+            None => Err(StoreError::Refused("placing the order was cancelled without a failed condition".into())),
         }
     }
 

@@ -104,3 +104,26 @@ pub(super) fn ingredient_from_value(value: &AttributeValue) -> Result<Ingredient
     let map = value.as_m().map_err(|_| StoreError::Corrupt("ingredient is neither text nor a map".into()))?;
     Ok(Ingredient { stage: get_s(map, "stage")?.to_owned(), name: get_s(map, "name")?.to_owned() })
 }
+
+/// An order's item as placed: the order, and what its announcement needs.
+pub(super) fn placed_to_item(placed: &PlacedOrder) -> Result<Item, StoreError> {
+    let mut item = DynamoOrders::order_key(placed.order.order_id);
+    item.extend(order_to_attributes(&placed.order));
+    let card = serde_json::to_string(&placed.card_token).map_err(|e| StoreError::Refused(Box::new(e)))?;
+    item.insert(ANNOUNCE_CARD.into(), s(card));
+    if let Some(trace) = placed.trace {
+        item.insert(ANNOUNCE_TRACE.into(), s(trace.traceparent()));
+    }
+    Ok(item)
+}
+
+/// The placed order an item holds while it still carries its announcement (`PLACED`,
+/// unpaid); `None` once paying or cancelling removed it.
+pub(super) fn placed_from_item(item: &Item) -> Result<Option<PlacedOrder>, StoreError> {
+    let Some(card) = opt_s(item, ANNOUNCE_CARD) else { return Ok(None) };
+    let order = order_from_item(item)?;
+    let card_token: CardToken = serde_json::from_str(card)
+        .map_err(|e| StoreError::Corrupt(format!("the card of order {}: {e}", order.order_id)))?;
+    let trace = opt_s(item, ANNOUNCE_TRACE).and_then(TraceContext::from_traceparent);
+    Ok(Some(PlacedOrder { order, card_token, trace }))
+}

@@ -1,8 +1,12 @@
 //! Orders in DynamoDB, one item per order: `pk = ORDER#<id>`, `sk = ORDER`. Its stored
 //! pizzas are attributes of the same item (`pizza_<id>` = its ingredients) next to their
 //! count, so storing a batch of an order's pizzas is one conditional update, not a
-//! transaction, and one strongly consistent read shows the order with all its pizzas. New
-//! orders' announcements go to the outbox table in the same transaction as the order.
+//! transaction, and one strongly consistent read shows the order with all its pizzas.
+//!
+//! The table's stream is the outbox of new orders: an order's item is put with the sealed
+//! card and the trace its `OrderPlaced` needs (`announce_card`, `announce_trace`), the
+//! relay publishes that event from the item's insertion, and paying or cancelling the
+//! order removes them. One put announces an order, not a transaction of two items.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -11,16 +15,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckF
 use chrono::{DateTime, Utc};
 use dynamo_kit::item::{Item, get_n, get_n_or_zero, get_s, get_uuid, key, n, opt_s, s};
 use dynamo_kit::read::query_partition;
-use dynamo_kit::write::{Cancelled, transact, update_or_old};
-use dynamo_kit::{StoreError, built, outbox};
-use pizza_events::Outgoing;
-use pizza_events::catalogue::{CancelReason, Ingredient};
+use dynamo_kit::write::{Cancelled, put_or_old, transact, update_or_old};
+use dynamo_kit::{StoreError, built};
+use messaging::TraceContext;
+use pizza_events::catalogue::{CancelReason, CardToken, Ingredient};
 use pizza_events::names::parse_variant;
 use uuid::Uuid;
 
 use crate::{
     CANCELLABLE, Completion, FinishedPizza, Order, OrderBook, OrderDesk, OrderDetails, OrderStatus, PizzaStored,
-    Placement, StoredPizza, StoredPizzas, Transition, Watchlist,
+    PlacedOrder, Placement, StoredPizza, StoredPizzas, Transition, Watchlist,
 };
 
 const ORDER_SK: &str = "ORDER";
@@ -40,6 +44,12 @@ const PIZZA_ATTRIBUTE_PREFIX: &str = "pizza_";
 const MAX_PIZZAS_PER_UPDATE: usize = 50;
 /// The item that remembers which order a customer placed under an idempotency key.
 const KEY_SK: &str = "KEY";
+/// The sealed card of an unpaid order (its `CardToken` as JSON), for its announcement.
+const ANNOUNCE_CARD: &str = "announce_card";
+/// The trace of the request that placed an unpaid order (`traceparent`).
+const ANNOUNCE_TRACE: &str = "announce_trace";
+/// What leaving `PLACED` removes: an order's announcement is made once it is paid or cancelled.
+const REMOVE_ANNOUNCEMENT: &str = "announce_card, announce_trace";
 
 /// The key of the item remembering a customer's idempotency key. Hashed: the table keeps
 /// neither the client's key nor a way to find an order from it without the customer.
@@ -52,14 +62,12 @@ fn idempotency_key(customer_id: &str, key: &str) -> Item {
 pub struct DynamoOrders {
     client: Client,
     table: String,
-    /// Where new orders' announcements go; only the API writes there.
-    outbox_table: Option<String>,
 }
 
 impl DynamoOrders {
     /// The orders in `table`.
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self { client: Client::new(config), table: table.into(), outbox_table: None }
+        Self { client: Client::new(config), table: table.into() }
     }
 
     /// Every order (an operator's audit; it reads the whole table).
@@ -68,10 +76,21 @@ impl DynamoOrders {
         items.iter().filter(|item| opt_s(item, "sk") == Some(ORDER_SK)).map(order_from_item).collect()
     }
 
-    /// The same store, announcing new orders through the outbox table `outbox_table`.
-    pub fn with_outbox(mut self, outbox_table: impl Into<String>) -> Self {
-        self.outbox_table = Some(outbox_table.into());
-        self
+    /// The item an order is placed as: what the relay finds inserted in the stream.
+    pub fn placed_item(placed: &PlacedOrder) -> Result<Item, StoreError> {
+        placed_to_item(placed)
+    }
+
+    /// The placed order a stream record's `NewImage` shows, if it is the insertion of an
+    /// order to announce (the relay's question); `None` for any other item.
+    pub fn placed_in_stream(
+        image: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<PlacedOrder>, StoreError> {
+        let item = dynamo_kit::stream::item_from_image(image)?;
+        if opt_s(&item, "sk") != Some(ORDER_SK) {
+            return Ok(None);
+        }
+        placed_from_item(&item)
     }
 
     fn order_key(order_id: Uuid) -> Item {

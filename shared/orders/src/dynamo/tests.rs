@@ -32,3 +32,31 @@ fn an_orders_item_lists_the_pizzas_stored_on_it_and_nothing_else() {
     assert_eq!(pizzas.len(), 1);
     assert_eq!(pizzas[0].pizza_id, pizza_id);
 }
+
+#[test]
+fn the_stream_shows_the_relay_the_order_as_it_was_placed_and_nothing_else() {
+    let order = Order::place(Uuid::new_v4(), "c-1", 2, 2500, "fp");
+    let trace = TraceContext::start(order.order_id);
+    let card_token = CardToken::Legacy("sealed elsewhere".into());
+    let placed = PlacedOrder { order, card_token, trace: Some(trace) };
+    let item = placed_to_item(&placed).expect("an item");
+    assert_eq!(
+        DynamoOrders::placed_in_stream(&dynamo_kit::stream::image_of(&item)).expect("reads"),
+        Some(placed.clone())
+    );
+
+    let mut paid = item.clone();
+    paid.remove(ANNOUNCE_CARD);
+    assert_eq!(
+        DynamoOrders::placed_in_stream(&dynamo_kit::stream::image_of(&paid)).expect("reads"),
+        None,
+        "nothing to announce"
+    );
+    let mut key = item;
+    key.insert("sk".into(), s(KEY_SK));
+    assert_eq!(
+        DynamoOrders::placed_in_stream(&dynamo_kit::stream::image_of(&key)).expect("reads"),
+        None,
+        "not an order"
+    );
+}

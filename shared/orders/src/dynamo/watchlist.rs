@@ -63,10 +63,16 @@ impl Watchlist for DynamoOrders {
         update_or_old(update).await.map(|_| ())
     }
 
-    async fn announcement(&self, order_id: Uuid) -> Result<Option<Outgoing>, StoreError> {
-        let outbox_table = self.outbox_table.as_deref().ok_or_else(|| {
-            StoreError::Refused("this order store has no outbox table to read announcements from".into())
-        })?;
-        outbox::find_entry(&self.client, outbox_table, crate::announcement_id(order_id)).await
+    async fn placed_order(&self, order_id: Uuid) -> Result<Option<PlacedOrder>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::order_key(order_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_kit::classify)?;
+        output.item.as_ref().map(placed_from_item).transpose().map(Option::flatten)
     }
 }
