@@ -141,8 +141,8 @@ pub fn report(manifest: &Manifest, measured: &Measured, get: &Measured, fixed: &
     let l = Lines { measured };
     report_requests(&l);
     let archive = report_archive(&l);
-    let per_pizza = report_lambda(&l, manifest);
-    let counted = report_dollars(&l, &per_pizza);
+    let (per_pizza, at_aws) = report_lambda(&l, manifest);
+    let counted = report_dollars(&l, &per_pizza, &at_aws);
     report_all_in(&l, get, volume, fixed, &per_pizza, counted, archive.unwrap_or(0.0));
 }
 
@@ -233,7 +233,7 @@ fn report_archive(l: &Lines) -> Option<f64> {
 
 /// Lambda's invocations and duration, SQS deliveries and log volume; the scenario's bill
 /// as the meter counted it, per pizza.
-fn report_lambda(l: &Lines, manifest: &Manifest) -> PerPizza {
+fn report_lambda(l: &Lines, manifest: &Manifest) -> (PerPizza, PerPizza) {
     let (measured, orders) = (l.measured, l.orders());
     let total = measured.reading.total();
     let count =
@@ -286,14 +286,17 @@ fn report_lambda(l: &Lines, manifest: &Manifest) -> PerPizza {
     if measured.logs.lost > 0 {
         l.out("log_lines_lost", measured.logs.lost.to_string());
     }
-    per_pizza
+    (per_pizza, at_aws)
 }
 
-/// The counted bill's dollars, with SNS's deliveries billed and free; the billed total.
-fn report_dollars(l: &Lines, per_pizza: &PerPizza) -> f64 {
+/// The counted bill's dollars, with SNS's deliveries billed and free, with Lambda as
+/// measured and at AWS's latency (`at_aws`); the billed totals, as measured and at AWS's.
+fn report_dollars(l: &Lines, per_pizza: &PerPizza, at_aws: &PerPizza) -> Counted {
     for (label, deliveries) in [("", Deliveries::BilledAsSqsRequests), ("_deliveries_free", Deliveries::Free)] {
         let dollars = pricing::per_million_pizzas(per_pizza, deliveries);
         l.out(&format!("dollars_per_million_pizzas{label}"), format!("{:.2}", dollars.total()));
+        let at_aws = pricing::per_million_pizzas(at_aws, deliveries).total();
+        l.out(&format!("dollars_per_million_pizzas{label}_at_aws_latency"), format!("{at_aws:.2}"));
         if label.is_empty() {
             l.out("dollars_per_million_pizzas.lambda", format!("{:.2}", dollars.lambda));
             l.out("dollars_per_million_pizzas.sqs", format!("{:.2}", dollars.sqs));
@@ -302,7 +305,17 @@ fn report_dollars(l: &Lines, per_pizza: &PerPizza) -> f64 {
             l.out("dollars_per_million_pizzas.http_api", format!("{:.2}", dollars.http_api));
         }
     }
-    pricing::per_million_pizzas(per_pizza, Deliveries::BilledAsSqsRequests).total()
+    Counted {
+        measured: pricing::per_million_pizzas(per_pizza, Deliveries::BilledAsSqsRequests).total(),
+        at_aws_latency: pricing::per_million_pizzas(at_aws, Deliveries::BilledAsSqsRequests).total(),
+    }
+}
+
+/// The counted bill per million pizzas, deliveries billed: with Lambda's duration as the
+/// emulator made it, and as AWS's latency would.
+struct Counted {
+    measured: f64,
+    at_aws_latency: f64,
 }
 
 /// All in: the client's GETs, the logs, the traces, the fixed block, and the archive.
@@ -312,7 +325,7 @@ fn report_all_in(
     volume: &Volume,
     fixed: &FixedInputs,
     per_pizza: &PerPizza,
-    counted: f64,
+    counted: Counted,
     archive: f64,
 ) {
     let (measured, pizzas, orders) = (l.measured, l.pizzas(), l.orders());
@@ -339,8 +352,11 @@ fn report_all_in(
     l.out("all_in.dollars_per_million_pizzas.traces", format!("{:.2}", beyond.traces));
     l.out("all_in.dollars_per_million_pizzas.fixed_block", format!("{fixed_share:.2}"));
     l.out("all_in.dollars_per_million_pizzas.archive", format!("{archive:.2}"));
-    let all_in = counted + gets + beyond.logs + beyond.traces + fixed_share + archive;
+    let beside_counted = gets + beyond.logs + beyond.traces + fixed_share + archive;
+    let all_in = counted.measured + beside_counted;
     l.out("all_in.dollars_per_million_pizzas", format!("{all_in:.2}"));
+    let at_aws = counted.at_aws_latency + beside_counted;
+    l.out("all_in.dollars_per_million_pizzas_at_aws_latency", format!("{at_aws:.2}"));
     l.out("all_in.dollars_per_order", format!("{:.6}", all_in * pizzas / orders / 1e6));
 }
 
