@@ -221,7 +221,7 @@ fn pizzas_through_crashes_duplicates_and_aws_failures_keep_every_promise_with_no
             .await
             .expect("depth")
             .visible;
-        eprintln!("outbox ranges the relay gave up on (the reconciler announced their orders): {relay_gave_up}");
+        eprintln!("ranges of new orders the relay gave up on (the reconciler announced them): {relay_gave_up}");
 
         let snapshot = pizza_cli::audit::snapshot(&system).await.expect("snapshot");
         let promises = pizza_cli::audit::Promises {
