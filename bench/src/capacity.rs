@@ -91,3 +91,38 @@ mod tests {
         assert_eq!(read_units(100, true, true), 2.0);
     }
 }
+
+/// What an order's item weighs when it is placed, with AWS's sizes for what it carries.
+#[cfg(test)]
+mod placed_order {
+    use super::*;
+    use orders::{DynamoOrders, Order, PlacedOrder};
+    use pizza_events::catalogue::{CardToken, Sealed};
+
+    /// A placed order whose customer id and card token are as long as the API allows (64
+    /// characters each), sealed as KMS seals it on AWS: the key's ARN, a 184-byte
+    /// encrypted data key, a 12-byte nonce, the token and its 16-byte tag.
+    fn placed(customer: usize, token: usize) -> PlacedOrder {
+        let base64 = |bytes: usize| "A".repeat(bytes.div_ceil(3) * 4);
+        let card_token = CardToken::Sealed(Sealed {
+            key_id: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            data_key: base64(184),
+            nonce: base64(12),
+            ciphertext: base64(token + 16),
+        });
+        let order = Order::place(uuid::Uuid::new_v4(), "c".repeat(customer), 4, 5000, "f".repeat(64));
+        let trace = Some(messaging::TraceContext::start(order.order_id));
+        PlacedOrder { order, card_token, trace }
+    }
+
+    fn size(placed: &PlacedOrder) -> u64 {
+        item_size(&dynamo_kit::stream::image_of(&DynamoOrders::placed_item(placed).expect("an item")))
+    }
+
+    #[test]
+    fn a_placed_order_is_one_write_unit_even_with_the_longest_customer_and_card() {
+        let (typical, longest) = (size(&placed(8, 8)), size(&placed(64, 64)));
+        assert!(longest <= 1024, "the longest placed order weighs {longest} bytes (typical: {typical})");
+        assert_eq!(write_units(0, longest, false), 1.0);
+    }
+}

@@ -18,7 +18,7 @@ use dynamo_kit::read::query_partition;
 use dynamo_kit::write::{Cancelled, put_or_old, transact, update_or_old};
 use dynamo_kit::{StoreError, built};
 use messaging::TraceContext;
-use pizza_events::catalogue::{CancelReason, CardToken, Ingredient};
+use pizza_events::catalogue::{CancelReason, CardToken, Ingredient, Sealed};
 use pizza_events::names::parse_variant;
 use uuid::Uuid;
 

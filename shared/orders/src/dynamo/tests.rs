@@ -60,3 +60,34 @@ fn the_stream_shows_the_relay_the_order_as_it_was_placed_and_nothing_else() {
         "not an order"
     );
 }
+
+#[test]
+fn a_sealed_card_is_kept_compactly_and_any_card_reads_back() {
+    let sealed = CardToken::Sealed(Sealed {
+        key_id: "arn:aws:kms:us-east-1:123456789012:key/k".into(),
+        data_key: "ZGF0YQ==".into(),
+        nonce: "bm9uY2U=".into(),
+        ciphertext: "c2VhbGVk".into(),
+    });
+    let text = card_to_text(&sealed).expect("kept");
+    assert_eq!(text, "sealed arn:aws:kms:us-east-1:123456789012:key/k ZGF0YQ== bm9uY2U= c2VhbGVk");
+    assert_eq!(card_from_text(&text), Ok(sealed.clone()));
+    let legacy = CardToken::Legacy("tok_visa".into());
+    assert_eq!(card_from_text(&card_to_text(&legacy).expect("kept")), Ok(legacy));
+    assert!(card_from_text("sealed a b c").is_err(), "three parts");
+    let CardToken::Sealed(mut spaced) = sealed else { unreachable!() };
+    spaced.nonce = "a b".into();
+    assert!(card_to_text(&CardToken::Sealed(spaced)).is_err(), "a space would split it");
+}
+
+#[test]
+fn a_new_order_leaves_out_what_reading_fills_in() {
+    let order = Order::place(Uuid::new_v4(), "c-1", 2, 2500, "fp");
+    let attributes = order_to_attributes(&order);
+    for absent in ["charged_cents", "refunded_cents", "updated_at"] {
+        assert!(!attributes.contains_key(absent), "{absent}");
+    }
+    let mut item = DynamoOrders::order_key(order.order_id);
+    item.extend(attributes);
+    assert_eq!(order_from_item(&item).expect("reads"), order);
+}
