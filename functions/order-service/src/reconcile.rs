@@ -226,6 +226,11 @@ where
         self.finish(report)
     }
 
+    /// Whether order `order_id` is still `PLACED` (read again: it may have been paid since).
+    async fn still_placed(&self, order_id: Uuid) -> Result<bool, dynamo_kit::StoreError> {
+        Ok(self.book.find(order_id).await?.is_some_and(|details| details.order.status == OrderStatus::Placed))
+    }
+
     /// Applies the remedy of one stalled order; its announcements go to `out`.
     async fn heal(
         &self,
@@ -255,6 +260,8 @@ where
         match &remedy {
             Remedy::AnnounceOrder => match self.book.placed_order(order_id).await? {
                 Some(placed) => out.push(placed.announcement(&self.announcements.orders)),
+                // Paid or cancelled since it was read: it moved on, nothing to announce.
+                None if !self.still_placed(order_id).await? => return Ok(None),
                 None => {
                     warn!(%order_id, "placed, never paid, and nothing to announce it with: only a person can help");
                     report.beyond_repair.push(order_id);

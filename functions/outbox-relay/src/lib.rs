@@ -16,12 +16,12 @@ use lambda_kit::TopicArn;
 use lambda_kit::bus::EventBus;
 use lambda_kit::faults::{FaultPoint, Faults};
 use lambda_kit::telemetry::{Metrics, Unit};
-use orders::DynamoOrders;
+use orders::{DynamoOrders, Inserted};
 use pizza_events::Outgoing;
 use pizza_events::WireEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 
 /// A DynamoDB stream batch, as much of it as the relay reads.
 #[derive(Debug, Deserialize)]
@@ -41,6 +41,8 @@ pub struct StreamRecord {
 pub struct Change {
     #[serde(rename = "SequenceNumber")]
     pub sequence_number: String,
+    #[serde(rename = "Keys", default)]
+    pub keys: Map<String, Value>,
     #[serde(rename = "NewImage", default)]
     pub new_image: Map<String, Value>,
 }
@@ -51,8 +53,30 @@ pub fn announcement(record: &StreamRecord, orders_topic: &TopicArn) -> Result<Op
     if record.event_name != "INSERT" {
         return Ok(None);
     }
-    let placed = DynamoOrders::placed_in_stream(&record.dynamodb.new_image).map_err(|e| e.to_string())?;
-    Ok(placed.map(|placed| placed.announcement(orders_topic)))
+    if let Some(entry) = retired_outbox_entry(&record.dynamodb.new_image)? {
+        return Ok(Some(entry));
+    }
+    match DynamoOrders::inserted(&record.dynamodb.keys, &record.dynamodb.new_image).map_err(|e| e.to_string())? {
+        Inserted::Order(placed) => Ok(Some(placed.announcement(orders_topic))),
+        Inserted::Unannounceable(order_id) => {
+            warn!(%order_id, "an order put without its card, by an API from before orders kept it: its outbox entry announces it");
+            Ok(None)
+        }
+        Inserted::NotAnOrder => Ok(None),
+    }
+}
+
+/// An entry of the retired outbox table (`event`, `topic_arn`, `traceparent`), which an
+/// API from before orders announced themselves wrote beside the order: while a stack is
+/// upgraded, the old table's mapping runs this code until CloudFormation removes it, and
+/// the entries still in its stream must get out.
+fn retired_outbox_entry(image: &Map<String, Value>) -> Result<Option<Outgoing>, String> {
+    let text = |name: &str| image.get(name).and_then(|v| v.get("S")).and_then(Value::as_str);
+    let (Some(event), Some(topic)) = (text("event"), text("topic_arn")) else { return Ok(None) };
+    let event = WireEvent::from_json(event).map_err(|e| format!("a retired outbox entry: {e}"))?;
+    let trace = text("traceparent").and_then(lambda_kit::trace::TraceContext::from_traceparent);
+    info!(event_id = %event.id, "publishing an entry of the retired outbox table");
+    Ok(Some(Outgoing { topic: TopicArn(topic.to_owned()), event, trace }))
 }
 
 /// The partial batch response of a stream consumer: the first record to retry from.
@@ -169,7 +193,9 @@ mod tests {
     const ORDERS: &str = "arn:aws:sns:us-east-1:123456789012:orders";
 
     fn record(name: &str, sequence: &str, image: Map<String, Value>) -> Value {
-        json!({"eventName": name, "dynamodb": {"SequenceNumber": sequence, "NewImage": image}})
+        let keys: Map<String, Value> =
+            image.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect();
+        json!({"eventName": name, "dynamodb": {"SequenceNumber": sequence, "Keys": keys, "NewImage": image}})
     }
 
     /// A placed order and the image of its item as the stream shows it.
@@ -216,6 +242,30 @@ mod tests {
         let response = relay.process(batch(records), "r").await;
         assert_eq!(response.batch_item_failures, vec![ItemFailure { item_identifier: "11".into() }]);
         assert_eq!(relay.bus.published().len(), 2, "the readable ones went out; a retry repeats them harmlessly");
+    }
+
+    #[tokio::test]
+    async fn an_entry_of_the_retired_outbox_table_still_gets_out_as_it_was_written() {
+        let relay = relay();
+        let order_id = Uuid::new_v4();
+        let event = pizza_events::Envelope::new(
+            "api",
+            order_id.to_string(),
+            pizza_events::catalogue::OrderConfirmed { order_id, pizzas: 1 },
+        )
+        .to_wire();
+        let entry: Map<String, Value> = json!({
+            "pk": {"S": event.id.to_string()}, "event": {"S": event.to_json()}, "topic_arn": {"S": "old-orders"},
+        })
+        .as_object()
+        .cloned()
+        .expect("an image");
+        assert_eq!(relay.process(batch(vec![record("INSERT", "1", entry)]), "r").await, StreamResponse::default());
+        let published = relay.bus.published();
+        assert_eq!(
+            (published.len(), published[0].event.id, published[0].topic.0.as_str()),
+            (1, event.id, "old-orders")
+        );
     }
 
     #[tokio::test]

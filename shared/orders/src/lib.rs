@@ -24,7 +24,7 @@ use pizza_events::{Envelope, Outgoing};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use dynamo::DynamoOrders;
+pub use dynamo::{DynamoOrders, Inserted};
 pub use memory::InMemoryOrders;
 
 /// Where an order is in its life. It only moves forward: PLACED → COOKING → READY, or to CANCELLED before READY.

@@ -26,6 +26,11 @@ pub enum OutboxError {
     Streams(String),
     #[error("the relay's dead letter {0:?} is no record of a stream range")]
     NotARange(String),
+    #[error(
+        "the relay's dead letter names a range of {0}, not of the orders table's stream (a retired outbox's?): \
+         left in the queue"
+    )]
+    OtherStream(String),
     #[error(transparent)]
     Store(#[from] dynamo_kit::StoreError),
 }
@@ -88,6 +93,8 @@ fn not_after(sequence: &str, last: &str) -> bool {
 pub async fn republish(stack: &Stack) -> Result<Republished, OutboxError> {
     let dlq = &stack.manifest.queue("RelayDeadLetterQueue").ok_or(OutboxError::Missing("RelayDeadLetterQueue"))?.url;
     let orders_table = stack.manifest.table("OrdersTable").ok_or(OutboxError::Missing("OrdersTable"))?;
+    let orders_stream = stack.manifest.tables.get("OrdersTable").and_then(|t| t.stream_arn.as_deref());
+    let orders_stream = orders_stream.ok_or(OutboxError::Missing("orders table's stream"))?;
     // The relay's own configuration: this command publishes what it would have.
     let relay = stack.manifest.function("RelayFunction").ok_or(OutboxError::Missing("RelayFunction"))?;
     let orders_topic = relay.environment.get("ORDERS_TOPIC_ARN").ok_or(OutboxError::Missing("ORDERS_TOPIC_ARN"))?;
@@ -112,6 +119,9 @@ pub async fn republish(stack: &Stack) -> Result<Republished, OutboxError> {
         for message in messages {
             let body = message.body.clone().unwrap_or_default();
             let range = range_of(&body).ok_or(OutboxError::NotARange(body))?;
+            if range.stream_arn != orders_stream {
+                return Err(OutboxError::OtherStream(range.stream_arn));
+            }
             let mut events = Vec::new();
             for order_id in inserted_in(&streams, &range).await? {
                 match book.placed_order(order_id).await? {

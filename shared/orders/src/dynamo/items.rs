@@ -124,11 +124,15 @@ pub(super) fn placed_to_item(placed: &PlacedOrder) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// The placed order an item holds while it still carries its announcement (`PLACED`,
-/// unpaid); `None` once paying or cancelling removed it.
+/// The placed order an item holds while it is `PLACED` and carries its announcement;
+/// `None` once paying or cancelling removed it, or for an order placed before orders kept
+/// their card.
 pub(super) fn placed_from_item(item: &Item) -> Result<Option<PlacedOrder>, StoreError> {
     let Some(card) = opt_s(item, ANNOUNCE_CARD) else { return Ok(None) };
     let order = order_from_item(item)?;
+    if order.status != OrderStatus::Placed {
+        return Ok(None);
+    }
     let card_token =
         card_from_text(card).map_err(|e| StoreError::Corrupt(format!("the card of order {}: {e}", order.order_id)))?;
     let trace = opt_s(item, ANNOUNCE_TRACE).and_then(TraceContext::from_traceparent);

@@ -57,6 +57,18 @@ fn idempotency_key(customer_id: &str, key: &str) -> Item {
     dynamo_kit::item::key(format!("IDEMPOTENCY#{}", crate::customer_fingerprint(customer_id, key)), KEY_SK)
 }
 
+/// What an item inserted into the orders table is to the relay.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    /// A new order, with what its announcement needs.
+    Order(Box<PlacedOrder>),
+    /// An order put without its card, by an API from before orders kept it: its outbox
+    /// entry announced it.
+    Unannounceable(Uuid),
+    /// Another item (an idempotency key's).
+    NotAnOrder,
+}
+
 /// The orders in one DynamoDB table: one item per order, holding its stored pizzas, and one per client
 /// idempotency key.
 pub struct DynamoOrders {
@@ -81,16 +93,24 @@ impl DynamoOrders {
         placed_to_item(placed)
     }
 
-    /// The placed order a stream record's `NewImage` shows, if it is the insertion of an
-    /// order to announce (the relay's question); `None` for any other item.
-    pub fn placed_in_stream(
-        image: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Option<PlacedOrder>, StoreError> {
-        let item = dynamo_kit::stream::item_from_image(image)?;
-        if opt_s(&item, "sk") != Some(ORDER_SK) {
-            return Ok(None);
+    /// What an item inserted into the table is to the relay, from the stream record's
+    /// `Keys` and `NewImage`. An order's insertion without its new image is an error: the
+    /// stream must show new images, or orders go unannounced.
+    pub fn inserted(
+        keys: &serde_json::Map<String, serde_json::Value>,
+        new_image: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Inserted, StoreError> {
+        if opt_s(&dynamo_kit::stream::item_from_image(keys)?, "sk") != Some(ORDER_SK) {
+            return Ok(Inserted::NotAnOrder);
         }
-        placed_from_item(&item)
+        if new_image.is_empty() {
+            return Err(StoreError::Corrupt("an order's insertion without its new image (StreamViewType?)".into()));
+        }
+        let item = dynamo_kit::stream::item_from_image(new_image)?;
+        match placed_from_item(&item)? {
+            Some(placed) => Ok(Inserted::Order(Box::new(placed))),
+            None => Ok(Inserted::Unannounceable(order_from_item(&item)?.order_id)),
+        }
     }
 
     fn order_key(order_id: Uuid) -> Item {

@@ -40,25 +40,27 @@ fn the_stream_shows_the_relay_the_order_as_it_was_placed_and_nothing_else() {
     let card_token = CardToken::Legacy("sealed elsewhere".into());
     let placed = PlacedOrder { order, card_token, trace: Some(trace) };
     let item = placed_to_item(&placed).expect("an item");
-    assert_eq!(
-        DynamoOrders::placed_in_stream(&dynamo_kit::stream::image_of(&item)).expect("reads"),
-        Some(placed.clone())
-    );
+    let image = |item: &Item| dynamo_kit::stream::image_of(item);
+    let keys = image(&DynamoOrders::order_key(placed.order.order_id));
+    assert_eq!(DynamoOrders::inserted(&keys, &image(&item)).expect("reads"), Inserted::Order(Box::new(placed.clone())));
 
-    let mut paid = item.clone();
-    paid.remove(ANNOUNCE_CARD);
-    assert_eq!(
-        DynamoOrders::placed_in_stream(&dynamo_kit::stream::image_of(&paid)).expect("reads"),
-        None,
-        "nothing to announce"
-    );
-    let mut key = item;
-    key.insert("sk".into(), s(KEY_SK));
-    assert_eq!(
-        DynamoOrders::placed_in_stream(&dynamo_kit::stream::image_of(&key)).expect("reads"),
-        None,
-        "not an order"
-    );
+    let mut before = item.clone();
+    before.remove(ANNOUNCE_CARD);
+    let inserted = DynamoOrders::inserted(&keys, &image(&before)).expect("reads");
+    assert_eq!(inserted, Inserted::Unannounceable(placed.order.order_id), "placed before orders kept their card");
+    assert!(DynamoOrders::inserted(&keys, &serde_json::Map::new()).is_err(), "a stream without new images");
+    let key = image(&idempotency_key("c-1", "key-1"));
+    assert_eq!(DynamoOrders::inserted(&key, &image(&item)).expect("reads"), Inserted::NotAnOrder);
+}
+
+#[test]
+fn only_a_placed_order_is_announceable() {
+    let order = Order::place(Uuid::new_v4(), "c-1", 1, 1250, "fp");
+    let placed = PlacedOrder { order, card_token: CardToken::Legacy("t".into()), trace: None };
+    let mut item = placed_to_item(&placed).expect("an item");
+    assert_eq!(placed_from_item(&item).expect("reads"), Some(placed));
+    item.insert("status".into(), s(OrderStatus::Cooking.as_str()));
+    assert_eq!(placed_from_item(&item).expect("reads"), None, "paid by code that left the card behind");
 }
 
 #[test]
