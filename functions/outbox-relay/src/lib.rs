@@ -59,7 +59,8 @@ pub fn announcement(record: &StreamRecord, orders_topic: &TopicArn) -> Result<Op
     match DynamoOrders::inserted(&record.dynamodb.keys, &record.dynamodb.new_image).map_err(|e| e.to_string())? {
         Inserted::Order(placed) => Ok(Some(placed.announcement(orders_topic))),
         Inserted::Unannounceable(order_id) => {
-            warn!(%order_id, "an order put without its card, by an API from before orders kept it: its outbox entry announces it");
+            // Put by an API from before orders kept their card: its outbox entry announces it.
+            warn!(%order_id, "an order put without its card");
             Ok(None)
         }
         Inserted::NotAnOrder => Ok(None),
