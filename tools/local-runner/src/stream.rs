@@ -23,7 +23,11 @@ use crate::manifest::StreamSource;
 use crate::pool::Pool;
 use crate::runtime_api::Reply;
 
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Lambda polls a stream's shards four times a second, and at once again only when it is
+/// behind (a page came back full). Polling again after every page that had records would
+/// read a busy table's stream (the orders table's shows every change of every order)
+/// back to back, taking turns with the functions at an emulator that serialises DynamoDB.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 pub struct StreamPoller {
     pub pool: Arc<Pool>,
@@ -42,8 +46,8 @@ impl StreamPoller {
             let mut checkpoints = self.load_checkpoints();
             let mut iterators: HashMap<String, String> = HashMap::new();
             while !*shutdown.borrow() {
-                let progressed = match self.poll_shards(&mut checkpoints, &mut iterators).await {
-                    Ok(progressed) => progressed,
+                let behind = match self.poll_shards(&mut checkpoints, &mut iterators).await {
+                    Ok(behind) => behind,
                     Err(err) => {
                         warn!(reason = %err, "reading the stream failed; retrying in a second");
                         iterators.clear();
@@ -51,10 +55,10 @@ impl StreamPoller {
                         false
                     }
                 };
-                if !progressed {
+                if !behind {
                     tokio::select! {
                         _ = shutdown.changed() => break,
-                        _ = tokio::time::sleep(IDLE_POLL) => {}
+                        _ = tokio::time::sleep(POLL_INTERVAL) => {}
                     }
                 }
             }
@@ -63,7 +67,7 @@ impl StreamPoller {
         .await
     }
 
-    /// One read of every shard; true if any had records.
+    /// One read of every shard; true if any is behind (its page came back full).
     async fn poll_shards(
         &self,
         checkpoints: &mut HashMap<String, String>,
@@ -77,7 +81,8 @@ impl StreamPoller {
             .await
             .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?;
         let shards = description.stream_description.and_then(|d| d.shards).unwrap_or_default();
-        let mut progressed = false;
+        let limit = self.source.mapping.batch_size.clamp(1, 1000) as i32;
+        let mut behind = false;
         for shard in shards {
             let Some(shard_id) = shard.shard_id else { continue };
             let iterator = match iterators.remove(&shard_id) {
@@ -88,14 +93,14 @@ impl StreamPoller {
                 .streams
                 .get_records()
                 .shard_iterator(iterator)
-                .limit(self.source.mapping.batch_size.clamp(1, 1000) as i32)
+                .limit(limit)
                 .send()
                 .await
                 .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?;
             let records = output.records.unwrap_or_default();
+            behind |= records.len() >= limit as usize;
             if let Some(last) = records.last().and_then(|r| r.dynamodb.as_ref()).and_then(|d| d.sequence_number.clone())
             {
-                progressed = true;
                 self.deliver(&shard_id, &records).await;
                 checkpoints.insert(shard_id.clone(), last);
                 self.save_checkpoints(checkpoints);
@@ -104,7 +109,7 @@ impl StreamPoller {
                 iterators.insert(shard_id, next);
             }
         }
-        Ok(progressed)
+        Ok(behind)
     }
 
     async fn iterator(&self, shard_id: &str, after: Option<&String>) -> Result<String, String> {
