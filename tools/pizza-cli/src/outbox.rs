@@ -197,9 +197,7 @@ async fn inserted_in(streams: &aws_sdk_dynamodbstreams::Client, range: &Range) -
                 }
                 let inserted = record.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
                 let key = |name: &str| change.keys.as_ref().and_then(|k| k.get(name)).and_then(|v| v.as_s().ok());
-                let order_id = (key("sk").map(String::as_str) == Some("ORDER"))
-                    .then(|| key("pk").and_then(|pk| pk.strip_prefix("ORDER#")).and_then(|id| id.parse().ok()))
-                    .flatten();
+                let order_id = key("pk").zip(key("sk")).and_then(|(pk, sk)| DynamoOrders::order_of_key(pk, sk));
                 if let (true, Some(id)) = (inserted, order_id) {
                     ids.push(id);
                 }

@@ -55,7 +55,7 @@ impl OrderDesk for DynamoOrders {
     async fn find(&self, order_id: Uuid) -> Result<Option<OrderDetails>, StoreError> {
         let mut order = None;
         let mut pizzas = Vec::new();
-        for item in query_partition(&self.client, &self.table, &format!("ORDER#{order_id}"), "").await? {
+        for item in query_partition(&self.client, &self.table, &format!("{ORDER_PK_PREFIX}{order_id}"), "").await? {
             match opt_s(&item, "sk") {
                 Some(ORDER_SK) => {
                     order = Some(order_from_item(&item)?);

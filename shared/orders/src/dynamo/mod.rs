@@ -28,6 +28,7 @@ use crate::{
 };
 
 const ORDER_SK: &str = "ORDER";
+const ORDER_PK_PREFIX: &str = "ORDER#";
 /// The sparse index of watched orders: `watch` (one value, [`WATCHED`]) and
 /// `status_since`, present from placing until an order needs no more watching. Its sort
 /// key moves with the status, not with every stored pizza: an index entry is rewritten
@@ -44,7 +45,7 @@ const PIZZA_ATTRIBUTE_PREFIX: &str = "pizza_";
 const MAX_PIZZAS_PER_UPDATE: usize = 50;
 /// The item that remembers which order a customer placed under an idempotency key.
 const KEY_SK: &str = "KEY";
-/// The sealed card of an unpaid order (its `CardToken` as JSON), for its announcement.
+/// The sealed card of an unpaid order (see `card_to_text`), for its announcement.
 const ANNOUNCE_CARD: &str = "announce_card";
 /// The trace of the request that placed an unpaid order (`traceparent`).
 const ANNOUNCE_TRACE: &str = "announce_trace";
@@ -114,7 +115,13 @@ impl DynamoOrders {
     }
 
     fn order_key(order_id: Uuid) -> Item {
-        key(format!("ORDER#{order_id}"), ORDER_SK)
+        key(format!("{ORDER_PK_PREFIX}{order_id}"), ORDER_SK)
+    }
+
+    /// The order an item's key (`pk`, `sk`) names, if it is an order's item: for readers
+    /// of keys only (an index, a stream record's `Keys`).
+    pub fn order_of_key(pk: &str, sk: &str) -> Option<Uuid> {
+        pk.strip_prefix(ORDER_PK_PREFIX).filter(|_| sk == ORDER_SK).and_then(|id| id.parse().ok())
     }
 
     fn guarded_update(&self, order_id: Uuid) -> UpdateItemFluentBuilder {

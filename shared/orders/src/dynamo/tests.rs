@@ -93,3 +93,15 @@ fn a_new_order_leaves_out_what_reading_fills_in() {
     item.extend(attributes);
     assert_eq!(order_from_item(&item).expect("reads"), order);
 }
+
+#[test]
+fn an_order_is_found_from_its_key_and_nothing_else_is() {
+    let order_id = Uuid::new_v4();
+    let order = DynamoOrders::order_key(order_id);
+    let (pk, sk) = (get_s(&order, "pk").expect("pk"), get_s(&order, "sk").expect("sk"));
+    assert_eq!(DynamoOrders::order_of_key(pk, sk), Some(order_id));
+    assert_eq!(DynamoOrders::order_of_key(pk, KEY_SK), None, "another item of the order's partition");
+    let key = idempotency_key("c-1", "k");
+    assert_eq!(DynamoOrders::order_of_key(get_s(&key, "pk").expect("pk"), KEY_SK), None);
+    assert_eq!(DynamoOrders::order_of_key("ORDER#not-a-uuid", ORDER_SK), None);
+}

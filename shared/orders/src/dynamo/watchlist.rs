@@ -22,9 +22,9 @@ impl Watchlist for DynamoOrders {
                 .await
                 .map_err(dynamo_kit::classify)?;
             for item in page.items() {
-                let pk = get_s(item, "pk")?;
-                let id = pk.strip_prefix("ORDER#").and_then(|id| id.parse().ok());
-                orders.push(id.ok_or_else(|| StoreError::Corrupt(format!("{pk} is no order key")))?);
+                let (pk, sk) = (get_s(item, "pk")?, get_s(item, "sk")?);
+                let id = DynamoOrders::order_of_key(pk, sk);
+                orders.push(id.ok_or_else(|| StoreError::Corrupt(format!("{pk}/{sk} is no order key")))?);
             }
             start_key = page.last_evaluated_key().cloned();
             if start_key.is_none() {
