@@ -30,6 +30,7 @@ fn the_dynamodb_orders_keep_the_contract() {
         orders::contract::order_desk(&store).await;
         orders::contract::order_moves(&store).await;
         orders::contract::pizza_storage(&store).await;
+        orders::contract::kitchen_pizzas(&store).await;
         orders::contract::whole_orders(&store).await;
         orders::contract::watchlist(&store).await;
     });
@@ -94,5 +95,53 @@ fn a_stale_belief_that_an_ingredient_ran_out_never_becomes_a_shortage() {
             pantry.reserve("meat", std::slice::from_ref(&hungry)).await.expect("answers"),
             vec![Reservation::AlreadyOutOfStock]
         );
+    });
+}
+
+/// A pizza stored by an earlier version, under its long name (`pizza_<id>`), and delivered
+/// again after an upgrade is a duplicate: stored under its short name as well, it would be
+/// counted twice and its order could never complete.
+#[test]
+fn a_pizza_stored_under_its_long_name_before_an_upgrade_is_not_stored_again() {
+    let system = system();
+    system.run(async {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use orders::{FinishedPizza, Order, OrderBook, OrderDesk, PizzaStored, PlacedOrder, StoredPizza};
+        use pizza_events::catalogue::{CardToken, Ingredient};
+        let aws = local_runner::sdk_config(&system.manifest).await;
+        let table = table(system, "OrdersTable");
+        let store = DynamoOrders::new(&aws, &table);
+        let order = Order::place(uuid::Uuid::new_v4(), "c-upgrade", 2, 2500, "fp-upgrade");
+        let placed = PlacedOrder { order: order.clone(), card_token: CardToken::Legacy("t".into()), trace: None };
+        store.place(&placed, None).await.expect("placed");
+        store.start_cooking(order.order_id, 2500).await.expect("cooking");
+
+        let first = orders::pizza_id(order.order_id, 0);
+        let sauce = AttributeValue::L(vec![AttributeValue::S("sauce:tomato".into())]);
+        aws_sdk_dynamodb::Client::new(&aws)
+            .update_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(format!("ORDER#{}", order.order_id)))
+            .key("sk", AttributeValue::S("ORDER".into()))
+            .update_expression("SET #pizza = :sauce ADD pizzas_ready :one")
+            .expression_attribute_names("#pizza", format!("pizza_{}", first.simple()))
+            .expression_attribute_values(":sauce", sauce)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .expect("stored as the earlier version stored it");
+
+        let ingredients = vec![Ingredient { stage: "sauce".into(), name: "tomato".into() }];
+        let finished = |index| FinishedPizza {
+            order_id: order.order_id,
+            pizza: StoredPizza { pizza_id: orders::pizza_id(order.order_id, index), ingredients: ingredients.clone() },
+            pizzas_in_order: Some(2),
+        };
+        let stored = store.store_pizzas(&[finished(0), finished(1)]).await.expect("stores");
+        assert_eq!(stored.outcomes, vec![PizzaStored::Duplicate, PizzaStored::Stored]);
+        assert_eq!(stored.all_stored, [order.order_id].into(), "two pizzas, each counted once");
+        let details = store.find(order.order_id).await.expect("reads").expect("found");
+        assert_eq!(details.pizzas.len(), 2);
+        assert_eq!(details.order.pizzas_ready, 2);
     });
 }

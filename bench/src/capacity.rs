@@ -119,6 +119,39 @@ mod placed_order {
         item_size(&dynamo_kit::stream::image_of(&DynamoOrders::placed_item(placed).expect("an item")))
     }
 
+    /// The order's `count` first pizzas, each with the longest name of every stage's menu.
+    fn heaviest_pizzas(order: &PlacedOrder, count: u32) -> Vec<orders::StoredPizza> {
+        let ingredients: Vec<pizza_events::catalogue::Ingredient> = pizza_events::menu::MENU
+            .iter()
+            .filter(|stage| stage.stage != "crust")
+            .map(|stage| pizza_events::catalogue::Ingredient {
+                stage: stage.stage.into(),
+                name: stage.ingredients.iter().max_by_key(|name| name.len()).copied().unwrap_or_default().into(),
+            })
+            .collect();
+        (0..count)
+            .map(|index| orders::StoredPizza {
+                pizza_id: orders::pizza_id(order.order.order_id, index),
+                ingredients: ingredients.clone(),
+            })
+            .collect()
+    }
+
+    /// Storing ten pizzas on a cooking order's item leaves it within one write unit, and
+    /// twenty within two, whatever the toppings: what the 20-pizza order's store and
+    /// completion pay.
+    #[test]
+    fn ten_stored_pizzas_and_their_order_fit_in_one_write_unit() {
+        let order = placed(64, 64);
+        let size = |count| {
+            let item = DynamoOrders::cooking_item(&order, &heaviest_pizzas(&order, count)).expect("an item");
+            item_size(&dynamo_kit::stream::image_of(&item))
+        };
+        let (ten, twenty) = (size(10), size(20));
+        assert!(ten <= 1024, "ten pizzas and their order weigh {ten} bytes");
+        assert!(twenty <= 2048, "twenty pizzas and their order weigh {twenty} bytes");
+    }
+
     #[test]
     fn a_placed_order_is_one_write_unit_even_with_the_longest_customer_and_card() {
         let (typical, longest) = (size(&placed(8, 8)), size(&placed(64, 64)));

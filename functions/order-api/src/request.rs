@@ -7,7 +7,8 @@ use pizza_events::catalogue::DEFAULT_CARD_TOKEN;
 use pizza_events::menu::PIZZA_PRICE_CENTS;
 use serde_json::Value;
 
-pub const MAX_PIZZAS: u64 = 50;
+/// The most pizzas one order may have, as the order knows it.
+pub const MAX_PIZZAS: u64 = orders::MAX_PIZZAS as u64;
 /// An order is a few dozen bytes; anything much larger is a mistake or an attack.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 

@@ -3,10 +3,10 @@
 //! announcement made again is the same event.
 
 use lambda_kit::{RecordError, TopicArn};
-use orders::{Completion, Order, OrderStatus, Transition};
+use orders::{Completion, Order, OrderStatus, Transition, pizza_id};
 use pizza_events::Outgoing;
 use pizza_events::catalogue::{OrderCancelled, OrderConfirmed, PaymentProcessed, PizzaRequested};
-use pizza_events::{Envelope, Event, WireEvent, derived_id};
+use pizza_events::{Envelope, Event, WireEvent};
 use uuid::Uuid;
 
 const SOURCE: &str = "orders";
@@ -17,12 +17,6 @@ pub struct Announcements {
     pub pizza: TopicArn,
     /// Where order milestones go (`orders`): confirmed, cancelled.
     pub orders: TopicArn,
-}
-
-/// The id of the `index`-th pizza of an order: fixed, so the order's pizzas are requested
-/// again, not anew, whenever its payment is announced again.
-pub fn pizza_id(order_id: Uuid, index: u32) -> Uuid {
-    derived_id(&[&order_id.to_string(), "pizza", &index.to_string()])
 }
 
 fn unknown(order_id: Uuid) -> RecordError {

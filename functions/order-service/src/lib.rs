@@ -30,7 +30,8 @@ use pizza_events::catalogue::{CancelReason, IngredientAdded, PaymentRefunded};
 use tracing::info;
 use uuid::Uuid;
 
-pub use decide::{Announcements, pizza_id};
+pub use decide::Announcements;
+pub use orders::pizza_id;
 
 pub struct OrderService<B> {
     book: B,

@@ -194,6 +194,40 @@ pub async fn pizza_storage(store: &(impl OrderDesk + OrderBook)) {
     assert_eq!(details.order.pizzas_ready, 2);
 }
 
+/// `OrderBook` storage of the kitchen's pizzas, whose ids are their place in the order
+/// ([`crate::pizza_id`]): each is read back with its id and its ingredients as they came,
+/// on the menu or not, and counted once.
+pub async fn kitchen_pizzas(store: &(impl OrderDesk + OrderBook)) {
+    let order = cooking(store, 3).await;
+    let ingredient = |stage: &str, name: &str| Ingredient { stage: stage.into(), name: name.into() };
+    let pizzas: Vec<FinishedPizza> = [
+        vec![ingredient("sauce", "garlic-cream"), ingredient("cheese", "gorgonzola"), ingredient("meat", "ham")],
+        vec![ingredient("crust", "rye"), ingredient("sauce", "tomato")],
+        vec![],
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(index, ingredients)| FinishedPizza {
+        order_id: order.order_id,
+        pizza: StoredPizza { pizza_id: crate::pizza_id(order.order_id, index as u32), ingredients },
+        pizzas_in_order: Some(3),
+    })
+    .collect();
+    let stored = store.store_pizzas(&pizzas[..2]).await.expect("stores");
+    assert_eq!(stored.outcomes, vec![PizzaStored::Stored; 2]);
+    let again = store.store_pizzas(&pizzas[1..]).await.expect("stores");
+    assert_eq!(again.outcomes, vec![PizzaStored::Duplicate, PizzaStored::Stored]);
+    assert_eq!(again.all_stored, [order.order_id].into());
+
+    let details = store.find(order.order_id).await.expect("reads").expect("found");
+    assert_eq!(details.order.pizzas_ready, 3);
+    let mut expected: Vec<StoredPizza> = pizzas.into_iter().map(|finished| finished.pizza).collect();
+    expected.sort_by_key(|pizza| pizza.pizza_id);
+    let mut found = details.pizzas;
+    found.sort_by_key(|pizza| pizza.pizza_id);
+    assert_eq!(found, expected);
+}
+
 /// `OrderBook` storage of whole orders: a call that brings every pizza of a cooking order
 /// with none stored completes it in the same write; anything less (a part of the order, a
 /// pizza stored before, a size the order does not have) is stored and left to

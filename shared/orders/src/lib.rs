@@ -20,7 +20,7 @@ use dynamo_kit::StoreError;
 use messaging::{TopicArn, TraceContext};
 use pizza_events::catalogue::{CancelReason, CardToken, Ingredient, OrderPlaced};
 use pizza_events::names::{parse_variant, variant_name};
-use pizza_events::{Envelope, Outgoing};
+use pizza_events::{Envelope, Outgoing, derived_id};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -161,6 +161,21 @@ impl PlacedOrder {
         let event = event.to_wire();
         Outgoing { trace: self.trace.map(|trace| trace.child_for(event.id)), ..Outgoing::new(topic, event) }
     }
+}
+
+/// The most pizzas one order may have.
+pub const MAX_PIZZAS: u32 = 50;
+
+/// The id of the `index`-th pizza of an order (from 0): fixed, so the order's pizzas are
+/// requested again, not anew, whenever its payment is announced again.
+pub fn pizza_id(order_id: Uuid, index: u32) -> Uuid {
+    derived_id(&[&order_id.to_string(), "pizza", &index.to_string()])
+}
+
+/// Which of its order's pizzas this is, when its id is one that [`pizza_id`] gives; `None`
+/// for any other id.
+pub fn pizza_index(order_id: Uuid, pizza: Uuid) -> Option<u32> {
+    (0..MAX_PIZZAS).find(|&index| pizza_id(order_id, index) == pizza)
 }
 
 /// A finished pizza, as stored with its order.

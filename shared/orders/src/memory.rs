@@ -284,6 +284,7 @@ mod tests {
         contract::order_desk(&store).await;
         contract::order_moves(&store).await;
         contract::pizza_storage(&store).await;
+        contract::kitchen_pizzas(&store).await;
         contract::whole_orders(&store).await;
         contract::watchlist(&store).await;
         assert!(!store.placed().is_empty(), "orders were placed");

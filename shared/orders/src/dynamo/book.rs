@@ -150,11 +150,14 @@ impl DynamoOrders {
             removes = " REMOVE watch, status_since";
         }
         for (i, (_, finished)) in pizzas.iter().enumerate() {
-            update = update
-                .expression_attribute_names(format!("#p{i}"), pizza_attribute(finished.pizza.pizza_id))
-                .expression_attribute_values(format!(":p{i}"), ingredients_to_value(&finished.pizza.ingredients));
-            sets.push(format!("#p{i} = :p{i}"));
-            conditions.push(format!("attribute_not_exists(#p{i})"));
+            // Stored under its name now, on condition that it is under none of its names.
+            for (j, name) in pizza_attributes(order_id, finished.pizza.pizza_id).into_iter().enumerate() {
+                update = update.expression_attribute_names(format!("#p{i}_{j}"), name);
+                conditions.push(format!("attribute_not_exists(#p{i}_{j})"));
+            }
+            update =
+                update.expression_attribute_values(format!(":p{i}"), ingredients_to_value(&finished.pizza.ingredients));
+            sets.push(format!("#p{i}_0 = :p{i}"));
         }
         let update = update
             .update_expression(format!("SET {} ADD pizzas_ready :stored{removes}", sets.join(", ")))
@@ -176,8 +179,9 @@ impl DynamoOrders {
         let all_stored = current.as_ref().map(|o| o.pizzas_ready >= o.pizzas);
         let mut stored = Stored { order_id, settled: Vec::new(), retry: Vec::new(), all_stored, completed: None };
         for (index, finished) in pizzas {
-            let stored_before =
-                old.as_ref().is_some_and(|item| item.contains_key(&pizza_attribute(finished.pizza.pizza_id)));
+            let stored_before = old.as_ref().is_some_and(|item| {
+                pizza_attributes(order_id, finished.pizza.pizza_id).iter().any(|name| item.contains_key(name))
+            });
             if stored_before {
                 stored.settled.push((*index, PizzaStored::Duplicate));
             } else if cooking {

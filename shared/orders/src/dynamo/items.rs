@@ -2,18 +2,52 @@
 
 use super::*;
 
-pub(super) fn pizza_attribute(pizza_id: Uuid) -> String {
+/// The attribute a pizza is stored under on its order's item: short (`p<n>`) for the
+/// order's n-th pizza, which is every pizza the kitchen makes; `pizza_<id>` otherwise. Ten
+/// pizzas then fit beside the order in one kilobyte, so storing them is one write unit.
+pub(super) fn pizza_attribute(order_id: Uuid, pizza_id: Uuid) -> String {
+    match crate::pizza_index(order_id, pizza_id) {
+        Some(index) => format!("{PIZZA_NUMBER_PREFIX}{index}"),
+        None => long_pizza_attribute(pizza_id),
+    }
+}
+
+/// Every attribute a pizza may be stored under: its name now and, for a pizza with a short
+/// name, the long one it had before, so a pizza stored by an earlier version and delivered
+/// again is seen as stored.
+pub(super) fn pizza_attributes(order_id: Uuid, pizza_id: Uuid) -> Vec<String> {
+    let mut names = vec![pizza_attribute(order_id, pizza_id)];
+    let long = long_pizza_attribute(pizza_id);
+    if names[0] != long {
+        names.push(long);
+    }
+    names
+}
+
+fn long_pizza_attribute(pizza_id: Uuid) -> String {
     format!("{PIZZA_ATTRIBUTE_PREFIX}{}", pizza_id.simple())
+}
+
+/// The pizza an attribute of an order's item stores, if it stores one.
+fn pizza_named(order_id: Uuid, name: &str) -> Option<Uuid> {
+    if let Some(id) = name.strip_prefix(PIZZA_ATTRIBUTE_PREFIX) {
+        return id.parse().ok();
+    }
+    let index = name.strip_prefix(PIZZA_NUMBER_PREFIX)?;
+    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    index.parse().ok().filter(|&index| index < crate::MAX_PIZZAS).map(|index| crate::pizza_id(order_id, index))
 }
 
 /// The pizzas stored on an order's item.
 pub(super) fn pizzas_on(item: &Item) -> Result<Vec<StoredPizza>, StoreError> {
+    let order_id = get_uuid(item, "order_id")?;
     let mut pizzas = Vec::new();
     for (name, value) in item {
-        let Some(pizza_id) = name.strip_prefix(PIZZA_ATTRIBUTE_PREFIX).and_then(|id| id.parse().ok()) else {
-            continue;
-        };
-        pizzas.push(StoredPizza { pizza_id, ingredients: ingredients_from_value(value)? });
+        if let Some(pizza_id) = pizza_named(order_id, name) {
+            pizzas.push(StoredPizza { pizza_id, ingredients: ingredients_from_value(value)? });
+        }
     }
     pizzas.sort_by_key(|pizza| pizza.pizza_id);
     Ok(pizzas)
@@ -92,17 +126,43 @@ pub(super) fn pizza_from_item(item: &Item) -> Result<StoredPizza, StoreError> {
     Ok(StoredPizza { pizza_id: get_uuid(item, "pizza_id")?, ingredients })
 }
 
-/// A pizza's ingredients, compactly: a list of `stage:name`, in the order they were added.
+/// A pizza's ingredients, compactly: their names, comma-separated in the order they were
+/// added, for the menu says each one's stage; one the menu does not place at its stage is
+/// written `stage:name`. A name that holds a separator, or no ingredient at all, is kept
+/// as a list of `stage:name`, as earlier versions stored every pizza.
 pub(super) fn ingredients_to_value(ingredients: &[Ingredient]) -> AttributeValue {
-    AttributeValue::L(ingredients.iter().map(|i| s(format!("{}:{}", i.stage, i.name))).collect())
+    let plain = |text: &str| !text.is_empty() && !text.contains([',', ':']);
+    if ingredients.is_empty() || !ingredients.iter().all(|i| plain(&i.stage) && plain(&i.name)) {
+        return AttributeValue::L(ingredients.iter().map(|i| s(format!("{}:{}", i.stage, i.name))).collect());
+    }
+    let names: Vec<String> = ingredients
+        .iter()
+        .map(|i| match stage_of(&i.name) {
+            Some(stage) if stage == i.stage => i.name.clone(),
+            _ => format!("{}:{}", i.stage, i.name),
+        })
+        .collect();
+    s(names.join(","))
 }
 
 pub(super) fn ingredients_from_value(value: &AttributeValue) -> Result<Vec<Ingredient>, StoreError> {
-    let list = value.as_l().map_err(|_| StoreError::Corrupt("ingredients are not a list".into()))?;
+    if let Ok(text) = value.as_s() {
+        return text.split(',').map(ingredient_from_text).collect();
+    }
+    let list = value.as_l().map_err(|_| StoreError::Corrupt("ingredients are neither text nor a list".into()))?;
     list.iter().map(ingredient_from_value).collect()
 }
 
-/// `stage:name`, or (pizzas stored before) a map of `stage` and `name`.
+/// `stage:name`, or a name the menu places at its stage.
+fn ingredient_from_text(text: &str) -> Result<Ingredient, StoreError> {
+    if let Some((stage, name)) = text.split_once(':') {
+        return Ok(Ingredient { stage: stage.to_owned(), name: name.to_owned() });
+    }
+    let stage = stage_of(text).ok_or_else(|| StoreError::Corrupt(format!("ingredient {text:?} is on no menu")))?;
+    Ok(Ingredient { stage: stage.to_owned(), name: text.to_owned() })
+}
+
+/// An element of a list: `stage:name`, or (pizzas stored before) a map of `stage` and `name`.
 pub(super) fn ingredient_from_value(value: &AttributeValue) -> Result<Ingredient, StoreError> {
     if let Ok(text) = value.as_s() {
         let (stage, name) =

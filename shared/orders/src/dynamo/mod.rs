@@ -19,6 +19,7 @@ use dynamo_kit::write::{Cancelled, put_or_old, transact, update_or_old};
 use dynamo_kit::{StoreError, built};
 use messaging::TraceContext;
 use pizza_events::catalogue::{CancelReason, CardToken, Ingredient, Sealed};
+use pizza_events::menu::stage_of;
 use pizza_events::names::parse_variant;
 use uuid::Uuid;
 
@@ -39,7 +40,10 @@ const STATUS_SINCE: &str = "status_since";
 const WATCHED: &str = "open";
 /// Pizzas stored before they moved onto their order's item were items of their own.
 const PIZZA_SK_PREFIX: &str = "PIZZA#";
-/// A stored pizza is an attribute of its order's item: `pizza_<id>` = its ingredients.
+/// A stored pizza is an attribute of its order's item, = its ingredients: `p<n>` for the
+/// order's n-th pizza (its id is `orders::pizza_id(order, n)`), `pizza_<id>` for a pizza
+/// whose id is not derived so (and for every pizza stored before the short names).
+const PIZZA_NUMBER_PREFIX: &str = "p";
 const PIZZA_ATTRIBUTE_PREFIX: &str = "pizza_";
 /// Pizzas stored by one update: its condition names each, and an expression is at most 4 KB.
 const MAX_PIZZAS_PER_UPDATE: usize = 50;
@@ -92,6 +96,21 @@ impl DynamoOrders {
     /// The item an order is placed as: what the relay finds inserted in the stream.
     pub fn placed_item(placed: &PlacedOrder) -> Result<Item, StoreError> {
         placed_to_item(placed)
+    }
+
+    /// The item of a cooking order with `pizzas` stored on it, as its updates leave it: for
+    /// sizing what storing pizzas costs.
+    pub fn cooking_item(placed: &PlacedOrder, pizzas: &[StoredPizza]) -> Result<Item, StoreError> {
+        let mut order = placed.order.clone();
+        (order.status, order.charged_cents, order.pizzas_ready) = (OrderStatus::Cooking, order.amount_cents, 0);
+        order.updated_at = order.created_at + chrono::Duration::milliseconds(1);
+        let mut item = Self::order_key(order.order_id);
+        item.extend(order_to_attributes(&order));
+        item.insert("pizzas_ready".into(), n(pizzas.len() as u64));
+        for pizza in pizzas {
+            item.insert(pizza_attribute(order.order_id, pizza.pizza_id), ingredients_to_value(&pizza.ingredients));
+        }
+        Ok(item)
     }
 
     /// What an item inserted into the table is to the relay, from the stream record's

@@ -4,33 +4,57 @@ use std::collections::HashMap;
 
 use super::*;
 
+fn ingredient(stage: &str, name: &str) -> Ingredient {
+    Ingredient { stage: stage.into(), name: name.into() }
+}
+
 #[test]
-fn ingredients_are_stored_compactly_and_read_in_both_layouts() {
-    let ingredients = vec![
-        Ingredient { stage: "sauce".into(), name: "pesto".into() },
-        Ingredient { stage: "meat".into(), name: "ham:smoked".into() },
-    ];
-    let value = ingredients_to_value(&ingredients);
-    assert_eq!(value.as_l().expect("a list")[0], s("sauce:pesto"));
-    assert_eq!(ingredients_from_value(&value).expect("reads"), ingredients);
+fn ingredients_are_stored_by_name_and_read_in_every_layout() {
+    let menu = vec![ingredient("sauce", "pesto"), ingredient("cheese", "vegan"), ingredient("veggies", "spinach")];
+    let value = ingredients_to_value(&menu);
+    assert_eq!(value, s("pesto,vegan,spinach"), "the menu says each one's stage");
+    assert_eq!(ingredients_from_value(&value).expect("reads"), menu);
+
+    let off_menu = vec![ingredient("sauce", "pesto"), ingredient("crust", "rye"), ingredient("meat", "ham")];
+    let value = ingredients_to_value(&off_menu);
+    assert_eq!(value, s("pesto,crust:rye,ham"), "an ingredient the menu does not know keeps its stage");
+    assert_eq!(ingredients_from_value(&value).expect("reads"), off_menu);
+
+    for awkward in [vec![ingredient("meat", "ham:smoked")], vec![ingredient("sauce", "a,b")], vec![]] {
+        let value = ingredients_to_value(&awkward);
+        assert!(value.as_l().is_ok(), "{awkward:?} is kept as a list");
+        assert_eq!(ingredients_from_value(&value).expect("reads"), awkward);
+    }
     let before = AttributeValue::L(vec![AttributeValue::M(HashMap::from([
         ("stage".to_owned(), s("sauce")),
         ("name".to_owned(), s("pesto")),
     ]))]);
-    assert_eq!(ingredients_from_value(&before).expect("reads"), ingredients[..1]);
+    assert_eq!(ingredients_from_value(&before).expect("reads"), menu[..1]);
+    assert!(ingredients_from_value(&s("pineapple")).is_err(), "a bare name must be on the menu");
 }
 
 #[test]
 fn an_orders_item_lists_the_pizzas_stored_on_it_and_nothing_else() {
-    let pizza_id = Uuid::new_v4();
-    let mut item = DynamoOrders::order_key(Uuid::new_v4());
+    let order_id = Uuid::new_v4();
+    let (kitchens, stranger, older) = (crate::pizza_id(order_id, 7), Uuid::new_v4(), crate::pizza_id(order_id, 1));
+    assert_eq!(pizza_attribute(order_id, kitchens), "p7");
+    assert_eq!(pizza_attributes(order_id, stranger), [format!("pizza_{}", stranger.simple())]);
+    assert_eq!(pizza_attributes(order_id, older), ["p1".to_owned(), format!("pizza_{}", older.simple())]);
+    let mut item = DynamoOrders::order_key(order_id);
+    item.insert("order_id".into(), s(order_id.to_string()));
     item.insert("pizzas".into(), n(2u64));
     item.insert("pizzas_ready".into(), n(1u64));
     item.insert("payment_fingerprint".into(), s("fp"));
-    item.insert(pizza_attribute(pizza_id), AttributeValue::L(vec![s("sauce:tomato")]));
-    let pizzas = pizzas_on(&item).expect("reads");
-    assert_eq!(pizzas.len(), 1);
-    assert_eq!(pizzas[0].pizza_id, pizza_id);
+    item.insert("p".into(), s("not a pizza"));
+    item.insert("p99".into(), s("beyond any order's size"));
+    item.insert(pizza_attribute(order_id, kitchens), s("tomato"));
+    item.insert(pizza_attribute(order_id, stranger), AttributeValue::L(vec![s("sauce:tomato")]));
+    item.insert(pizza_attributes(order_id, older)[1].clone(), AttributeValue::L(vec![s("sauce:bbq")]));
+    let mut ids: Vec<Uuid> = pizzas_on(&item).expect("reads").iter().map(|pizza| pizza.pizza_id).collect();
+    let mut expected = vec![kitchens, stranger, older];
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
 }
 
 #[test]
