@@ -146,21 +146,23 @@ fn the_clear_card_token_is_in_no_table_and_no_log_line_of_a_whole_run() {
         assert!(leaked.is_empty(), "the card token was logged: {leaked:?}");
 
         let mut scanned = BTreeSet::new();
+        let mut orders_seen = BTreeSet::new();
         for table in system.manifest.tables.values() {
             let items = dynamo_kit::read::scan_all(&system.dynamodb, &table.name).await.expect("scans");
             for item in &items {
                 let text = format!("{item:?}");
                 assert!(!text.contains(&card), "{} holds the card token: {text}", table.name);
                 // An order keeps its card, sealed, only until it is paid or cancelled.
-                let order = item.get("order_id").and_then(|id| id.as_s().ok()).filter(|id| placed.contains(id));
-                if let Some(order) =
-                    order.filter(|_| item.get("sk").and_then(|sk| sk.as_s().ok()).is_some_and(|sk| sk == "ORDER"))
-                {
+                let key = |name: &str| item.get(name).and_then(|value| value.as_s().ok()).map_or("", String::as_str);
+                let order = orders::DynamoOrders::order_of_key(key("pk"), key("sk")).map(|id| id.to_string());
+                if let Some(order) = order.filter(|id| placed.contains(id)) {
                     assert!(!item.contains_key("announce_card"), "order {order} still keeps its sealed card: {text}");
+                    orders_seen.insert(order);
                 }
             }
             scanned.insert((table.name.clone(), !items.is_empty()));
         }
+        assert_eq!(orders_seen.len(), placed.len(), "every order's item was checked for its card");
         let with_items: Vec<&str> = scanned.iter().filter(|(_, any)| *any).map(|(t, _)| t.as_str()).collect();
         for table in ["orders", "payments"] {
             let name = format!("test-security-{table}");

@@ -72,9 +72,7 @@ pub async fn order_desk(store: &impl OrderDesk) {
     retry.pizzas = 5;
     match store.place(&placing(&retry), None).await.expect("answers") {
         Placement::Exists(existing) => {
-            assert_eq!(existing.pizzas, 3, "the first order stands");
-            assert_eq!(existing.payment_fingerprint, "fp-contract");
-            assert!(existing.same_request_as(&order));
+            assert_eq!((existing.pizzas, existing.order_id), (3, order.order_id), "the first order stands");
         }
         other => panic!("placing an existing order again must find it, got {other:?}"),
     }
@@ -98,7 +96,13 @@ async fn idempotency_keys(store: &impl OrderDesk) {
     assert_eq!(store.place(&placing(&first), Some(&key)).await.expect("placed"), Placement::Placed);
     let retry = order("c-key-1");
     match store.place(&placing(&retry), Some(&key)).await.expect("answers") {
-        Placement::Exists(existing) => assert_eq!(existing.order_id, first.order_id, "the retry finds the first order"),
+        Placement::Exists(existing) => {
+            assert_eq!(existing.order_id, first.order_id, "the retry finds the first order");
+            assert_eq!(existing.payment_fingerprint, "fp-contract", "and the card it was placed with");
+            assert!(existing.same_request_as(&retry));
+            let other_card = Order::place(Uuid::new_v4(), "c-key-1", 2, 2500, "fp-other-card");
+            assert!(!existing.same_request_as(&other_card), "a retry naming another card is not the same request");
+        }
         other => panic!("a retry under the same key must find the first order, got {other:?}"),
     }
     assert_eq!(store.find(retry.order_id).await.expect("reads"), None, "the retry wrote nothing");

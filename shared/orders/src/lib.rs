@@ -15,7 +15,7 @@ mod memory;
 pub mod contract;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use dynamo_kit::StoreError;
 use messaging::{TopicArn, TraceContext};
 use pizza_events::catalogue::{CancelReason, CardToken, Ingredient, OrderPlaced};
@@ -83,9 +83,11 @@ pub struct Order {
     /// What a cancellation refunded.
     pub refunded_cents: u64,
     /// A one-way fingerprint of the card token the order is paid with: a retried request
-    /// must name the same card, and the token itself is not stored.
+    /// must name the same card, and the token itself is not stored. Only a retry under an
+    /// idempotency key can find an order, so a store may keep it with the key alone: an
+    /// order read back otherwise may show it empty.
     pub payment_fingerprint: String,
-    /// When it was placed.
+    /// When it was placed (to the millisecond, as every time of an order is kept).
     pub created_at: DateTime<Utc>,
     /// When it last moved: placed, paid, a pizza stored, completed, cancelled, refunded.
     pub updated_at: DateTime<Utc>,
@@ -100,7 +102,7 @@ impl Order {
         amount_cents: u64,
         payment_fingerprint: impl Into<String>,
     ) -> Self {
-        let now = Utc::now();
+        let now = Utc::now().trunc_subsecs(3);
         Self {
             order_id,
             status: OrderStatus::Placed,

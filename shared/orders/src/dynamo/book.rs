@@ -42,7 +42,7 @@ impl OrderBook for DynamoOrders {
             .table_name(&self.table)
             .set_key(Some(Self::order_key(order_id)))
             .update_expression("SET refunded_cents = :refunded, updated_at = :now")
-            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
+            .expression_attribute_values(":now", s(stored_time(Utc::now())))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":refunded", n(refunded_cents));
         // A refund for no known order has nothing to be recorded on.

@@ -19,7 +19,8 @@ impl OrderDesk for DynamoOrders {
         let order = &placed.order;
         let mut remembered = idempotency_key(&order.customer_id, key);
         remembered.insert("order_id".into(), s(order.order_id.to_string()));
-        remembered.insert("created_at".into(), s(order.created_at.to_rfc3339()));
+        remembered.insert("created_at".into(), s(stored_time(order.created_at)));
+        remembered.insert(FINGERPRINT.into(), s(order.payment_fingerprint.clone()));
         let actions = [remembered, item].map(|item| {
             let put = Put::builder()
                 .table_name(&self.table)
@@ -41,7 +42,13 @@ impl OrderDesk for DynamoOrders {
             Some(existing) if opt_s(existing, "sk") == Some(KEY_SK) => {
                 let order_id = get_uuid(existing, "order_id")?;
                 match self.find(order_id).await? {
-                    Some(details) => Ok(Placement::Exists(details.order)),
+                    Some(details) => {
+                        let mut order = details.order;
+                        if let Some(fingerprint) = opt_s(existing, FINGERPRINT) {
+                            order.payment_fingerprint = fingerprint.to_owned();
+                        }
+                        Ok(Placement::Exists(order))
+                    }
                     None => Err(StoreError::Refused(
                         format!("idempotency key names order {order_id}, which is gone").into(),
                     )),

@@ -47,8 +47,10 @@ const PIZZA_NUMBER_PREFIX: &str = "p";
 const PIZZA_ATTRIBUTE_PREFIX: &str = "pizza_";
 /// Pizzas stored by one update: its condition names each, and an expression is at most 4 KB.
 const MAX_PIZZAS_PER_UPDATE: usize = 50;
-/// The item that remembers which order a customer placed under an idempotency key.
+/// The item that remembers which order a customer placed under an idempotency key, and
+/// the fingerprint of the card it was placed with.
 const KEY_SK: &str = "KEY";
+const FINGERPRINT: &str = "payment_fingerprint";
 /// The sealed card of an unpaid order (see `card_to_text`), for its announcement.
 const ANNOUNCE_CARD: &str = "announce_card";
 /// The trace of the request that placed an unpaid order (`traceparent`).
@@ -149,7 +151,7 @@ impl DynamoOrders {
             .table_name(&self.table)
             .set_key(Some(Self::order_key(order_id)))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
+            .expression_attribute_values(":now", s(stored_time(Utc::now())))
     }
 
     async fn run_transition(&self, order_id: Uuid, update: UpdateItemFluentBuilder) -> Result<Transition, StoreError> {

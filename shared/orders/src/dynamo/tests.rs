@@ -59,7 +59,7 @@ fn an_orders_item_lists_the_pizzas_stored_on_it_and_nothing_else() {
 
 #[test]
 fn the_stream_shows_the_relay_the_order_as_it_was_placed_and_nothing_else() {
-    let order = Order::place(Uuid::new_v4(), "c-1", 2, 2500, "fp");
+    let order = Order::place(Uuid::new_v4(), "c-1", 2, 2500, "");
     let trace = TraceContext::start(order.order_id);
     let card_token = CardToken::Legacy("sealed elsewhere".into());
     let placed = PlacedOrder { order, card_token, trace: Some(trace) };
@@ -79,7 +79,7 @@ fn the_stream_shows_the_relay_the_order_as_it_was_placed_and_nothing_else() {
 
 #[test]
 fn only_a_placed_order_is_announceable() {
-    let order = Order::place(Uuid::new_v4(), "c-1", 1, 1250, "fp");
+    let order = Order::place(Uuid::new_v4(), "c-1", 1, 1250, "");
     let placed = PlacedOrder { order, card_token: CardToken::Legacy("t".into()), trace: None };
     let mut item = placed_to_item(&placed).expect("an item");
     assert_eq!(placed_from_item(&item).expect("reads"), Some(placed));
@@ -110,12 +110,16 @@ fn a_sealed_card_is_kept_compactly_and_any_card_reads_back() {
 fn a_new_order_leaves_out_what_reading_fills_in() {
     let order = Order::place(Uuid::new_v4(), "c-1", 2, 2500, "fp");
     let attributes = order_to_attributes(&order);
-    for absent in ["charged_cents", "refunded_cents", "updated_at"] {
+    for absent in ["charged_cents", "refunded_cents", "updated_at", FINGERPRINT] {
         assert!(!attributes.contains_key(absent), "{absent}");
     }
+    assert_eq!(opt_s(&attributes, "created_at").map(str::len), Some(24), "to the millisecond, in UTC");
     let mut item = DynamoOrders::order_key(order.order_id);
     item.extend(attributes);
-    assert_eq!(order_from_item(&item).expect("reads"), order);
+    let fingerprint_kept_with_the_key = Order { payment_fingerprint: String::new(), ..order.clone() };
+    assert_eq!(order_from_item(&item).expect("reads"), fingerprint_kept_with_the_key);
+    item.insert(FINGERPRINT.into(), s("fp"));
+    assert_eq!(order_from_item(&item).expect("reads"), order, "as orders placed before kept it");
 }
 
 #[test]

@@ -15,7 +15,7 @@ impl Watchlist for DynamoOrders {
                 .index_name(WATCH_INDEX)
                 .key_condition_expression("watch = :watched AND status_since < :before")
                 .expression_attribute_values(":watched", s(WATCHED))
-                .expression_attribute_values(":before", s(before.to_rfc3339()))
+                .expression_attribute_values(":before", s(stored_time(before)))
                 .limit((limit - orders.len()).min(1000) as i32)
                 .set_exclusive_start_key(start_key)
                 .send()
@@ -59,7 +59,7 @@ impl Watchlist for DynamoOrders {
             .condition_expression("#status = :status AND attribute_exists(watch)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()));
+            .expression_attribute_values(":now", s(stored_time(Utc::now())));
         update_or_old(update).await.map(|_| ())
     }
 
