@@ -152,6 +152,27 @@ mod placed_order {
         assert!(twenty <= 2048, "twenty pizzas and their order weigh {twenty} bytes");
     }
 
+    /// A typical order of twenty (a short customer id, toppings of middling names) stays
+    /// within one unit even with all its pizzas: its completion costs one.
+    #[test]
+    fn a_typical_order_of_twenty_fits_in_one_write_unit() {
+        let order = placed(8, 16);
+        let names = [("sauce", "tomato"), ("cheese", "cheddar"), ("meat", "salami"), ("veggies", "onions")];
+        let ingredients: Vec<_> = names
+            .iter()
+            .map(|(stage, name)| pizza_events::catalogue::Ingredient { stage: (*stage).into(), name: (*name).into() })
+            .collect();
+        let pizzas: Vec<_> = (0..20)
+            .map(|index| orders::StoredPizza {
+                pizza_id: orders::pizza_id(order.order.order_id, index),
+                ingredients: ingredients.clone(),
+            })
+            .collect();
+        let item = DynamoOrders::cooking_item(&order, &pizzas).expect("an item");
+        let size = item_size(&dynamo_kit::stream::image_of(&item));
+        assert!(size <= 1024, "a typical order of twenty weighs {size} bytes");
+    }
+
     #[test]
     fn a_placed_order_is_one_write_unit_even_with_the_longest_customer_and_card() {
         let (typical, longest) = (size(&placed(8, 8)), size(&placed(64, 64)));
