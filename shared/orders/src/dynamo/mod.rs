@@ -45,7 +45,8 @@ const PIZZA_SK_PREFIX: &str = "PIZZA#";
 /// whose id is not derived so (and for every pizza stored before the short names).
 const PIZZA_NUMBER_PREFIX: &str = "p";
 const PIZZA_ATTRIBUTE_PREFIX: &str = "pizza_";
-/// Pizzas stored by one update: its condition names each, and an expression is at most 4 KB.
+/// Pizzas stored by one update: its condition names each pizza twice (`attribute_not_exists(#p49_1)`
+/// and ` AND `, 33 bytes a name), so fifty keep it near 3.4 KB, and an expression is at most 4 KB.
 const MAX_PIZZAS_PER_UPDATE: usize = 50;
 /// The item that remembers which order a customer placed under an idempotency key, and
 /// the fingerprint of the card it was placed with.
