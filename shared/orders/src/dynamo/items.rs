@@ -56,9 +56,9 @@ pub(super) fn pizzas_on(item: &Item) -> Result<Vec<StoredPizza>, StoreError> {
 /// An order's attributes. What is zero (nothing charged or refunded yet) or the creation
 /// time again (`updated_at` of a new order) is left out, and reading fills it in: an order
 /// is put with its sealed card, and the whole must stay within one write unit (1 KB); so
-/// must a cooking order with ten pizzas, and most with twenty. Its id is its key's. The card's fingerprint is
-/// kept with the idempotency key that alone can find the order again (orders placed
-/// before kept it here, and it is still read).
+/// must a cooking order with ten pizzas, and most with twenty. Its id is its key's. The
+/// card's fingerprint is kept with the idempotency key that alone can find the order again
+/// (orders placed before kept it here, and it is still read).
 pub(super) fn order_to_attributes(order: &Order) -> Item {
     let mut item = Item::new();
     item.insert("status".into(), s(order.status.as_str()));
@@ -91,10 +91,9 @@ fn order_id_of(item: &Item) -> Result<Uuid, StoreError> {
     if item.contains_key("order_id") {
         return get_uuid(item, "order_id");
     }
-    let pk = get_s(item, "pk")?;
-    pk.strip_prefix(ORDER_PK_PREFIX)
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("{pk:?} is not an order's key")))
+    let (pk, sk) = (get_s(item, "pk")?, get_s(item, "sk")?);
+    DynamoOrders::order_of_key(pk, sk)
+        .ok_or_else(|| StoreError::Corrupt(format!("{pk:?}, {sk:?} is not an order's key")))
 }
 
 pub(super) fn order_from_item(item: &Item) -> Result<Order, StoreError> {
@@ -184,9 +183,7 @@ fn ingredient_from_text(text: &str) -> Result<Ingredient, StoreError> {
 /// An element of a list: `stage:name`, or (pizzas stored before) a map of `stage` and `name`.
 pub(super) fn ingredient_from_value(value: &AttributeValue) -> Result<Ingredient, StoreError> {
     if let Ok(text) = value.as_s() {
-        let (stage, name) =
-            text.split_once(':').ok_or_else(|| StoreError::Corrupt(format!("ingredient {text:?} has no stage")))?;
-        return Ok(Ingredient { stage: stage.to_owned(), name: name.to_owned() });
+        return ingredient_from_text(text);
     }
     let map = value.as_m().map_err(|_| StoreError::Corrupt("ingredient is neither text nor a map".into()))?;
     Ok(Ingredient { stage: get_s(map, "stage")?.to_owned(), name: get_s(map, "name")?.to_owned() })
