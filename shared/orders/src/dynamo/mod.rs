@@ -103,17 +103,17 @@ impl DynamoOrders {
 
     /// The item of a cooking order with `pizzas` stored on it, as its updates leave it: for
     /// sizing what storing pizzas costs.
-    pub fn cooking_item(placed: &PlacedOrder, pizzas: &[StoredPizza]) -> Result<Item, StoreError> {
+    pub fn cooking_item(placed: &PlacedOrder, pizzas: &[StoredPizza]) -> Item {
         let mut order = placed.order.clone();
-        (order.status, order.charged_cents, order.pizzas_ready) = (OrderStatus::Cooking, order.amount_cents, 0);
+        (order.status, order.charged_cents) = (OrderStatus::Cooking, order.amount_cents);
+        order.pizzas_ready = pizzas.len() as u32;
         order.updated_at = order.created_at + chrono::Duration::milliseconds(1);
         let mut item = Self::order_key(order.order_id);
         item.extend(order_to_attributes(&order));
-        item.insert("pizzas_ready".into(), n(pizzas.len() as u64));
         for pizza in pizzas {
             item.insert(pizza_attribute(order.order_id, pizza.pizza_id), ingredients_to_value(&pizza.ingredients));
         }
-        Ok(item)
+        item
     }
 
     /// What an item inserted into the table is to the relay, from the stream record's
