@@ -23,18 +23,31 @@ like any other resource, and a topic's `firehose` subscription delivers each mes
 it as AWS does: the SNS envelope (or the raw message) as one record, a newline after it.
 Records are buffered per stream and written to S3 together at most a second later, as
 Firehose's buffering does (over a shorter interval), so an order's events are a few objects
-rather than one object each.
+rather than one object each. The envelope is built here with the fields AWS documents for
+Firehose (no signature): moto's signs a new certificate per message, which under load made
+every publish to an archived topic wait a tenth of a second.
+
+moto's server runs on one interpreter, so its CPU time is every request's latency under
+load. Three costs that change no answer are cut: it found each request's service under one
+lock, listing its package directory on the way (the answer is now remembered per host); it
+built every attribute of a queue, counting its messages, for each message it received (the
+retention check now reads the one it needs); and it logged every request. And a batch
+published to a topic lands in each subscribed queue at once, as on AWS, rather than
+message by message with a receive woken at the first.
 
 Usage: python emulator_server.py -H 127.0.0.1 -p 4566   (the arguments of moto_server)
 """
 
+import contextlib
 import copy
 import gzip
 import json
+import logging
 import threading
 
 from moto.awslambda.models import LambdaBackend
 from moto.core.common_models import CloudFormationModel
+from moto.core.utils import iso_8601_datetime_with_milliseconds, unix_time
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -47,8 +60,11 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.firehose.models import firehose_backends
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
-from moto.sns.models import Subscription
+from moto.sns.models import SNSBackend, Subscription
+from moto.sqs.exceptions import QueueDoesNotExist
+from moto.sqs.models import SQSBackend, sqs_backends
 
 _dynamodb = threading.Lock()
 _call_action = DynamoHandler.call_action
@@ -287,6 +303,27 @@ def _as_written(backend, stream: str, batch: list) -> list:
     return [{"Data": gzip.compress(b"".join(record["Data"] for record in batch))}]
 
 
+def _firehose_envelope(subscription, message, message_id, subject, message_attributes) -> dict:
+    """The envelope SNS writes into a Firehose stream when raw delivery is off: the fields
+    AWS documents for it, and no signature. (moto's `get_post_data`, meant for HTTP
+    endpoints, signs a fresh certificate for every message: milliseconds of CPU each,
+    holding the interpreter while every other request waits.)"""
+    region = subscription.topic.sns_backend.region_name
+    envelope = {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": subscription.topic.arn,
+        "Message": message,
+        "Timestamp": iso_8601_datetime_with_milliseconds(),
+        "UnsubscribeURL": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={subscription.arn}",
+    }
+    if subject:
+        envelope["Subject"] = subject
+    if message_attributes:
+        envelope["MessageAttributes"] = message_attributes
+    return envelope
+
+
 _firehose_buffer = _FirehoseBuffer()
 _publish = Subscription.publish
 
@@ -299,13 +336,70 @@ def _publish_to_firehose(self, message, message_id, subject=None, message_attrib
     if str(self.attributes.get("RawMessageDelivery", "false")).lower() == "true":
         record = message
     else:
-        record = json.dumps(self.get_post_data(message, message_id, subject, message_attributes=message_attributes))
+        record = json.dumps(_firehose_envelope(self, message, message_id, subject, message_attributes))
     region, stream = self.endpoint.split(":")[3], self.endpoint.rsplit("/", 1)[-1]
     _firehose_buffer.add(self.account_id, region, stream, (record + "\n").encode())
     return None
 
 
 Subscription.publish = _publish_to_firehose
+
+
+# moto's server finds the service of every request under one lock, and on the way lists its
+# own package directory from disk and tries every service's URL patterns in turn: the
+# busiest lock in the server under load, held for work whose answer never changes. The
+# answer is remembered here, by host (a handful: one per service and region).
+_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+_backends_by_host = {}
+
+
+def _remembered_backend_for_host(self, host):
+    if host not in _backends_by_host:
+        _backends_by_host[host] = _backend_for_host(self, host)
+    return _backends_by_host[host]
+
+
+DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host
+
+
+def _within_retention(self, queue_name, message):
+    """moto's check, without building every attribute of the queue (counting its messages
+    twice over) for each message a receive hands out."""
+    retention = self.get_queue(queue_name).message_retention_period
+    return int(retention) + message.sent_timestamp / 1000 > unix_time()
+
+
+SQSBackend.is_message_valid_based_on_retention_period = _within_retention
+
+_publish_batch = SNSBackend.publish_batch
+
+
+def _publish_batch_at_once(self, topic_arn, publish_batch_request_entries):
+    """A batch lands in each subscribed queue at once, as on AWS: moto delivers it message
+    by message, waking a waiting receive at the first, so Lambda's poller got one message a
+    receive and split one publish into many small batches."""
+    queues = sorted(_subscribed_queues(self, topic_arn), key=lambda queue: queue.queue_arn)
+    with contextlib.ExitStack() as held:
+        for queue in queues:
+            held.enter_context(queue._messages_lock)
+        return _publish_batch(self, topic_arn, publish_batch_request_entries)
+
+
+def _subscribed_queues(backend, topic_arn):
+    subscriptions, _ = backend.list_subscriptions_by_topic(topic_arn=topic_arn)
+    for subscription in subscriptions:
+        if subscription.protocol != "sqs":
+            continue
+        _, _, _, region, account_id, name = subscription.endpoint.split(":")
+        with contextlib.suppress(QueueDoesNotExist):
+            yield sqs_backends[account_id][region].get_queue(name)
+
+
+SNSBackend.publish_batch = _publish_batch_at_once
+
+# One log line per request costs the server a tenth of its time under load; warnings and
+# errors still reach the log.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 if __name__ == "__main__":
     main()
