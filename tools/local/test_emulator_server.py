@@ -1,0 +1,68 @@
+"""The emulator wrapper's corrections of moto, against moto in this process."""
+
+import json
+import sys
+import threading
+import time
+import unittest
+from types import SimpleNamespace
+
+import boto3
+import emulator_server
+from moto import mock_aws
+
+REGION = "us-east-1"
+
+
+class PublishBatchTest(unittest.TestCase):
+    def test_a_waiting_receive_gets_the_whole_batch(self):
+        with mock_aws():
+            sns = boto3.client("sns", region_name=REGION)
+            sqs = boto3.client("sqs", region_name=REGION)
+            topic = sns.create_topic(Name="pizza")["TopicArn"]
+            queue = sqs.create_queue(QueueName="sauce-q")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+            received = []
+
+            def long_poll():
+                answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=5)
+                received.extend(answer.get("Messages", []))
+
+            poller = threading.Thread(target=long_poll)
+            poller.start()
+            time.sleep(0.3)  # the receive is waiting before the batch is published
+            entries = [{"Id": str(n), "Message": json.dumps({"pizza": n})} for n in range(10)]
+            # Threads take turns as often as they can, as under a loaded server: a receive
+            # woken by the first message would run before the second lands.
+            switching = sys.getswitchinterval()
+            sys.setswitchinterval(1e-6)
+            try:
+                sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+                poller.join(timeout=10)
+            finally:
+                sys.setswitchinterval(switching)
+
+            self.assertEqual(sorted(json.loads(m["Body"])["pizza"] for m in received), list(range(10)))
+
+
+class FirehoseEnvelopeTest(unittest.TestCase):
+    def test_it_has_the_fields_aws_documents_and_no_signature(self):
+        backend = SimpleNamespace(region_name=REGION)
+        topic = SimpleNamespace(arn="arn:aws:sns:us-east-1:123456789012:pizza", sns_backend=backend)
+        subscription = SimpleNamespace(topic=topic, arn=f"{topic.arn}:0b41")
+        attributes = {"traceparent": {"Type": "String", "Value": "00-abc-def-01"}}
+
+        envelope = emulator_server._firehose_envelope(subscription, "{}", "m-1", None, attributes)
+
+        documented = {"Type", "MessageId", "TopicArn", "Message", "Timestamp", "UnsubscribeURL", "MessageAttributes"}
+        self.assertEqual(set(envelope), documented)
+        self.assertEqual(envelope["TopicArn"], topic.arn)
+        self.assertEqual(envelope["MessageAttributes"], attributes)
+        self.assertTrue(envelope["UnsubscribeURL"].endswith(f"SubscriptionArn={subscription.arn}"))
+        self.assertIn("Subject", emulator_server._firehose_envelope(subscription, "{}", "m-2", "a subject", None))
+
+
+if __name__ == "__main__":
+    unittest.main()
