@@ -1,11 +1,13 @@
 """The emulator wrapper's corrections of moto, against moto in this process."""
 
 import json
+import os
 import sys
 import threading
 import time
 import unittest
 from types import SimpleNamespace
+from unittest import mock
 
 import boto3
 import emulator_server
@@ -15,6 +17,14 @@ REGION = "us-east-1"
 
 
 class PublishBatchTest(unittest.TestCase):
+    def setUp(self):
+        # moto mocks AWS's own addresses: an emulator's (the suite's AWS_ENDPOINT_URL) would
+        # send these clients to the network instead.
+        local = {name: value for name, value in os.environ.items() if not name.startswith("AWS_ENDPOINT_URL")}
+        patched = mock.patch.dict(os.environ, local, clear=True)
+        patched.start()
+        self.addCleanup(patched.stop)
+
     def test_a_waiting_receive_gets_the_whole_batch(self):
         with mock_aws():
             sns = boto3.client("sns", region_name=REGION)
