@@ -32,8 +32,8 @@ load. Three costs that change no answer are cut: it found each request's service
 lock, listing its package directory on the way (the answer is now remembered per host); it
 built every attribute of a queue, counting its messages, for each message it received (the
 retention check now reads the one it needs); and it logged every request. And a batch
-published to a topic lands in each subscribed queue at once, as on AWS, rather than
-message by message with a receive woken at the first.
+published to a topic lands in each subscribed queue at once for a receive waiting on it,
+rather than message by message with the receive woken at the first.
 
 Usage: python emulator_server.py -H 127.0.0.1 -p 4566   (the arguments of moto_server)
 """
@@ -375,9 +375,10 @@ _publish_batch = SNSBackend.publish_batch
 
 
 def _publish_batch_at_once(self, topic_arn, publish_batch_request_entries):
-    """A batch lands in each subscribed queue at once, as on AWS: moto delivers it message
-    by message, waking a waiting receive at the first, so Lambda's poller got one message a
-    receive and split one publish into many small batches."""
+    """A batch lands in each subscribed queue at once, for a receive waiting on the queue:
+    moto delivers it message by message and wakes a waiting receive at the first, so
+    Lambda's poller got one message a receive. (A receive that scans the queue while the
+    batch lands can still see part of it; AWS promises nothing either way.)"""
     queues = sorted(_subscribed_queues(self, topic_arn), key=lambda queue: queue.queue_arn)
     with contextlib.ExitStack() as held:
         for queue in queues:
@@ -390,9 +391,11 @@ def _subscribed_queues(backend, topic_arn):
     for subscription in subscriptions:
         if subscription.protocol != "sqs":
             continue
-        _, _, _, region, account_id, name = subscription.endpoint.split(":")
+        # The queue moto delivers to (`Subscription.publish`): its account, the ARN's region
+        # and name.
+        parts = subscription.endpoint.split(":")
         with contextlib.suppress(QueueDoesNotExist):
-            yield sqs_backends[account_id][region].get_queue(name)
+            yield sqs_backends[subscription.account_id][parts[3]].get_queue(parts[-1])
 
 
 SNSBackend.publish_batch = _publish_batch_at_once

@@ -6,7 +6,6 @@ import sys
 import threading
 import time
 import unittest
-from types import SimpleNamespace
 from unittest import mock
 
 import boto3
@@ -16,7 +15,7 @@ from moto import mock_aws
 REGION = "us-east-1"
 
 
-class PublishBatchTest(unittest.TestCase):
+class InProcessMoto(unittest.TestCase):
     def setUp(self):
         # moto mocks AWS's own addresses: an emulator's (the suite's AWS_ENDPOINT_URL) would
         # send these clients to the network instead.
@@ -25,6 +24,8 @@ class PublishBatchTest(unittest.TestCase):
         patched.start()
         self.addCleanup(patched.stop)
 
+
+class PublishBatchTest(InProcessMoto):
     def test_a_waiting_receive_gets_the_whole_batch(self):
         with mock_aws():
             sns = boto3.client("sns", region_name=REGION)
@@ -57,21 +58,34 @@ class PublishBatchTest(unittest.TestCase):
             self.assertEqual(sorted(json.loads(m["Body"])["pizza"] for m in received), list(range(10)))
 
 
-class FirehoseEnvelopeTest(unittest.TestCase):
-    def test_it_has_the_fields_aws_documents_and_no_signature(self):
-        backend = SimpleNamespace(region_name=REGION)
-        topic = SimpleNamespace(arn="arn:aws:sns:us-east-1:123456789012:pizza", sns_backend=backend)
-        subscription = SimpleNamespace(topic=topic, arn=f"{topic.arn}:0b41")
-        attributes = {"traceparent": {"Type": "String", "Value": "00-abc-def-01"}}
+class FirehoseSubscriptionTest(InProcessMoto):
+    def test_a_message_is_archived_in_the_envelope_aws_documents(self):
+        buffer = emulator_server._firehose_buffer
+        with mock_aws(), mock.patch.object(buffer, "FLUSH_SECONDS", 3600):
+            sns = boto3.client("sns", region_name=REGION)
+            topic = sns.create_topic(Name="orders")["TopicArn"]
+            sns.subscribe(
+                TopicArn=topic,
+                Protocol="firehose",
+                Endpoint=f"arn:aws:firehose:{REGION}:123456789012:deliverystream/archive",
+                Attributes={"SubscriptionRoleArn": "arn:aws:iam::123456789012:role/archive"},
+            )
+            trace = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
+            traceparent = {"DataType": "String", "StringValue": trace}
+            sns.publish(TopicArn=topic, Message='{"event": 1}', MessageAttributes={"traceparent": traceparent})
+            with buffer.lock:
+                records, buffer.records = buffer.records, {}
+                if buffer.timer is not None:
+                    buffer.timer.cancel()
+                    buffer.timer = None
 
-        envelope = emulator_server._firehose_envelope(subscription, "{}", "m-1", None, attributes)
-
+        [(key, [record])] = records.items()
+        self.assertEqual(key[2], "archive")
+        envelope = json.loads(record["Data"])
         documented = {"Type", "MessageId", "TopicArn", "Message", "Timestamp", "UnsubscribeURL", "MessageAttributes"}
         self.assertEqual(set(envelope), documented)
-        self.assertEqual(envelope["TopicArn"], topic.arn)
-        self.assertEqual(envelope["MessageAttributes"], attributes)
-        self.assertTrue(envelope["UnsubscribeURL"].endswith(f"SubscriptionArn={subscription.arn}"))
-        self.assertIn("Subject", emulator_server._firehose_envelope(subscription, "{}", "m-2", "a subject", None))
+        self.assertEqual((envelope["TopicArn"], envelope["Message"]), (topic, '{"event": 1}'))
+        self.assertEqual(envelope["MessageAttributes"]["traceparent"]["Value"], traceparent["StringValue"])
 
 
 if __name__ == "__main__":
