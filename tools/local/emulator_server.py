@@ -277,10 +277,18 @@ class _FirehoseBuffer:
                 self.timer.daemon = True
                 self.timer.start()
 
-    def flush(self) -> None:
+    def take(self) -> dict:
+        """Everything buffered, by (account, region, stream), leaving the buffer empty and
+        no write pending."""
         with self.lock:
-            records, self.records, self.timer = self.records, {}, None
-        for (account_id, region, stream), batch in records.items():
+            records, self.records = self.records, {}
+            if self.timer is not None:
+                self.timer.cancel()  # a no-op when the timer itself is flushing
+                self.timer = None
+        return records
+
+    def flush(self) -> None:
+        for (account_id, region, stream), batch in self.take().items():
             backend = firehose_backends[account_id][region]
             try:
                 backend.put_record_batch(stream, _as_written(backend, stream, batch))

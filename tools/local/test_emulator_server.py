@@ -73,11 +73,7 @@ class FirehoseSubscriptionTest(InProcessMoto):
             trace = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
             traceparent = {"DataType": "String", "StringValue": trace}
             sns.publish(TopicArn=topic, Message='{"event": 1}', MessageAttributes={"traceparent": traceparent})
-            with buffer.lock:
-                records, buffer.records = buffer.records, {}
-                if buffer.timer is not None:
-                    buffer.timer.cancel()
-                    buffer.timer = None
+            records = buffer.take()
 
         [(key, [record])] = records.items()
         self.assertEqual(key[2], "archive")
