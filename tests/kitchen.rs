@@ -232,7 +232,14 @@ fn an_operator_can_redrive_a_dead_letter() {
         let stray = Envelope::new(
             "test",
             order_id.to_string(),
-            IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients: vec![], pizzas_in_order: None },
+            IngredientAdded {
+                order_id,
+                pizza_id,
+                stage: "veggies".into(),
+                ingredients: vec![],
+                pizzas_in_order: None,
+                journey: vec![],
+            },
         );
         let body = serde_json::to_string(&stray.to_wire()).expect("JSON");
         let store = system.queue("StoreQueue");

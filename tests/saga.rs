@@ -373,6 +373,7 @@ fn late_and_out_of_order_events_change_nothing() {
                 stage: "veggies".into(),
                 ingredients: vec![],
                 pizzas_in_order: Some(1),
+                journey: vec![],
             },
         )
         .to_wire();

@@ -265,7 +265,14 @@ mod tests {
     fn finished(request: &Envelope<PizzaRequested>) -> Inbound<WireEvent> {
         let ingredients = vec![Ingredient { stage: "veggies".into(), name: "olives".into() }];
         let PizzaRequested { order_id, pizza_id, pizzas_in_order } = request.data;
-        let data = IngredientAdded { order_id, pizza_id, stage: "veggies".into(), ingredients, pizzas_in_order };
+        let data = IngredientAdded {
+            order_id,
+            pizza_id,
+            stage: "veggies".into(),
+            ingredients,
+            pizzas_in_order,
+            journey: vec![],
+        };
         Inbound::detached(Envelope::caused_by(request, "veggies", "veggies", data).to_wire())
     }
 
@@ -334,7 +341,8 @@ mod tests {
         let payment = paid(&service, 2).await;
         let order_id = order_id_of(&payment);
         let requests = of::<PizzaRequested>(&handle(&service, &[payment]).await);
-        let out = InventoryFailed { order_id, pizza_id: requests[0].data.pizza_id, stage: "meat".into() };
+        let out =
+            InventoryFailed { order_id, pizza_id: requests[0].data.pizza_id, stage: "meat".into(), journey: vec![] };
         let cancelled = of::<OrderCancelled>(&handle(&service, &[inbound(order_id, out)]).await);
         assert_eq!(cancelled[0].data.reason, CancelReason::OutOfStock);
 
@@ -352,7 +360,7 @@ mod tests {
         let order_id = order_id_of(&payment);
         let request = of::<PizzaRequested>(&handle(&service, &[payment]).await).remove(0);
         handle(&service, &[finished(&request)]).await;
-        let late = InventoryFailed { order_id, pizza_id: request.data.pizza_id, stage: "meat".into() };
+        let late = InventoryFailed { order_id, pizza_id: request.data.pizza_id, stage: "meat".into(), journey: vec![] };
         assert!(handle(&service, &[inbound(order_id, late)]).await.is_empty());
         assert_eq!(order_of(&service, order_id).await.status, OrderStatus::Ready);
 

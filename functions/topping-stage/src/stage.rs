@@ -4,7 +4,7 @@
 use inventory::{Reservation, ReservationRequest};
 use lambda_kit::{ConfigError, Env, RecordError, TopicArn};
 use pizza_events::Outgoing;
-use pizza_events::catalogue::{Ingredient, IngredientAdded, InventoryFailed, PizzaRequested};
+use pizza_events::catalogue::{Hop, Ingredient, IngredientAdded, InventoryFailed, PizzaRequested};
 use pizza_events::{Envelope, Event, WireEvent, derived_id, menu};
 use uuid::Uuid;
 
@@ -27,6 +27,9 @@ pub struct Pizza {
     pub ingredients: Vec<Ingredient>,
     /// How many pizzas its order has, passed on from stage to stage.
     pub pizzas_in_order: Option<u32>,
+    /// Its events so far, the one that brought it here last: what the event this stage
+    /// announces carries on.
+    pub journey: Vec<Hop>,
 }
 
 impl Stage {
@@ -65,15 +68,19 @@ impl Stage {
                     pizza_id: data.pizza_id,
                     ingredients: Vec::new(),
                     pizzas_in_order: data.pizzas_in_order,
+                    journey: vec![Hop::of(event)],
                 }
             }
             IngredientAdded::TYPE => {
                 let data = event.decode::<IngredientAdded>()?.data;
+                let mut journey = data.journey;
+                journey.push(Hop::of(event));
                 Pizza {
                     order_id: data.order_id,
                     pizza_id: data.pizza_id,
                     ingredients: data.ingredients,
                     pizzas_in_order: data.pizzas_in_order,
+                    journey,
                 }
             }
             other => return Err(RecordError::permanent(format!("stage {} does not handle {other}", self.name))),
@@ -111,12 +118,17 @@ impl Stage {
                     stage: self.name.clone(),
                     ingredients,
                     pizzas_in_order: pizza.pizzas_in_order,
+                    journey: pizza.journey.clone(),
                 };
                 vec![Outgoing::new(&self.output, Envelope::caused_by(cause, &self.name, &self.name, data).to_wire())]
             }
             None if reservation.is_out_of_stock() => {
-                let data =
-                    InventoryFailed { order_id: pizza.order_id, pizza_id: pizza.pizza_id, stage: self.name.clone() };
+                let data = InventoryFailed {
+                    order_id: pizza.order_id,
+                    pizza_id: pizza.pizza_id,
+                    stage: self.name.clone(),
+                    journey: pizza.journey.clone(),
+                };
                 let event = Envelope::caused_by(cause, &self.name, "out-of-stock", data);
                 vec![Outgoing::new(&self.inventory, event.to_wire())]
             }
@@ -139,7 +151,8 @@ mod tests {
         let order_id = Uuid::new_v4();
         let data = PizzaRequested { order_id, pizza_id: Uuid::new_v4(), pizzas_in_order: Some(3) };
         let event = Envelope::new("orders", order_id.to_string(), data.clone()).to_wire();
-        (event, Pizza { order_id, pizza_id: data.pizza_id, ingredients: vec![], pizzas_in_order: Some(3) })
+        let journey = vec![Hop::of(&event)];
+        (event, Pizza { order_id, pizza_id: data.pizza_id, ingredients: vec![], pizzas_in_order: Some(3), journey })
     }
 
     #[test]
@@ -165,6 +178,24 @@ mod tests {
         assert_eq!(out[0].topic.0, "inventory");
         assert_eq!(out[0].event.decode::<InventoryFailed>().expect("decodes").data.stage, "meat");
         assert!(meat.announce(&cause, &pizza, &Reservation::OrderClosed).is_empty());
+    }
+
+    #[test]
+    fn each_event_carries_the_pizzas_earlier_events_first_first_and_so_does_a_shortage() {
+        let (sauce, cheese, meat) = (stage("sauce"), stage("cheese"), stage("meat"));
+        let (requested, pizza) = requested();
+        let sauced = sauce.announce(&requested, &pizza, &Reservation::Reserved("bbq".into())).remove(0).event;
+        let at_cheese = cheese.read(&sauced).expect("cheese takes it");
+        let cheesed = cheese.announce(&sauced, &at_cheese, &Reservation::Reserved("feta".into())).remove(0).event;
+        let journey = cheesed.decode::<IngredientAdded>().expect("decodes").data.journey;
+        assert_eq!(journey, vec![Hop::of(&requested), Hop::of(&sauced)]);
+        assert_eq!(journey[1].causation_id, Some(journey[0].id), "each hop names the one before");
+        assert_eq!((journey[1].event_type.as_str(), journey[1].source.as_str()), ("IngredientAdded", "sauce"));
+
+        let at_meat = meat.read(&cheesed).expect("meat takes it");
+        let short = meat.announce(&cheesed, &at_meat, &Reservation::OutOfStock).remove(0).event;
+        let failed = short.decode::<InventoryFailed>().expect("decodes").data;
+        assert_eq!(failed.journey.iter().map(|h| h.id).collect::<Vec<_>>(), [requested.id, sauced.id, cheesed.id]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The event archive, the bus's durable log: every event any topic carried, as SNS
-//! delivered it to the archive's Firehose stream and Firehose wrote it to S3, kept for the
-//! retention the template sets. An operator draws an order's [`timeline`] from it, or
-//! replays its events.
+//! The event archive, the bus's durable log: every event of the order topics and of the
+//! kitchen's last topic, as SNS delivered it to the archive's Firehose stream and Firehose
+//! wrote it to S3, kept for the retention the template sets. The kitchen's earlier events
+//! travel on as the [`journeys`] of its last ones. An operator draws an order's
+//! [`timeline`] from it, or replays its events.
 //!
 //! The log is append-only: an event announced again (a retry, a reconciler's
 //! re-announcement, a replay) is archived again. Reading keeps every copy; the timeline
@@ -10,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod journeys;
 mod memory;
 pub mod records;
 mod s3;

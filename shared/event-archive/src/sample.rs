@@ -1,5 +1,7 @@
 //! Archived histories for tests of what reads the archive: an order of two pizzas through
-//! two stages, confirmed, and the same order replayed a minute later.
+//! two stages, confirmed, as a log of every event and as the archive keeps it (the
+//! kitchen's last stage carrying the pizza's journey), and the same order replayed a
+//! minute later.
 
 use chrono::{DateTime, Duration, Utc};
 use pizza_events::WireEvent;
@@ -63,6 +65,33 @@ pub fn two_pizza_order() -> Vec<Archived> {
     all.push(event("OrderConfirmed", "orders", last.as_ref(), 100, json!({})));
     all.reverse();
     all
+}
+
+/// What the archive keeps of `every_event` (such as [`two_pizza_order`]): the order's own
+/// events and the last stage's (`last_stage`), each carrying its pizza's earlier events as
+/// its journey, as the stages publish it.
+pub fn as_archived(every_event: &[Archived], last_stage: &str) -> Vec<Archived> {
+    let by_id: std::collections::HashMap<Uuid, &Archived> = every_event.iter().map(|a| (a.event.id, a)).collect();
+    let in_kitchen = |a: &Archived| matches!(a.event.event_type.as_str(), "PizzaRequested" | "IngredientAdded");
+    let is_last = |a: &Archived| a.event.data.get("stage").and_then(|s| s.as_str()) == Some(last_stage);
+    every_event
+        .iter()
+        .filter(|a| !in_kitchen(a) || is_last(a))
+        .cloned()
+        .map(|mut archived| {
+            if in_kitchen(&archived) {
+                let mut journey = Vec::new();
+                let mut cause = archived.event.causation_id.and_then(|id| by_id.get(&id)).filter(|c| in_kitchen(c));
+                while let Some(hop) = cause {
+                    journey.push(pizza_events::catalogue::Hop::of(&hop.event));
+                    cause = hop.event.causation_id.and_then(|id| by_id.get(&id)).filter(|c| in_kitchen(c));
+                }
+                journey.reverse();
+                archived.event.data["journey"] = serde_json::to_value(journey).unwrap_or_default();
+            }
+            archived
+        })
+        .collect()
 }
 
 /// The order's history after a replay: every event archived again, stamped a minute later.

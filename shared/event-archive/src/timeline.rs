@@ -9,13 +9,13 @@
 //! causal chain (a cause above its effects), never the order copies reached the archive,
 //! and an event announced more than once is marked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{Archived, first_copies};
+use crate::{Archived, first_copies, journeys};
 
 /// The events that end an order, and what they mean.
 const OUTCOMES: &[(&str, &str)] = &[("OrderConfirmed", "READY"), ("OrderCancelled", "CANCELLED")];
@@ -66,6 +66,8 @@ pub struct Step {
     pub group: usize,
     /// How many copies the archive holds: more than one for an event announced again.
     pub copies: usize,
+    /// Known from the journey a later event of its pizza carries, not archived itself.
+    pub carried: bool,
 }
 
 impl Step {
@@ -133,13 +135,19 @@ impl Spread {
 
 impl Timeline {
     /// Draws the timeline of one correlation's archived events (every copy, in any order).
+    /// The kitchen's earlier events of each pizza, which the archive does not hold, are
+    /// read from the journey its later events carry.
     pub fn of(correlation_id: &str, archived: &[Archived]) -> Timeline {
-        let once = first_copies(archived);
+        let mut once = first_copies(archived);
+        let carried = journeys::carried(&once);
+        let carried_ids: HashSet<Uuid> = carried.iter().map(|a| a.event.id).collect();
+        once.extend(carried.into_iter().map(|event| (event, 1)));
+        once.sort_by_key(|(archived, _)| archived.position());
         let archived: Vec<(&Archived, usize)> =
             causal_order(&once).into_iter().map(|i| (&once[i].0, once[i].1)).collect();
         let started_at = once.first().map(|(a, _)| a.event.occurred_at);
         let index_of: HashMap<Uuid, usize> = archived.iter().enumerate().map(|(i, (a, _))| (a.event.id, i)).collect();
-        let (mut events, missing_parents) = steps(&archived, &index_of, started_at);
+        let (mut events, missing_parents) = steps(&archived, &index_of, started_at, &carried_ids);
         let groups = group(&mut events);
         let (outcome, critical_path) = critical_path(&events, &index_of);
         Timeline {
@@ -174,6 +182,7 @@ fn steps(
     archived: &[(&Archived, usize)],
     index_of: &HashMap<Uuid, usize>,
     started_at: Option<DateTime<Utc>>,
+    carried: &HashSet<Uuid>,
 ) -> (Vec<Step>, Vec<Uuid>) {
     let mut events: Vec<Step> = Vec::with_capacity(archived.len());
     let mut missing_parents = Vec::new();
@@ -196,6 +205,7 @@ fn steps(
             depth: parent.map_or(0, |p| events[p].depth + 1),
             group: 0,
             copies: *copies,
+            carried: carried.contains(&event.id),
         });
     }
     (events, missing_parents)
@@ -295,7 +305,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::sample::{CAUSAL, ORDER, replayed, two_pizza_order};
+    use crate::sample::{CAUSAL, ORDER, as_archived, replayed, two_pizza_order};
 
     #[test]
     fn the_pizzas_fold_into_one_line_per_stage_with_their_hop_spread() {
@@ -369,6 +379,38 @@ mod tests {
         assert!(rows.windows(2).all(|w| w[0] <= w[1]), "and so is every event: {steps:?}");
         assert!(timeline.events.iter().all(|e| e.depth == 0 || e.parent.is_some()));
         assert_eq!(timeline.outcome.as_deref(), Some("READY"));
+    }
+
+    #[test]
+    fn the_last_stages_journeys_draw_the_same_timeline_as_every_event_archived() {
+        let every = Timeline::of(ORDER, &two_pizza_order());
+        let archived = as_archived(&two_pizza_order(), "cheese");
+        assert_eq!(archived.len(), 5, "placed, paid, two pizzas' cheese, confirmed");
+        let kept = Timeline::of(ORDER, &archived);
+
+        let rows = |t: &Timeline| -> Vec<(String, usize, Option<Spread>)> {
+            t.groups.iter().map(|g| (g.label.clone(), g.count, g.hop_ms)).collect()
+        };
+        assert_eq!(rows(&kept), rows(&every));
+        assert_eq!(kept.critical_path, every.critical_path);
+        assert_eq!(kept.duration_ms(), every.duration_ms());
+        assert!(kept.missing_parents.is_empty());
+        let carried: Vec<&str> = kept.events.iter().filter(|e| e.carried).map(|e| e.event_type.as_str()).collect();
+        assert_eq!(carried, ["PizzaRequested", "IngredientAdded", "PizzaRequested", "IngredientAdded"]);
+        assert_eq!(kept.count("IngredientAdded", Some("sauce")), 2, "a carried stage keeps its stage");
+    }
+
+    #[test]
+    fn a_replay_marks_what_was_announced_again_not_what_its_journeys_carry() {
+        let archived = as_archived(&two_pizza_order(), "cheese");
+        let timeline = Timeline::of(ORDER, &replayed(&archived));
+        assert_eq!(timeline.events.len(), 9, "each event once");
+        assert_eq!(timeline.duration_ms(), 100.0, "timed by the first copies, not the replay");
+        for (index, group) in timeline.groups.iter().enumerate() {
+            let carried = timeline.events.iter().any(|e| e.group == index && e.carried);
+            let expected = if carried { 0 } else { group.count };
+            assert_eq!(group.reannounced, expected, "{}", group.label);
+        }
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! version. `events/schemas/` holds the JSON Schema of each published version, generated
 //! from these types (see [`crate::registry`]).
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::envelope::{DecodeError, Event};
+use crate::envelope::{DecodeError, Event, WireEvent};
 use crate::menu;
 use crate::names::variant_name;
 
@@ -170,11 +171,19 @@ pub struct InventoryFailed {
     pub pizza_id: Uuid,
     /// The stage whose ingredients ran out.
     pub stage: String,
+    /// The pizza's events before this one, first first (see [`Hop`]). Empty in v1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journey: Vec<Hop>,
 }
 
 impl Event for InventoryFailed {
     const TYPE: &'static str = "InventoryFailed";
-    const VERSION: u32 = 1;
+    /// v2 adds `journey`, which v1 did not carry.
+    const VERSION: u32 = 2;
+
+    fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
+        only_adds_optional_fields::<Self>(from_version, data)
+    }
 }
 
 /// Why an order was cancelled: its payment was declined, or a stage had no ingredient left
@@ -242,6 +251,42 @@ pub struct Ingredient {
     pub name: String,
 }
 
+/// One event of a pizza's way through the kitchen (its request, a stage's ingredient), as a
+/// later event of the same pizza carries it on. The archive keeps only the kitchen's last
+/// event of each pizza; the events before it are read from its journey, so an order's trace
+/// still shows every stage without the archive paying for every hop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Hop {
+    /// The event's id.
+    pub id: Uuid,
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The version of its type it was published in.
+    pub version: u32,
+    /// The service that published it (a stage's name for a stage's event).
+    pub source: String,
+    /// When it was published.
+    pub occurred_at: DateTime<Utc>,
+    /// The event that caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
+}
+
+impl Hop {
+    /// The hop an event makes on a pizza's journey.
+    pub fn of(event: &WireEvent) -> Self {
+        Self {
+            id: event.id,
+            event_type: event.event_type.clone(),
+            version: event.version,
+            source: event.source.clone(),
+            occurred_at: event.occurred_at,
+            causation_id: event.causation_id,
+        }
+    }
+}
+
 /// A topping stage added its ingredient. Every stage publishes this same event, so a new
 /// stage can be inserted anywhere without another stage knowing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -257,12 +302,16 @@ pub struct IngredientAdded {
     /// How many pizzas the order has, as the pizza's request said. `None` in v1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pizzas_in_order: Option<u32>,
+    /// The pizza's events before this one, first first: its request and every earlier
+    /// stage's (see [`Hop`]). Empty before v3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journey: Vec<Hop>,
 }
 
 impl Event for IngredientAdded {
     const TYPE: &'static str = "IngredientAdded";
-    /// v2 adds `pizzas_in_order`, which v1 did not carry.
-    const VERSION: u32 = 2;
+    /// v2 adds `pizzas_in_order`, v3 `journey`; neither was carried before.
+    const VERSION: u32 = 3;
 
     fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
         only_adds_optional_fields::<Self>(from_version, data)
@@ -292,7 +341,6 @@ impl Event for OrderConfirmed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::WireEvent;
     use crate::names::parse_variant;
 
     #[test]
