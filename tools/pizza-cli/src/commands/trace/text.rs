@@ -47,6 +47,14 @@ pub fn text(timeline: &Timeline, expand: bool) -> String {
              drawn once, when it first occurred"
         );
     }
+    let carried = timeline.events.iter().filter(|e| e.carried).count();
+    if carried > 0 {
+        let _ = writeln!(
+            out,
+            "{carried} event(s) are read from the journeys the kitchen's last events carry: the archive does not \
+             hold them itself, and a replay does not send them"
+        );
+    }
     let _ = writeln!(out, "\ncritical path ({:.0} ms):", timeline.duration_ms());
     for &at in &timeline.critical_path {
         let step = &timeline.events[at];
@@ -88,6 +96,14 @@ mod tests {
         assert_eq!(text(&timeline, true).matches("IngredientAdded").count(), 4 + 2, "each event, then the path");
         let rows = positions(&text(&timeline, true), &CAUSAL);
         assert!(rows.windows(2).all(|w| w[0] < w[1]), "every expanded line along the causal chain");
+    }
+
+    #[test]
+    fn the_events_read_from_journeys_are_counted() {
+        let archived = event_archive::sample::as_archived(&two_pizza_order(), "cheese");
+        let drawn = text(&Timeline::of(ORDER, &archived), false);
+        assert!(drawn.contains("4 event(s) are read from the journeys"), "{drawn}");
+        assert!(!text(&Timeline::of(ORDER, &two_pizza_order()), false).contains("journeys"));
     }
 
     #[test]
