@@ -15,6 +15,7 @@ use crate::line;
 pub use crate::logs::{LogTally, tally_logs};
 use crate::meter::Reading;
 use crate::pricing::{self, Deliveries, Fixed, PerPizza};
+pub use crate::xray::ApiTracing;
 
 /// What one scenario spent, measured.
 pub struct Measured {
@@ -71,16 +72,19 @@ pub async fn archive_volume(
     Ok(volume)
 }
 
-/// The volume the fixed block is spread over, and what the bill assumes of clients.
+/// The volume the fixed block is spread over, what the bill assumes of clients, and
+/// whether the stack records traces.
 pub struct Volume {
     pub pizzas_per_month: f64,
     /// How often a client asks for its order before it is READY (and once after).
     pub gets_per_order: f64,
+    pub api_tracing: ApiTracing,
 }
 
-impl Default for Volume {
-    fn default() -> Self {
-        Self { pizzas_per_month: 10e6, gets_per_order: 3.0 }
+impl Volume {
+    /// Ten million pizzas a month, three `GET`s an order, traced as deployed.
+    pub fn of_shop(api_tracing: ApiTracing) -> Self {
+        Self { pizzas_per_month: 10e6, gets_per_order: 3.0, api_tracing }
     }
 }
 
@@ -342,7 +346,7 @@ fn report_all_in(
     };
     let gets = pricing::per_million_pizzas(&get_bill, Deliveries::Free).total();
     let orders_per_second = volume.pizzas_per_month / (pizzas / orders) / (30.0 * 86_400.0);
-    let traces_per_pizza = pricing::sampled_share(orders_per_second) * orders / pizzas;
+    let traces_per_pizza = volume.api_tracing.traces_per_pizza(orders_per_second, pizzas / orders);
     let beyond = pricing::beyond_requests(l.per(measured.logs.bytes as f64), traces_per_pizza);
     let fixed_share = fixed.dollars().total() / (volume.pizzas_per_month / 1e6);
     l.out("client_gets_per_pizza", format!("{gets_per_pizza:.2}"));

@@ -19,6 +19,7 @@ mod meter;
 mod pricing;
 mod reconciler;
 mod speed;
+mod xray;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -127,15 +128,17 @@ async fn run(cli: Cli, meter: Meter, upstream: String) -> anyhow::Result<()> {
     bench.wait_until_quiet().await?;
     let mut logs = running.logs();
     let tap = if cli.no_baseline { None } else { Some(baseline::tap(&manifest, &direct).await?) };
-    let volume = Volume::default();
+    let volume = Volume::of_shop(bill::ApiTracing::deployed(&manifest, &direct).await?);
     let mut fixed = bill::fixed_block(&manifest, &cli.expanded)?;
 
     println!(
         "# the whole bill: batches of up to {} on the kitchen's queues, at most {} pollers per queue (fewer where \
-         the template's MaximumConcurrency says so); the fixed block spread over {} million pizzas a month",
+         the template's MaximumConcurrency says so); the fixed block spread over {} million pizzas a month; X-Ray \
+         at the API: {:?}",
         bill::batch_size(&manifest, "SauceFunction").unwrap_or(10),
         cli.pollers,
         volume.pizzas_per_month / 1e6,
+        volume.api_tracing,
     );
     let single = bench.measure("order20", &[COST_ORDER_PIZZAS], &meter, &running, &mut logs).await?;
     let order_id = single.order_ids.first().copied().context("the order's id")?;
