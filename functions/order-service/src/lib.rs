@@ -150,7 +150,7 @@ impl<B: OrderBook> OrderService<B> {
                 }
             });
         }
-        self.metrics.add(&[("PizzasStored", f64::from(new_pizzas), Unit::Count)]);
+        self.metrics.tally(&[("PizzasStored", f64::from(new_pizzas))]);
         // An order the store completed itself needs no second write.
         let completions = join_all(to_complete.keys().map(|order_id| async {
             match stored.completed.get(order_id) {

@@ -209,17 +209,16 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
             }
         }
         let published: usize = outcomes.iter().filter_map(|o| o.as_ref().ok()).sum();
-        // Each metric costs a month's fee per service: only what a graph needs is one.
-        // Lambda's own metrics count invocations, their duration and cold starts, and the
+        // Each metric costs a month's fee per service: only what a graph or an alarm needs
+        // is one. Lambda's own metrics count invocations, their duration and cold starts,
+        // SQS's count the messages each queue's consumer deleted (handled), and the
         // dead-letter queues' depths alarm on dead letters; the rest are properties of the
         // line, for Logs Insights.
         let cpu_ms = (crate::telemetry::process_cpu_time() - cpu_started).as_secs_f64() * 1000.0;
         self.metrics.emit_with(
+            &[("MessagesFailed", failed as f64, Unit::Count)],
             &[
-                ("MessagesProcessed", (records.len() - failed - dead_lettered) as f64, Unit::Count),
-                ("MessagesFailed", failed as f64, Unit::Count),
-            ],
-            &[
+                ("MessagesProcessed", serde_json::json!(records.len() - failed - dead_lettered)),
                 ("MessagesDeadLettered", serde_json::json!(dead_lettered)),
                 ("EventsPublished", serde_json::json!(published)),
                 ("HandlerCpuTime", serde_json::json!(cpu_ms)),

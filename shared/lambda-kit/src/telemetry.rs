@@ -141,10 +141,14 @@ pub struct Metrics {
     disabled: bool,
 }
 
-/// Figures added since the last document, by name (summed).
-static PENDING: std::sync::Mutex<Vec<(String, f64, Unit)>> = std::sync::Mutex::new(Vec::new());
+/// A figure added since the last document: its name, its sum, and its unit if it is a
+/// metric (a property has none).
+type Figure = (String, f64, Option<Unit>);
 
-fn pending() -> std::sync::MutexGuard<'static, Vec<(String, f64, Unit)>> {
+/// Figures added since the last document, by name (summed).
+static PENDING: std::sync::Mutex<Vec<Figure>> = std::sync::Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<Figure>> {
     PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -160,12 +164,16 @@ impl Metrics {
 
     /// Counts figures into the invocation's document, written by the next `emit`.
     pub fn add(&self, metrics: &[(&str, f64, Unit)]) {
-        let mut pending = pending();
         for (name, value, unit) in metrics {
-            match pending.iter_mut().find(|(known, _, _)| known == name) {
-                Some((_, sum, _)) => *sum += value,
-                None => pending.push(((*name).to_owned(), *value, *unit)),
-            }
+            add_figure(name, *value, Some(*unit));
+        }
+    }
+
+    /// Counts figures that no graph or alarm needs into the invocation's document as
+    /// properties: summed and searchable in the line, and no custom metric to pay for.
+    pub fn tally(&self, properties: &[(&str, f64)]) {
+        for (name, value) in properties {
+            add_figure(name, *value, None);
         }
     }
 
@@ -184,9 +192,11 @@ impl Metrics {
         println!("{}", self.document(&all, properties, now_millis()));
     }
 
-    fn document(&self, metrics: &[(String, f64, Unit)], properties: &[(&str, Value)], timestamp_ms: u128) -> Value {
-        let definitions: Vec<Value> =
-            metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect();
+    fn document(&self, figures: &[Figure], properties: &[(&str, Value)], timestamp_ms: u128) -> Value {
+        let definitions: Vec<Value> = figures
+            .iter()
+            .filter_map(|(name, _, unit)| unit.map(|unit| json!({"Name": name, "Unit": unit.as_str()})))
+            .collect();
         let mut doc = Map::new();
         doc.insert(
             "_aws".into(),
@@ -203,10 +213,18 @@ impl Metrics {
         for (name, value) in properties {
             doc.insert((*name).into(), value.clone());
         }
-        for (name, value, _) in metrics {
+        for (name, value, _) in figures {
             doc.insert(name.clone(), json!(value));
         }
         Value::Object(doc)
+    }
+}
+
+fn add_figure(name: &str, value: f64, unit: Option<Unit>) {
+    let mut pending = pending();
+    match pending.iter_mut().find(|(known, _, _)| known == name) {
+        Some((_, sum, _)) => *sum += value,
+        None => pending.push((name.to_owned(), value, unit)),
     }
 }
 
@@ -222,10 +240,11 @@ mod tests {
     #[test]
     fn an_emf_document_declares_each_metric_and_carries_its_value() {
         let env: Env = [("POWERTOOLS_SERVICE_NAME", "sauce")].into_iter().collect();
-        let metrics = [("Processed".to_owned(), 3.0, Unit::Count)];
-        let doc = Metrics::from_env(&env).document(&metrics, &[("HandlerCpuTime", json!(1.5))], 1_700_000_000_000);
+        let figures = [("Processed".to_owned(), 3.0, Some(Unit::Count)), ("Dropped".to_owned(), 2.0, None)];
+        let doc = Metrics::from_env(&env).document(&figures, &[("HandlerCpuTime", json!(1.5))], 1_700_000_000_000);
         assert_eq!(doc["service"], "sauce");
         assert_eq!(doc["Processed"], 3.0);
+        assert_eq!(doc["Dropped"], 2.0, "a tallied figure is in the line");
         assert_eq!(doc["HandlerCpuTime"], 1.5, "a property is in the line");
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "PizzaShop");
