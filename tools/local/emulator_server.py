@@ -28,10 +28,11 @@ Firehose (no signature): moto's signs a new certificate per message, which under
 every publish to an archived topic wait a tenth of a second.
 
 moto's server runs on one interpreter, so its CPU time is every request's latency under
-load. Three costs that change no answer are cut: it found each request's service under one
+load. Costs that change no answer are cut: it found each request's service under one
 lock, listing its package directory on the way (the answer is now remembered per host); it
-built every attribute of a queue, counting its messages, for each message it received (the
-retention check now reads the one it needs); and it logged every request. And a batch
+built every attribute of a queue, counting its messages, for each message it received and
+each it sent (the retention check now reads the one it needs, and a send to a standard
+queue none); and it logged every request. And a batch
 published to a topic lands in each subscribed queue at once for a receive waiting on it,
 rather than message by message with the receive woken at the first.
 
@@ -64,7 +65,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 from moto.sns.models import SNSBackend, Subscription
 from moto.sqs.exceptions import QueueDoesNotExist
-from moto.sqs.models import SQSBackend, sqs_backends
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
 _dynamodb = threading.Lock()
 _call_action = DynamoHandler.call_action
@@ -378,6 +379,31 @@ def _within_retention(self, queue_name, message):
 
 
 SQSBackend.is_message_valid_based_on_retention_period = _within_retention
+
+# moto's send reads `queue.attributes` (every attribute, its messages counted) only to learn
+# whether the queue deduplicates by content, which only a FIFO queue can: for a standard
+# queue, the queue being sent to (on this thread) answers with no attributes instead.
+_all_attributes = Queue.attributes.fget
+_sending_to = threading.local()
+_send_message = SQSBackend.send_message
+
+
+def _attributes_unless_sending(self):
+    if getattr(_sending_to, "queue", None) is self and not self.fifo_queue:
+        return {}
+    return _all_attributes(self)
+
+
+def _send_without_counting(self, queue_name, *args, **kwargs):
+    _sending_to.queue = self.get_queue(queue_name)
+    try:
+        return _send_message(self, queue_name, *args, **kwargs)
+    finally:
+        _sending_to.queue = None
+
+
+Queue.attributes = property(_attributes_unless_sending)
+SQSBackend.send_message = _send_without_counting
 
 _publish_batch = SNSBackend.publish_batch
 

@@ -86,3 +86,34 @@ class FirehoseSubscriptionTest(InProcessMoto):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SendTest(InProcessMoto):
+    def test_a_send_to_a_standard_queue_counts_no_messages_and_a_fifo_queue_still_deduplicates(self):
+        with mock_aws():
+            sqs = boto3.client("sqs", region_name=REGION)
+            standard = sqs.create_queue(QueueName="store-q")["QueueUrl"]
+            fifo = sqs.create_queue(
+                QueueName="store.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+            )["QueueUrl"]
+            counted = []
+            every_attribute = emulator_server._all_attributes
+
+            def counting(queue):
+                counted.append(queue.name)
+                return every_attribute(queue)
+
+            with mock.patch.object(emulator_server, "_all_attributes", counting):
+                for body in ("a", "b"):
+                    sqs.send_message(QueueUrl=standard, MessageBody=body)
+                self.assertEqual(counted, [], "no attribute was built for the standard queue")
+                for _ in range(2):
+                    sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+                self.assertIn("store.fifo", counted, "a FIFO queue's send reads its attributes")
+
+            got = sqs.receive_message(QueueUrl=standard, MaxNumberOfMessages=10)["Messages"]
+            self.assertEqual(sorted(m["Body"] for m in got), ["a", "b"])
+            got = sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10)["Messages"]
+            self.assertEqual([m["Body"] for m in got], ["same"], "deduplicated by content")
+            attributes = sqs.get_queue_attributes(QueueUrl=standard, AttributeNames=["All"])["Attributes"]
+            self.assertEqual(attributes["ApproximateNumberOfMessagesNotVisible"], "2", "and the queue still counts")
