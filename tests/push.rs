@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::types::TracingMode;
 use pizza_cli::push::{self, Code};
 use system_tests::{deploy_stack, workspace_root};
 
@@ -12,7 +13,7 @@ use system_tests::{deploy_stack, workspace_root};
 fn a_push_deploys_the_build_with_the_templates_role_and_environment_and_a_second_updates_it_in_place() {
     // A stack of its own each run: the first push must meet the template's package.
     let stack = format!("test-push-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let manifest = deploy_stack(&stack, &[("Namespace", &format!("{stack}-"))]);
+    let manifest = deploy_stack(&stack, &[("Namespace", &format!("{stack}-")), ("ApiTracing", "Active")]);
     let function = push::find(&manifest, "api").expect("the API function is in the stack").clone();
     let binary = local_runner::default_bin_dir().join(&function.binary);
     assert!(binary.is_file(), "{} is not built (run `make test`)", binary.display());
@@ -32,6 +33,8 @@ fn a_push_deploys_the_build_with_the_templates_role_and_environment_and_a_second
             .count()
     };
     let as_deployed = configuration(&function.name);
+    let tracing = |c: &GetFunctionConfigurationOutput| c.tracing_config().and_then(|t| t.mode()).cloned();
+    assert_eq!(tracing(&as_deployed), Some(TracingMode::Active), "deployed with the template's ApiTracing");
     let functions_before = stack_functions();
 
     let first =
@@ -47,6 +50,7 @@ fn a_push_deploys_the_build_with_the_templates_role_and_environment_and_a_second
         pushed.code_size()
     );
     assert_eq!(pushed.role(), Some(function.role.as_str()));
+    assert_eq!(tracing(&pushed), tracing(&as_deployed), "the template's tracing mode, unchanged");
     assert_eq!(environment(&pushed), environment(&as_deployed), "the template's environment, unchanged");
     assert_eq!(pushed.handler(), Some("bootstrap"));
     assert_eq!(pushed.runtime().map(|r| r.as_str()), Some("provided.al2023"));

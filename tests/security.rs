@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 fn system() -> &'static System {
     static SYSTEM: OnceLock<System> = OnceLock::new();
-    // With the archive (the default): it keeps every event, so it is one more place a
-    // token could leak to.
+    // With the archive (the default): it keeps the order's events, so it is one more place
+    // a token could leak to.
     shared_system(&SYSTEM, "test-security", &[("Namespace", "test-security-"), ("EventArchive", "enabled")])
 }
 
@@ -168,7 +168,7 @@ fn the_clear_card_token_is_in_no_table_and_no_log_line_of_a_whole_run() {
             let name = format!("test-security-{table}");
             assert!(with_items.contains(&name.as_str()), "{name} was scanned with items in it: {scanned:?}");
         }
-        // The archive keeps every event in S3: each order's announcement is there, sealed.
+        // The archive keeps the order's events in S3: each order's announcement is there, sealed.
         for order in &placed {
             let deadline = std::time::Instant::now() + system_tests::PATIENCE;
             let history = loop {

@@ -383,6 +383,19 @@ class Deployment:
             self.lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": strings})
             log(f"{name}: environment values stored as strings")
 
+    def apply_tracing_modes(self, expanded: dict, resolver: Resolver) -> None:
+        """The emulator's CloudFormation drops a function's `TracingConfig`; set each as the
+        template does, so that Lambda's answer (which `make bench` prices traces from) is the
+        template's."""
+        for logical_id, resource in expanded["Resources"].items():
+            if resource["Type"] != "AWS::Lambda::Function" or not resolver.is_deployed(resource):
+                continue
+            mode = resolver.resolve(resource["Properties"]).get("TracingConfig", {}).get("Mode", "PassThrough")
+            name = self._ref(logical_id)
+            if self.lambda_.get_function_configuration(FunctionName=name).get("TracingConfig", {}).get("Mode") != mode:
+                self.lambda_.update_function_configuration(FunctionName=name, TracingConfig={"Mode": mode})
+                log(f"{name}: tracing {mode}")
+
     def hand_polling_to_the_local_runner(self, expanded: dict, resolver: Resolver) -> dict[tuple[str, str], dict]:
         """Disables the emulator's own pollers; returns each mapping as the template
         configures it, by (function name, source ARN), for the local runner to honour (the
@@ -618,6 +631,7 @@ class Deployment:
         self.apply_streams(expanded, resolver)
         self.apply_alarms(expanded, resolver)
         self.apply_string_environments(expanded, resolver)
+        self.apply_tracing_modes(expanded, resolver)
         mappings = self.hand_polling_to_the_local_runner(expanded, resolver)
         manifest = self.manifest(template, expanded, resolver, mappings, archive_tap)
         drift = manifest_problems(manifest)

@@ -46,7 +46,7 @@ import json
 import logging
 import threading
 
-from moto.awslambda.models import LambdaBackend
+from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.core.common_models import CloudFormationModel
 from moto.core.utils import iso_8601_datetime_with_milliseconds, unix_time
 from moto.dynamodb.comparisons import get_filter_expression
@@ -194,6 +194,20 @@ def _leave_the_stream_to_the_runner(self, function_arn, items, source):
 
 
 LambdaBackend.send_dynamodb_items = _leave_the_stream_to_the_runner
+
+_update_configuration = LambdaFunction.update_configuration
+
+
+def _update_configuration_with_tracing(self, config_updates):
+    """moto keeps a function's tracing mode from its creation and drops it from an update
+    (and its CloudFormation drops it from the template): the deploy step sets each
+    function's mode from the template through this update, as Lambda would keep it."""
+    if "TracingConfig" in config_updates:
+        self.tracing_config = config_updates["TracingConfig"]
+    return _update_configuration(self, config_updates)
+
+
+LambdaFunction.update_configuration = _update_configuration_with_tracing
 
 
 class DeliveryStream(CloudFormationModel):

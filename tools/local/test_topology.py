@@ -7,7 +7,9 @@ here, by `make test` (the unit tests), so a copy that drifts fails:
   its own backlog, an SNS subscription that feeds it, and an entry in the queue policy
   that lets SNS send to it (both its `Queues` and the statement's `Resource`);
 - every `BuildProperties.Binary` is a binary of the workspace, and every binary of a
-  package under functions/ is deployed by some function.
+  package under functions/ is deployed by some function;
+- the event archive hears the kitchen's last topic (its events carry each pizza's earlier
+  ones) and no topic a stage reads (those events are carried already).
 
 The audit of the saga (`pizza audit`) and the console read the stages from the deployed
 stack itself, so they hold no copy to check.
@@ -121,6 +123,36 @@ def stage_problems(template, menu_source):
     return problems
 
 
+def archive_problems(template):
+    """The kitchen's last topic (one a stage publishes to and no stage reads) unarchived, and
+    any topic a stage reads archived: a record a pizza the journeys already carry."""
+    resources = template["Resources"]
+    stage_queues = {
+        q for q, function in consumed_queues(template).items() if function in deployed_stages(template).values()
+    }
+    read_by_stages, archived = set(), set()
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] != "AWS::SNS::Subscription":
+            continue
+        topics = references(properties.get("TopicArn"))
+        if properties.get("Protocol") == "sqs" and references(properties.get("Endpoint")) & stage_queues:
+            read_by_stages |= topics
+        elif properties.get("Protocol") == "firehose":
+            archived |= topics
+    published_by_stages = set()
+    for name in deployed_stages(template).values():
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        published_by_stages |= references(variables.get("OUTPUT_TOPIC_ARN"))
+    problems = [
+        f"the kitchen's last topic {t} is not archived" for t in sorted(published_by_stages - read_by_stages - archived)
+    ]
+    problems += [
+        f"{t} is archived, but a stage reads it: its events are carried" for t in sorted(archived & read_by_stages)
+    ]
+    return problems
+
+
 def workspace_packages() -> list[dict]:
     """The workspace's packages, as `cargo metadata` describes them."""
     metadata = subprocess.run(
@@ -195,6 +227,21 @@ class TopologyTest(unittest.TestCase):
             ],
         )
         self.assertEqual(stage_problems(template, self.menu), ["OlivesFunction runs stage olives, which has no menu"])
+
+    def test_the_archive_hears_the_kitchens_last_topic_and_no_earlier_one(self):
+        self.assertEqual(archive_problems(self.template), [])
+        template = copy.deepcopy(self.template)
+        resources = template["Resources"]
+        resources["ArchivePizzaWithSauceSubscription"] = copy.deepcopy(resources["ArchivePizzaWithVeggiesSubscription"])
+        resources["ArchivePizzaWithSauceSubscription"]["Properties"]["TopicArn"] = {"Ref": "PizzaWithSauceTopic"}
+        del resources["ArchivePizzaWithVeggiesSubscription"]
+        self.assertEqual(
+            archive_problems(template),
+            [
+                "the kitchen's last topic PizzaWithVeggiesTopic is not archived",
+                "PizzaWithSauceTopic is archived, but a stage reads it: its events are carried",
+            ],
+        )
 
     def test_a_binary_the_workspace_lacks_is_caught(self):
         template = copy.deepcopy(self.template)

@@ -51,7 +51,7 @@ pub struct Step {
     pub service: String,
     /// What varies between events of one step: the stage of an ingredient.
     pub detail: Option<String>,
-    /// The topic it was published to.
+    /// The topic it was published to; empty for a carried event.
     pub topic: String,
     /// When it happened: the time of its first copy.
     pub occurred_at: DateTime<Utc>,
@@ -65,9 +65,12 @@ pub struct Step {
     pub depth: usize,
     /// The index of the group it is folded into.
     pub group: usize,
-    /// How many copies the archive holds: more than one for an event announced again.
+    /// How many times it was announced: the copies the archive holds, or for a carried
+    /// event the different times its journeys give it. More than one for an event
+    /// announced again.
     pub copies: usize,
-    /// Known from the journey a later event of its pizza carries, not archived itself.
+    /// Known from the journey a later event of its pizza carries, not archived itself
+    /// (it has no topic).
     pub carried: bool,
 }
 
@@ -140,9 +143,9 @@ impl Timeline {
     /// read from the journey its later events carry.
     pub fn of(correlation_id: &str, archived: &[Archived]) -> Timeline {
         let mut once = first_copies(archived);
-        let carried = journeys::carried(&once);
-        let carried_ids: HashSet<Uuid> = carried.iter().map(|a| a.event.id).collect();
-        once.extend(carried.into_iter().map(|event| (event, 1)));
+        let carried = journeys::carried(archived);
+        let carried_ids: HashSet<Uuid> = carried.iter().map(|c| c.archived.event.id).collect();
+        once.extend(carried.into_iter().map(|c| (c.archived, c.announced)));
         once.sort_by_key(|(archived, _)| archived.position());
         let archived: Vec<(&Archived, usize)> =
             causal_order(&once).into_iter().map(|i| (&once[i].0, once[i].1)).collect();
@@ -167,7 +170,8 @@ impl Timeline {
         self.critical_path.last().map_or(0.0, |&last| self.events[last].at_ms)
     }
 
-    /// How many events of one type (and detail, if given) the archive holds.
+    /// How many events of one type (and detail, if given) the timeline draws, carried or
+    /// archived.
     pub fn count(&self, event_type: &str, detail: Option<&str>) -> usize {
         self.events.iter().filter(|e| e.event_type == event_type && e.detail.as_deref() == detail).count()
     }

@@ -85,10 +85,12 @@ enum Command {
         svg: Option<PathBuf>,
     },
     /// Publish an order's archived events again, each to its original topic: idempotent
-    /// consumers ignore what they handled and redo what was lost.
+    /// consumers ignore what they handled and redo what was lost. The archive holds the
+    /// order's events and the kitchen's last: a replayed `PaymentProcessed` of a cooking
+    /// order has all its pizzas requested again, and each stage passes on what it added.
     Replay {
         order: String,
-        /// Replay from the first event of this type on (e.g. PizzaRequested).
+        /// Replay from the first archived event of this type on (e.g. PaymentProcessed).
         #[arg(long, value_name = "EVENT_TYPE")]
         from: Option<String>,
         /// Seconds to wait for the order to settle before reporting what changed.

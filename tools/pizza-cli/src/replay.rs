@@ -1,6 +1,9 @@
 //! `pizza replay`: sends an order's archived events again, each to the topic it first went
 //! to, with its own id, so that idempotent consumers ignore what they have handled and do
-//! what was lost downstream (a message deleted by hand, a dead letter thrown away).
+//! what was lost downstream (a message deleted by hand, a dead letter thrown away). The
+//! kitchen's earlier events are not archived (the last stage's carry them): a lost pizza is
+//! cooked again from its order's `PaymentProcessed`, which has a cooking order's pizzas
+//! requested again under their own ids, each stage passing on what it had added.
 
 use event_archive::{Archived, first_copies};
 use lambda_kit::bus::EventBus;

@@ -97,6 +97,61 @@ fn the_last_stages_journeys_draw_the_same_timeline_as_every_event_archived() {
 }
 
 #[test]
+fn a_stage_event_announced_again_later_is_drawn_at_its_first_time_and_marked() {
+    // Cheese ran twice for the first pizza (its sauce event redelivered after a crash):
+    // the second cheese event, published later, carries a sauce hop stamped anew.
+    let mut archived = as_archived(&two_pizza_order(), "cheese");
+    let first_pizza = archived
+        .iter()
+        .filter(|a| a.event.event_type == "IngredientAdded")
+        .min_by_key(|a| a.event.occurred_at)
+        .cloned()
+        .expect("a cheese event");
+    let mut again = first_pizza.clone();
+    again.event.occurred_at += Duration::seconds(30);
+    again.event.data["journey"][1]["occurred_at"] = serde_json::json!("2026-12-01T10:00:31Z");
+    archived.push(again);
+
+    let timeline = Timeline::of(ORDER, &archived);
+    assert_eq!(timeline.duration_ms(), 100.0, "the first copies' times");
+    let sauce = &timeline.groups[3];
+    assert_eq!((sauce.label.as_str(), sauce.reannounced), ("IngredientAdded (sauce) · sauce", 1));
+    assert_eq!(sauce.first_at_ms, 40.0, "drawn when it first occurred");
+    let requested = &timeline.groups[2];
+    assert_eq!(requested.reannounced, 0, "the request's hop is the same in both journeys");
+}
+
+#[test]
+fn a_shortage_carries_its_pizza_and_an_event_without_a_journey_is_drawn_alone() {
+    let every = two_pizza_order();
+    let mut archived = as_archived(&every, "cheese");
+    // The second pizza ran out at cheese: a shortage carries the same journey.
+    let (index, cheese) = archived
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.event.event_type == "IngredientAdded")
+        .max_by_key(|(_, a)| a.event.occurred_at)
+        .map(|(i, a)| (i, a.clone()))
+        .expect("a cheese event");
+    let mut short = cheese;
+    short.event.event_type = "InventoryFailed".into();
+    archived[index] = short;
+    let timeline = Timeline::of(ORDER, &archived);
+    assert_eq!(timeline.count("InventoryFailed", Some("cheese")), 1);
+    assert_eq!(timeline.count("IngredientAdded", Some("sauce")), 2, "both pizzas' sauce, one from the shortage");
+    assert!(timeline.missing_parents.is_empty());
+
+    // A pizza finished before journeys were carried: its cause is simply not archived.
+    let mut old = as_archived(&every, "cheese");
+    for archived in old.iter_mut().filter(|a| a.event.event_type == "IngredientAdded") {
+        archived.event.data.as_object_mut().map(|d| d.remove("journey"));
+    }
+    let timeline = Timeline::of(ORDER, &old);
+    assert_eq!(timeline.count("IngredientAdded", Some("cheese")), 2);
+    assert_eq!(timeline.missing_parents.len(), 2, "each names a sauce event the archive lacks");
+}
+
+#[test]
 fn a_replay_marks_what_was_announced_again_not_what_its_journeys_carry() {
     let archived = as_archived(&two_pizza_order(), "cheese");
     let timeline = Timeline::of(ORDER, &replayed(&archived));

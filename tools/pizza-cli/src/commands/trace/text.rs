@@ -51,8 +51,15 @@ pub fn text(timeline: &Timeline, expand: bool) -> String {
     if carried > 0 {
         let _ = writeln!(
             out,
-            "{carried} event(s) are read from the journeys the kitchen's last events carry: the archive does not \
-             hold them itself, and a replay does not send them"
+            "{carried} event(s) are read from the journeys the kitchen's last events carry (the archive holds the \
+             order's events and the last stage's)"
+        );
+    }
+    if timeline.outcome.is_none() {
+        let _ = writeln!(
+            out,
+            "not finished: a pizza's kitchen events reach the archive when it leaves the last stage; `pizza queues` \
+             and `pizza dlq show` say where the others wait"
         );
     }
     let _ = writeln!(out, "\ncritical path ({:.0} ms):", timeline.duration_ms());
@@ -104,6 +111,9 @@ mod tests {
         let drawn = text(&Timeline::of(ORDER, &archived), false);
         assert!(drawn.contains("4 event(s) are read from the journeys"), "{drawn}");
         assert!(!text(&Timeline::of(ORDER, &two_pizza_order()), false).contains("journeys"));
+        let cooking: Vec<_> = archived.into_iter().filter(|a| a.event.event_type != "OrderConfirmed").collect();
+        let drawn = text(&Timeline::of(ORDER, &cooking), false);
+        assert!(drawn.contains("not finished: a pizza's kitchen events reach the archive"), "{drawn}");
     }
 
     #[test]
