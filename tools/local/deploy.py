@@ -366,35 +366,30 @@ class Deployment:
             applied += 1
         log(f"alarms applied: {applied}")
 
-    def apply_string_environments(self, expanded: dict, resolver: Resolver) -> None:
-        """Lambda keeps every environment value as a string; the emulator's CloudFormation
-        keeps a Number parameter's type, which the SDKs (and `cargo lambda deploy`) then
-        cannot read back. Rewrite such values as AWS would have stored them."""
+    def apply_function_configurations(self, expanded: dict, resolver: Resolver) -> None:
+        """Two settings the emulator's CloudFormation gets wrong, mended in one read and at
+        most one update per function:
+        - Lambda keeps every environment value as a string; the emulator keeps a Number
+          parameter's type, which the SDKs (and `cargo lambda deploy`) then cannot read
+          back. Such values are rewritten as AWS would have stored them.
+        - it drops a function's `TracingConfig`; each is set as the template does, so that
+          Lambda's answer (which `make bench` prices traces from) is the template's."""
         for logical_id, resource in expanded["Resources"].items():
             if resource["Type"] != "AWS::Lambda::Function" or not resolver.is_deployed(resource):
                 continue
             name = self._ref(logical_id)
-            variables = (
-                self.lambda_.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
-            )
-            if all(isinstance(value, str) for value in variables.values()):
-                continue
-            strings = {key: str(value) for key, value in variables.items()}
-            self.lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": strings})
-            log(f"{name}: environment values stored as strings")
-
-    def apply_tracing_modes(self, expanded: dict, resolver: Resolver) -> None:
-        """The emulator's CloudFormation drops a function's `TracingConfig`; set each as the
-        template does, so that Lambda's answer (which `make bench` prices traces from) is the
-        template's."""
-        for logical_id, resource in expanded["Resources"].items():
-            if resource["Type"] != "AWS::Lambda::Function" or not resolver.is_deployed(resource):
-                continue
+            deployed = self.lambda_.get_function_configuration(FunctionName=name)
+            updates = {}
+            variables = deployed.get("Environment", {}).get("Variables", {})
+            if not all(isinstance(value, str) for value in variables.values()):
+                updates["Environment"] = {"Variables": {key: str(value) for key, value in variables.items()}}
+                log(f"{name}: environment values stored as strings")
             mode = resolver.resolve(resource["Properties"]).get("TracingConfig", {}).get("Mode", "PassThrough")
-            name = self._ref(logical_id)
-            if self.lambda_.get_function_configuration(FunctionName=name).get("TracingConfig", {}).get("Mode") != mode:
-                self.lambda_.update_function_configuration(FunctionName=name, TracingConfig={"Mode": mode})
+            if deployed.get("TracingConfig", {}).get("Mode") != mode:
+                updates["TracingConfig"] = {"Mode": mode}
                 log(f"{name}: tracing {mode}")
+            if updates:
+                self.lambda_.update_function_configuration(FunctionName=name, **updates)
 
     def hand_polling_to_the_local_runner(self, expanded: dict, resolver: Resolver) -> dict[tuple[str, str], dict]:
         """Disables the emulator's own pollers; returns each mapping as the template
@@ -630,8 +625,7 @@ class Deployment:
         archive_tap = self.tap_the_archive(expanded, resolver)
         self.apply_streams(expanded, resolver)
         self.apply_alarms(expanded, resolver)
-        self.apply_string_environments(expanded, resolver)
-        self.apply_tracing_modes(expanded, resolver)
+        self.apply_function_configurations(expanded, resolver)
         mappings = self.hand_polling_to_the_local_runner(expanded, resolver)
         manifest = self.manifest(template, expanded, resolver, mappings, archive_tap)
         drift = manifest_problems(manifest)
