@@ -7,6 +7,9 @@ reservations both taking the last unit of stock). DynamoDB itself serializes wri
 item, and our idempotency and stock rules rely on that. So DynamoDB requests run one at a
 time here; everything else (SQS long polls above all) stays concurrent.
 
+CloudFormation requests run one at a time too: moto builds a stack's resources across
+backends without locks, and two stacks created at once could crash each other.
+
 moto rolls a failed transaction back by deep-copying every table the transaction names
 before it starts: a cost that grows with the table (and with the stream records it keeps),
 so a long run slows to a crawl. Here a transaction remembers only the items it touches and
@@ -47,6 +50,7 @@ import logging
 import threading
 
 from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.common_models import CloudFormationModel
 from moto.core.utils import iso_8601_datetime_with_milliseconds, unix_time
 from moto.dynamodb.comparisons import get_filter_expression
@@ -77,6 +81,21 @@ def _one_at_a_time(self):
 
 
 DynamoHandler.call_action = _one_at_a_time
+
+# moto's CloudFormation builds a stack's resources across backends that have no locking
+# either: two stacks created at once (the system tests deploy several in parallel) can
+# crash one another ("dictionary changed size during iteration" over IAM's roles while the
+# other adds its own). AWS creates stacks independently; here they are built one at a time.
+_cloudformation = threading.Lock()
+_call_cloudformation = CloudFormationResponse.call_action
+
+
+def _one_stack_at_a_time(self):
+    with _cloudformation:
+        return _call_cloudformation(self)
+
+
+CloudFormationResponse.call_action = _one_stack_at_a_time
 
 
 class _UndoLog:

@@ -117,3 +117,23 @@ class SendTest(InProcessMoto):
             self.assertEqual([m["Body"] for m in got], ["same"], "deduplicated by content")
             attributes = sqs.get_queue_attributes(QueueUrl=standard, AttributeNames=["All"])["Attributes"]
             self.assertEqual(attributes["ApproximateNumberOfMessagesNotVisible"], "2", "and the queue still counts")
+
+
+class CloudFormationTest(InProcessMoto):
+    def test_a_stack_is_not_built_while_another_request_of_cloudformation_runs(self):
+        template = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}}})
+        with mock_aws():
+            cloudformation = boto3.client("cloudformation", region_name=REGION)
+            created = threading.Event()
+
+            def create():
+                cloudformation.create_stack(StackName="second", TemplateBody=template)
+                created.set()
+
+            with emulator_server._cloudformation:  # another stack being built
+                creating = threading.Thread(target=create)
+                creating.start()
+                self.assertFalse(created.wait(timeout=0.5), "it waits for the other")
+            self.assertTrue(created.wait(timeout=10), "and goes on once the other is done")
+            creating.join()
+            self.assertEqual(cloudformation.describe_stacks(StackName="second")["Stacks"][0]["StackName"], "second")
