@@ -37,7 +37,8 @@ built every attribute of a queue, counting its messages, for each message it rec
 each it sent (the retention check now reads the one it needs, and a send to a standard
 queue none); and it logged every request. And a batch
 published to a topic lands in each subscribed queue at once for a receive waiting on it,
-rather than message by message with the receive woken at the first.
+rather than message by message with the receive woken at the first. DynamoDB's
+expressions are read once per text (`expression_cache`), not lexed again on every request.
 
 Usage: python emulator_server.py -H 127.0.0.1 -p 4566   (the arguments of moto_server)
 """
@@ -49,6 +50,7 @@ import json
 import logging
 import threading
 
+import expression_cache  # noqa: F401  (installs itself)
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.common_models import CloudFormationModel
