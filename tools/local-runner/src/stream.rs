@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use base64::Engine;
@@ -28,6 +28,9 @@ use crate::runtime_api::Reply;
 /// read a busy table's stream (the orders table's shows every change of every order)
 /// back to back, taking turns with the functions at an emulator that serialises DynamoDB.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// The shards are listed again this often, and whenever one ends or a read fails: a
+/// table's stream changes its shards every few hours, not between two polls.
+const SHARDS_REFRESH: Duration = Duration::from_secs(10);
 
 pub struct StreamPoller {
     pub pool: Arc<Pool>,
@@ -45,12 +48,14 @@ impl StreamPoller {
         async move {
             let mut checkpoints = self.load_checkpoints();
             let mut iterators: HashMap<String, String> = HashMap::new();
+            let mut shards = Shards::default();
             while !*shutdown.borrow() {
-                let behind = match self.poll_shards(&mut checkpoints, &mut iterators).await {
+                let behind = match self.poll_shards(&mut shards, &mut checkpoints, &mut iterators).await {
                     Ok(behind) => behind,
                     Err(err) => {
                         warn!(reason = %err, "reading the stream failed; retrying in a second");
                         iterators.clear();
+                        shards = Shards::default();
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         false
                     }
@@ -67,12 +72,8 @@ impl StreamPoller {
         .await
     }
 
-    /// One read of every shard; true if any is behind (its page came back full).
-    async fn poll_shards(
-        &self,
-        checkpoints: &mut HashMap<String, String>,
-        iterators: &mut HashMap<String, String>,
-    ) -> Result<bool, String> {
+    /// The stream's shards, as last listed.
+    async fn list_shards(&self) -> Result<Vec<String>, String> {
         let description = self
             .streams
             .describe_stream()
@@ -81,10 +82,22 @@ impl StreamPoller {
             .await
             .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?;
         let shards = description.stream_description.and_then(|d| d.shards).unwrap_or_default();
+        Ok(shards.into_iter().filter_map(|shard| shard.shard_id).collect())
+    }
+
+    /// One read of every shard; true if any is behind (its page came back full).
+    async fn poll_shards(
+        &self,
+        shards: &mut Shards,
+        checkpoints: &mut HashMap<String, String>,
+        iterators: &mut HashMap<String, String>,
+    ) -> Result<bool, String> {
+        if shards.stale() {
+            *shards = Shards { ids: self.list_shards().await?, listed: Some(Instant::now()) };
+        }
         let limit = self.source.mapping.batch_size.clamp(1, 1000) as i32;
         let mut behind = false;
-        for shard in shards {
-            let Some(shard_id) = shard.shard_id else { continue };
+        for shard_id in shards.ids.clone() {
             let iterator = match iterators.remove(&shard_id) {
                 Some(iterator) => iterator,
                 None => self.iterator(&shard_id, checkpoints.get(&shard_id)).await?,
@@ -105,8 +118,10 @@ impl StreamPoller {
                 checkpoints.insert(shard_id.clone(), last);
                 self.save_checkpoints(checkpoints);
             }
-            if let Some(next) = output.next_shard_iterator {
-                iterators.insert(shard_id, next);
+            match output.next_shard_iterator {
+                Some(next) => _ = iterators.insert(shard_id, next),
+                // The shard ended: its children are found by listing again.
+                None => shards.listed = None,
             }
         }
         Ok(behind)
@@ -303,6 +318,19 @@ fn matches_pattern(pattern: &Value, value: &Value) -> bool {
         Value::Object(fields) => fields.iter().all(|(key, expected)| matches_pattern(expected, &value[key])),
         Value::Array(accepted) => accepted.contains(value),
         other => other == value,
+    }
+}
+
+/// The shards a poller reads, and when they were listed (`None`: list them again).
+#[derive(Default)]
+struct Shards {
+    ids: Vec<String>,
+    listed: Option<Instant>,
+}
+
+impl Shards {
+    fn stale(&self) -> bool {
+        self.listed.is_none_or(|listed| listed.elapsed() >= SHARDS_REFRESH)
     }
 }
 
