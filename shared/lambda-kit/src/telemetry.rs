@@ -193,22 +193,29 @@ impl Metrics {
     }
 
     fn document(&self, figures: &[Figure], properties: &[(&str, Value)], timestamp_ms: u128) -> Value {
+        // CloudWatch bills a custom metric for each hour it receives a value: a count that
+        // is zero in this invocation stays in the line, undeclared, so a failure count
+        // costs only in the hours something failed. (Alarms on these treat missing data as
+        // not breaching; a graph's gap is a zero.)
         let definitions: Vec<Value> = figures
             .iter()
+            .filter(|(_, value, _)| *value != 0.0)
             .filter_map(|(name, _, unit)| unit.map(|unit| json!({"Name": name, "Unit": unit.as_str()})))
             .collect();
         let mut doc = Map::new();
-        doc.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [["service"]],
-                    "Metrics": definitions,
-                }],
-            }),
-        );
+        if !definitions.is_empty() {
+            doc.insert(
+                "_aws".into(),
+                json!({
+                    "Timestamp": timestamp_ms,
+                    "CloudWatchMetrics": [{
+                        "Namespace": self.namespace,
+                        "Dimensions": [["service"]],
+                        "Metrics": definitions,
+                    }],
+                }),
+            );
+        }
         doc.insert("service".into(), self.service.clone().into());
         for (name, value) in properties {
             doc.insert((*name).into(), value.clone());
@@ -251,6 +258,20 @@ mod tests {
         assert_eq!(directive["Dimensions"], json!([["service"]]));
         assert_eq!(directive["Metrics"], json!([{"Name": "Processed", "Unit": "Count"}]), "and is no metric");
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
+    }
+
+    #[test]
+    fn a_metric_that_counted_nothing_is_in_the_line_undeclared_and_a_line_of_none_is_no_emf() {
+        let env: Env = [("POWERTOOLS_SERVICE_NAME", "sauce")].into_iter().collect();
+        let metrics = Metrics::from_env(&env);
+        let figures = [("Failed".to_owned(), 0.0, Some(Unit::Count)), ("Short".to_owned(), 1.0, Some(Unit::Count))];
+        let doc = metrics.document(&figures, &[], 1);
+        assert_eq!(doc["Failed"], 0.0);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "Short", "Unit": "Count"}]));
+
+        let quiet = metrics.document(&figures[..1], &[("HandlerCpuTime", json!(1.5))], 1);
+        assert_eq!((quiet["Failed"].clone(), quiet["HandlerCpuTime"].clone()), (json!(0.0), json!(1.5)));
+        assert!(quiet.get("_aws").is_none(), "nothing to declare: a plain line, no EMF document");
     }
 
     #[derive(Clone, Default)]
