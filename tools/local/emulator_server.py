@@ -38,7 +38,8 @@ each it sent (the retention check now reads the one it needs, and a send to a st
 queue none); and it logged every request. And a batch
 published to a topic lands in each subscribed queue at once for a receive waiting on it,
 rather than message by message with the receive woken at the first. DynamoDB's
-expressions are read once per text (`expression_cache`), not lexed again on every request.
+expressions are read once per text (`expression_cache`), not lexed again on every request,
+and a client's connection serves its next request instead of closing (`keep_alive`).
 
 Usage: python emulator_server.py -H 127.0.0.1 -p 4566   (the arguments of moto_server)
 """
@@ -51,6 +52,7 @@ import logging
 import threading
 
 import expression_cache  # noqa: F401  (installs itself)
+import keep_alive  # noqa: F401  (installs itself)
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.common_models import CloudFormationModel
