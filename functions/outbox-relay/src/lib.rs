@@ -146,7 +146,7 @@ impl<B: EventBus<WireEvent>> Relay<B> {
                         error!(reason, "could not announce an order; the stream retries from it");
                         first_failure = Some(first_failure.map_or(*position, |f| f.min(*position)));
                     }
-                    None => info!(topic = %entry.topic, "order announced"),
+                    None => info!("order announced"),
                 }
             }
             // A crash here, after publishing and before answering, makes the stream hand

@@ -99,7 +99,7 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
         for (_, first, tally) in &by_order {
             batch[*first].span.in_scope(|| {
                 let OrderTally { pizzas, added, short, dropped } = tally;
-                tracing::info!(pizzas, added, short, dropped, "topped the order's pizzas of this batch");
+                tracing::info!(pizzas, added, short, dropped, "pizzas topped");
             });
         }
         // A shortage is worth a graph and an alarm; what went on as asked is counted in the

@@ -194,12 +194,13 @@ impl Metrics {
 
     fn document(&self, figures: &[Figure], properties: &[(&str, Value)], timestamp_ms: u128) -> Value {
         // CloudWatch bills a custom metric for each hour it receives a value: a count that
-        // is zero in this invocation stays in the line, undeclared, so a failure count
-        // costs only in the hours something failed. (Alarms on these treat missing data as
-        // not breaching; a graph's gap is a zero.)
+        // is zero in this invocation is left out, so a failure count costs only in the
+        // hours something failed. (Alarms on these treat missing data as not breaching; a
+        // graph's gap is a zero.) Properties of zero or `false` are left out too: Logs
+        // Insights sums a missing figure as nothing, and every line is billed by its bytes.
+        let figures: Vec<&Figure> = figures.iter().filter(|(_, value, _)| *value != 0.0).collect();
         let definitions: Vec<Value> = figures
             .iter()
-            .filter(|(_, value, _)| *value != 0.0)
             .filter_map(|(name, _, unit)| unit.map(|unit| json!({"Name": name, "Unit": unit.as_str()})))
             .collect();
         let mut doc = Map::new();
@@ -217,7 +218,7 @@ impl Metrics {
             );
         }
         doc.insert("service".into(), self.service.clone().into());
-        for (name, value) in properties {
+        for (name, value) in properties.iter().filter(|(_, value)| !is_nothing(value)) {
             doc.insert((*name).into(), value.clone());
         }
         for (name, value, _) in figures {
@@ -225,6 +226,11 @@ impl Metrics {
         }
         Value::Object(doc)
     }
+}
+
+/// A property that says nothing happened: zero, or `false`.
+fn is_nothing(value: &Value) -> bool {
+    value.as_f64() == Some(0.0) || value == &Value::Bool(false)
 }
 
 fn add_figure(name: &str, value: f64, unit: Option<Unit>) {
@@ -261,16 +267,18 @@ mod tests {
     }
 
     #[test]
-    fn a_metric_that_counted_nothing_is_in_the_line_undeclared_and_a_line_of_none_is_no_emf() {
+    fn what_counted_nothing_is_left_out_and_a_line_that_declares_nothing_is_no_emf() {
         let env: Env = [("POWERTOOLS_SERVICE_NAME", "sauce")].into_iter().collect();
         let metrics = Metrics::from_env(&env);
         let figures = [("Failed".to_owned(), 0.0, Some(Unit::Count)), ("Short".to_owned(), 1.0, Some(Unit::Count))];
-        let doc = metrics.document(&figures, &[], 1);
-        assert_eq!(doc["Failed"], 0.0);
+        let doc = metrics.document(&figures, &[("ColdStart", json!(false)), ("Dead", json!(0))], 1);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "Short", "Unit": "Count"}]));
+        for absent in ["Failed", "ColdStart", "Dead"] {
+            assert!(doc.get(absent).is_none(), "{absent} says nothing happened: not in the line");
+        }
 
-        let quiet = metrics.document(&figures[..1], &[("HandlerCpuTime", json!(1.5))], 1);
-        assert_eq!((quiet["Failed"].clone(), quiet["HandlerCpuTime"].clone()), (json!(0.0), json!(1.5)));
+        let quiet = metrics.document(&figures[..1], &[("HandlerCpuTime", json!(1.5)), ("ColdStart", json!(true))], 1);
+        assert_eq!((quiet["HandlerCpuTime"].clone(), quiet["ColdStart"].clone()), (json!(1.5), json!(true)));
         assert!(quiet.get("_aws").is_none(), "nothing to declare: a plain line, no EMF document");
     }
 
