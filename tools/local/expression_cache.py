@@ -14,7 +14,11 @@ An update expression's syntax tree is remembered per text too. Every reader of i
 only reads it (the handler's check of the names and values used) or deep-copies it before
 working on it (moto's validators), so one tree serves every request with that text.
 
-Importing this module installs both; the answers are moto's own.
+moto's validators walk that tree once each and, at every node, rebuild the map that says
+which of their methods handles which kind of node. The map never changes during a walk, so
+each validator builds it once.
+
+Importing this module installs all three; the answers are moto's own.
 """
 
 import functools
@@ -22,6 +26,7 @@ import re
 from collections import deque
 
 from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
 # moto's patterns (`ConditionExpressionParser._lex_one_node`), in its order, as one.
@@ -71,3 +76,28 @@ def update_expression_tree(expression: str):
 
 ConditionExpressionParser._lex_condition_expression = _lex_condition_expression
 UpdateExpressionParser.make = classmethod(lambda _cls, expression: update_expression_tree(expression))
+
+
+def _processing_map_once(self):
+    remembered = self.__dict__.get("_remembered_processing_map")
+    if remembered is None:
+        remembered = self.__dict__["_remembered_processing_map"] = self._processing_map()
+    return remembered
+
+
+def _nodes_to_be_processed(self):
+    remembered = self.__dict__.get("_remembered_node_types")
+    if remembered is None:
+        remembered = self.__dict__["_remembered_node_types"] = tuple(_processing_map_once(self))
+    return remembered
+
+
+def _process(self, node):
+    for node_type, processor in _processing_map_once(self).items():
+        if isinstance(node, node_type):
+            return processor(node)
+    return None
+
+
+DepthFirstTraverser.nodes_to_be_processed = _nodes_to_be_processed
+DepthFirstTraverser.process = _process

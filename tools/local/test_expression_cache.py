@@ -94,6 +94,16 @@ class AnswersTest(unittest.TestCase):
             item = take(1, "c")
             self.assertEqual((item["left"], item["a"], item["c"]), ({"N": "0"}, {"N": "2"}, {"N": "1"}))
 
+            # The validators still see every node: two actions on one path are refused.
+            with self.assertRaisesRegex(dynamodb.exceptions.ClientError, "overlap"):
+                dynamodb.update_item(
+                    TableName="t",
+                    Key={"pk": {"S": "o"}},
+                    UpdateExpression="SET #a = :one, #a = :two",
+                    ExpressionAttributeNames={"#a": "a"},
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":two": {"N": "2"}},
+                )
+
 
 if __name__ == "__main__":
     unittest.main()
