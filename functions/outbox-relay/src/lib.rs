@@ -21,7 +21,7 @@ use pizza_events::Outgoing;
 use pizza_events::WireEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 /// A DynamoDB stream batch, as much of it as the relay reads.
 #[derive(Debug, Deserialize)]
@@ -146,7 +146,9 @@ impl<B: EventBus<WireEvent>> Relay<B> {
                         error!(reason, "could not announce an order; the stream retries from it");
                         first_failure = Some(first_failure.map_or(*position, |f| f.min(*position)));
                     }
-                    None => info!("order announced"),
+                    // The API logged the order and the payment service logs its arrival: what
+                    // the relay adds is a failure (above) and its count (`EventsRelayed`).
+                    None => debug!("order announced"),
                 }
             }
             // A crash here, after publishing and before answering, makes the stream hand
