@@ -97,7 +97,11 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
             })
             .collect();
         for (_, first, tally) in &by_order {
-            batch[*first].span.in_scope(|| {
+            // A line about an order's pizzas, not about one of its events: the order and
+            // its trace, without the id of whichever event came first.
+            let inbound = &batch[*first];
+            let correlation_id = &inbound.event.correlation_id;
+            tracing::info_span!("order", %correlation_id, trace_id = %inbound.trace.trace_id()).in_scope(|| {
                 let OrderTally { pizzas, added, short, dropped } = tally;
                 tracing::info!(pizzas, added, short, dropped, "pizzas topped");
             });
