@@ -1,13 +1,12 @@
 """moto's expressions read once per text: the same tokens and the same answers as moto's own."""
 
-import os
 import unittest
-from unittest import mock
 
 import boto3
 import expression_cache
 from moto import mock_aws
 from moto.dynamodb.comparisons import ConditionExpressionParser
+from test_emulator_server import InProcessMoto
 
 REGION = "us-east-1"
 
@@ -55,14 +54,8 @@ class ConditionTokensTest(unittest.TestCase):
         self.assertEqual(second[0].children, [])
 
 
-class AnswersTest(unittest.TestCase):
+class AnswersTest(InProcessMoto):
     """Requests that share their texts and differ in values answer as their values say."""
-
-    def setUp(self):
-        local = {name: value for name, value in os.environ.items() if not name.startswith("AWS_ENDPOINT_URL")}
-        patched = mock.patch.dict(os.environ, local, clear=True)
-        patched.start()
-        self.addCleanup(patched.stop)
 
     def test_conditional_updates_with_one_text_and_other_values(self):
         with mock_aws():
