@@ -75,31 +75,27 @@ from moto.sns.models import SNSBackend, Subscription
 from moto.sqs.exceptions import QueueDoesNotExist
 from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
-_dynamodb = threading.Lock()
-_call_action = DynamoHandler.call_action
+
+def _one_at_a_time(response_class):
+    """Makes a service's requests run one at a time, under a lock of its own (returned)."""
+    lock = threading.Lock()
+    call_action = response_class.call_action
+
+    def serialised(self):
+        with lock:
+            return call_action(self)
+
+    response_class.call_action = serialised
+    return lock
 
 
-def _one_at_a_time(self):
-    with _dynamodb:
-        return _call_action(self)
-
-
-DynamoHandler.call_action = _one_at_a_time
+_dynamodb = _one_at_a_time(DynamoHandler)
 
 # moto's CloudFormation builds a stack's resources across backends that have no locking
 # either: two stacks created at once (the system tests deploy several in parallel) can
 # crash one another ("dictionary changed size during iteration" over IAM's roles while the
 # other adds its own). AWS creates stacks independently; here they are built one at a time.
-_cloudformation = threading.Lock()
-_call_cloudformation = CloudFormationResponse.call_action
-
-
-def _one_stack_at_a_time(self):
-    with _cloudformation:
-        return _call_cloudformation(self)
-
-
-CloudFormationResponse.call_action = _one_stack_at_a_time
+_cloudformation = _one_at_a_time(CloudFormationResponse)
 
 
 class _UndoLog:
