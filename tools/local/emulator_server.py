@@ -40,6 +40,8 @@ published to a topic lands in each subscribed queue at once for a receive waitin
 rather than message by message with the receive woken at the first. DynamoDB's
 expressions are read once per text (`expression_cache`), not lexed again on every request,
 and a client's connection serves its next request instead of closing (`keep_alive`).
+DynamoDB, about half of that CPU time, is answered by a second moto process behind the same
+address (`dynamodb_process`), so the two halves run on two cores.
 
 Usage: python emulator_server.py -H 127.0.0.1 -p 4566   (the arguments of moto_server)
 """
@@ -49,8 +51,10 @@ import copy
 import gzip
 import json
 import logging
+import sys
 import threading
 
+import dynamodb_process
 import expression_cache  # noqa: F401  (installs itself)
 import keep_alive  # noqa: F401  (installs itself)
 from moto.awslambda.models import LambdaBackend, LambdaFunction
@@ -472,4 +476,9 @@ SNSBackend.publish_batch = _publish_batch_at_once
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 if __name__ == "__main__":
+    if dynamodb_process.DYNAMODB_PROCESS_FLAG in sys.argv:
+        sys.argv.remove(dynamodb_process.DYNAMODB_PROCESS_FLAG)
+        dynamodb_process.serve_cloudformation_tables(_dynamodb)
+    elif dynamodb_process.wanted():
+        dynamodb_process.forward_to(dynamodb_process.start(__file__))
     main()

@@ -1,0 +1,178 @@
+"""DynamoDB answers from a process of its own, behind the emulator's one address."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+from pathlib import Path
+
+import boto3
+from test_keep_alive import free_port
+
+HERE = Path(__file__).resolve().parent
+
+# One table with a stream and an index, and the stream's ARN as CloudFormation sees it.
+TEMPLATE = {
+    "Resources": {
+        "Orders": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": "split-orders",
+                "BillingMode": "PAY_PER_REQUEST",
+                "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
+                "AttributeDefinitions": [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "watch", "AttributeType": "S"},
+                ],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [
+                    {
+                        "IndexName": "watched",
+                        "KeySchema": [{"AttributeName": "watch", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                ],
+            },
+        }
+    },
+    "Outputs": {"StreamArn": {"Value": {"Fn::GetAtt": ["Orders", "StreamArn"]}}},
+}
+
+
+def start_emulator(port, **env):
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "emulator_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = boto3.client("dynamodb", **client_settings(port))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.list_tables()
+            return server
+        except Exception:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("the emulator did not start") from None
+            time.sleep(0.1)
+
+
+def client_settings(port):
+    return {
+        "endpoint_url": f"http://127.0.0.1:{port}",
+        "region_name": "us-east-1",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
+
+
+def children_of(pid):
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(child) for child in found.stdout.split()]
+
+
+def wait_until_gone(pid, seconds=10):
+    """Whether the process ends within `seconds` (a zombie not yet reaped has ended)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class DynamoDBProcessTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        cls.server = start_emulator(cls.port)
+        settings = client_settings(cls.port)
+        cls.dynamodb = boto3.client("dynamodb", **settings)
+        cls.streams = boto3.client("dynamodbstreams", **settings)
+        cls.cloudformation = boto3.client("cloudformation", **settings)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        cls.server.wait(timeout=10)
+
+    def test_dynamodb_is_answered_by_a_second_process(self):
+        [child] = children_of(self.server.pid)
+        self.dynamodb.create_table(
+            TableName="split-direct",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        self.dynamodb.put_item(TableName="split-direct", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        answer = self.dynamodb.update_item(
+            TableName="split-direct",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="ADD n :one",
+            ConditionExpression="n = :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+        self.assertEqual(answer["Attributes"]["n"], {"N": "2"})
+        with self.assertRaises(self.dynamodb.exceptions.ConditionalCheckFailedException):
+            self.dynamodb.put_item(
+                TableName="split-direct", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)"
+            )
+        # The table lives in the second process only: it answers there too.
+        direct = boto3.client("dynamodb", **{**client_settings(self.port), "endpoint_url": self._child_url(child)})
+        self.assertIn("split-direct", direct.list_tables()["TableNames"])
+
+    def test_a_stacks_table_and_its_stream_are_the_second_processs(self):
+        self.cloudformation.create_stack(StackName="split", TemplateBody=json.dumps(TEMPLATE))
+        [output] = self.cloudformation.describe_stacks(StackName="split")["Stacks"][0]["Outputs"]
+        table = self.dynamodb.describe_table(TableName="split-orders")["Table"]
+        self.assertEqual(output["OutputValue"], table["LatestStreamArn"], "CloudFormation names the served stream")
+        self.assertEqual([index["IndexName"] for index in table["GlobalSecondaryIndexes"]], ["watched"])
+
+        self.dynamodb.put_item(TableName="split-orders", Item={"pk": {"S": "o-1"}})
+        stream = self.streams.describe_stream(StreamArn=output["OutputValue"])["StreamDescription"]
+        iterator = self.streams.get_shard_iterator(
+            StreamArn=output["OutputValue"],
+            ShardId=stream["Shards"][0]["ShardId"],
+            ShardIteratorType="TRIM_HORIZON",
+        )["ShardIterator"]
+        records = self.streams.get_records(ShardIterator=iterator)["Records"]
+        self.assertEqual([r["dynamodb"]["NewImage"]["pk"] for r in records], [{"S": "o-1"}])
+
+        self.cloudformation.delete_stack(StackName="split")
+        self.assertNotIn("split-orders", self.dynamodb.list_tables()["TableNames"])
+
+    def _child_url(self, child):
+        arguments = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
+        host, port = arguments[arguments.index("-H") + 1], arguments[arguments.index("-p") + 1]
+        return f"http://{host}:{port}"
+
+
+class LifecycleTest(unittest.TestCase):
+    def test_the_dynamodb_process_stops_when_the_emulator_is_killed(self):
+        server = start_emulator(free_port())
+        [child] = children_of(server.pid)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        self.assertTrue(wait_until_gone(child), "the DynamoDB process outlived the emulator")
+
+    def test_one_process_when_asked(self):
+        server = start_emulator(free_port(), EMULATOR_PROCESSES="1")
+        try:
+            self.assertEqual(children_of(server.pid), [])
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    unittest.main()
