@@ -478,7 +478,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 if __name__ == "__main__":
     if dynamodb_process.DYNAMODB_PROCESS_FLAG in sys.argv:
         sys.argv.remove(dynamodb_process.DYNAMODB_PROCESS_FLAG)
-        dynamodb_process.serve_cloudformation_tables(_dynamodb)
+        dynamodb_process.serve_for_main_process(_dynamodb)
     elif dynamodb_process.wanted():
         dynamodb_process.forward_to(dynamodb_process.start(__file__))
     main()
