@@ -471,6 +471,21 @@ def _subscribed_queues(backend, topic_arn):
 
 SNSBackend.publish_batch = _publish_batch_at_once
 
+_receive_message = SQSBackend.receive_message
+
+
+def _receive_whole_batches(self, queue_name, *args, **kwargs):
+    """A receive scans and takes a queue's messages under the lock a landing batch holds
+    (released while it waits for messages): it takes all of a batch or none of it, and
+    two receives woken by one batch do not share it out. In moto both could scan at once
+    and split it, and Lambda's pollers, each holding part of a batch, both waited out
+    their batching windows for the rest."""
+    with self.get_queue(queue_name)._messages_lock:
+        return _receive_message(self, queue_name, *args, **kwargs)
+
+
+SQSBackend.receive_message = _receive_whole_batches
+
 # One log line per request costs the server a tenth of its time under load; warnings and
 # errors still reach the log.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -57,6 +57,44 @@ class PublishBatchTest(InProcessMoto):
 
             self.assertEqual(sorted(json.loads(m["Body"])["pizza"] for m in received), list(range(10)))
 
+    def test_two_receives_waiting_on_a_queue_do_not_share_out_a_batch(self):
+        with mock_aws():
+            sns = boto3.client("sns", region_name=REGION)
+            sqs = boto3.client("sqs", region_name=REGION)
+            topic = sns.create_topic(Name="pizza")["TopicArn"]
+            queue = sqs.create_queue(QueueName="sauce-q")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+            batches = 30
+            # Every batch is ten messages and every receive asks for ten: a queue that
+            # gains whole batches, and hands each out whole, answers ten or nothing.
+            sizes = []
+
+            def receive(client):
+                deadline = time.monotonic() + 60
+                while sum(sizes) < batches * 10 and time.monotonic() < deadline:
+                    answer = client.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                    if answer.get("Messages"):
+                        sizes.append(len(answer["Messages"]))
+
+            # Two pollers, as Lambda runs, each waiting when a batch lands.
+            pollers = [threading.Thread(target=receive, args=(boto3.client("sqs", region_name=REGION),)) for _ in "ab"]
+            switching = sys.getswitchinterval()
+            sys.setswitchinterval(1e-6)
+            try:
+                for poller in pollers:
+                    poller.start()
+                for batch in range(batches):
+                    entries = [{"Id": str(n), "Message": f"{batch}-{n}"} for n in range(10)]
+                    sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+                for poller in pollers:
+                    poller.join(timeout=70)
+            finally:
+                sys.setswitchinterval(switching)
+
+            self.assertEqual(sum(sizes), batches * 10)
+            self.assertEqual(set(sizes), {10}, f"receives took part batches: {sizes}")
+
 
 class FirehoseSubscriptionTest(InProcessMoto):
     def test_a_message_is_archived_in_the_envelope_aws_documents(self):
