@@ -25,15 +25,21 @@ class InProcessMoto(unittest.TestCase):
         self.addCleanup(patched.stop)
 
 
+def topic_into_queue():
+    """A topic and a queue subscribed to it (raw delivery), in the mocked account."""
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="pizza")["TopicArn"]
+    queue = sqs.create_queue(QueueName="sauce-q")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    return sns, sqs, topic, queue
+
+
 class PublishBatchTest(InProcessMoto):
     def test_a_waiting_receive_gets_the_whole_batch(self):
         with mock_aws():
-            sns = boto3.client("sns", region_name=REGION)
-            sqs = boto3.client("sqs", region_name=REGION)
-            topic = sns.create_topic(Name="pizza")["TopicArn"]
-            queue = sqs.create_queue(QueueName="sauce-q")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+            sns, sqs, topic, queue = topic_into_queue()
 
             received = []
 
@@ -59,12 +65,7 @@ class PublishBatchTest(InProcessMoto):
 
     def test_two_receives_waiting_on_a_queue_do_not_share_out_a_batch(self):
         with mock_aws():
-            sns = boto3.client("sns", region_name=REGION)
-            sqs = boto3.client("sqs", region_name=REGION)
-            topic = sns.create_topic(Name="pizza")["TopicArn"]
-            queue = sqs.create_queue(QueueName="sauce-q")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+            sns, sqs, topic, queue = topic_into_queue()
             batches = 30
             # Every batch is ten messages and every receive asks for ten: a queue that
             # gains whole batches, and hands each out whole, answers ten or nothing.
