@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import http.client
 import json
 import logging
@@ -107,9 +108,12 @@ def forward_to(address: tuple[str, int]) -> None:
     _mirror_cloudformation_tables(forward)
 
 
+@dataclasses.dataclass
 class _Answer:
-    def __init__(self, status: int, reason: str, headers: list, body: bytes):
-        self.status, self.reason, self.headers, self.body = status, reason, headers, body
+    status: int
+    reason: str
+    headers: list
+    body: bytes
 
 
 class _Forwarder:
