@@ -73,7 +73,7 @@ def start(script: str) -> tuple[str, int]:
     itself; this process exits if it dies, and it stops with this one. Returns its address."""
     stop_with_parent = _parent_death_signal()
     for _ in range(3):
-        address = ("127.0.0.1", _free_port())
+        address = ("127.0.0.1", free_port())
         process = subprocess.Popen(
             [sys.executable, script, DYNAMODB_PROCESS_FLAG, "-H", address[0], "-p", str(address[1])],
             preexec_fn=stop_with_parent,
@@ -289,7 +289,8 @@ def _exit_when_gone(process: subprocess.Popen) -> None:
     os._exit(1)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A local port nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

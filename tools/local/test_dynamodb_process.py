@@ -6,16 +6,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import unittest
 import zipfile
 from pathlib import Path
 
 import boto3
-from test_keep_alive import SIGNED, free_port
-
-HERE = Path(__file__).resolve().parent
+from real_emulator import SIGNED, client_settings, free_port, start_emulator
 
 # One table with a stream and an index, and the stream's ARN as CloudFormation sees it.
 TEMPLATE = {
@@ -43,35 +40,6 @@ TEMPLATE = {
     },
     "Outputs": {"StreamArn": {"Value": {"Fn::GetAtt": ["Orders", "StreamArn"]}}},
 }
-
-
-def start_emulator(port, **env):
-    server = subprocess.Popen(
-        [sys.executable, str(HERE / "emulator_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = boto3.client("dynamodb", **client_settings(port))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client.list_tables()
-            return server
-        except Exception:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("the emulator did not start") from None
-            time.sleep(0.1)
-
-
-def client_settings(port):
-    return {
-        "endpoint_url": f"http://127.0.0.1:{port}",
-        "region_name": "us-east-1",
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-    }
 
 
 def children_of(pid):

@@ -3,20 +3,9 @@
 import http.client
 import json
 import socket
-import subprocess
-import sys
-import time
 import unittest
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SIGNED = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=x"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from real_emulator import SIGNED, free_port, start_emulator
 
 
 def dynamodb_request(target, body):
@@ -34,20 +23,7 @@ class KeepAliveTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.port = free_port()
-        cls.server = subprocess.Popen(
-            [sys.executable, str(HERE / "emulator_server.py"), "-H", "127.0.0.1", "-p", str(cls.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", cls.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        cls.server.kill()
-        raise RuntimeError("the emulator did not start")
+        cls.server = start_emulator(cls.port)
 
     @classmethod
     def tearDownClass(cls):
