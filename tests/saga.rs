@@ -12,7 +12,7 @@ use inventory::{StockLevel, StockRoom};
 use local_runner::Chaos;
 use payments::{PaymentLedger, PaymentStatus};
 use pizza_events::Envelope;
-use pizza_events::catalogue::{IngredientAdded, PaymentProcessed, PizzaRequested};
+use pizza_events::catalogue::{IngredientAdded, PaymentProcessed, PizzaRequested, ToppedPizza};
 use pizza_events::menu::{self, PIZZA_PRICE_CENTS};
 use serde_json::{Value, json};
 use system_tests::tap::Tap;
@@ -369,11 +369,9 @@ fn late_and_out_of_order_events_change_nothing() {
             declined_id.clone(),
             IngredientAdded {
                 order_id: declined_uuid,
-                pizza_id: Uuid::new_v4(),
                 stage: "veggies".into(),
-                ingredients: vec![],
                 pizzas_in_order: Some(1),
-                journey: vec![],
+                pizzas: vec![ToppedPizza { pizza_id: Uuid::new_v4(), ingredients: vec![], journey: vec![] }],
             },
         )
         .to_wire();

@@ -4,8 +4,8 @@
 //! - `PaymentFailed` or `InventoryFailed`: the order is `CANCELLED` with its reason and
 //!   `OrderCancelled` tells the payment and inventory services to undo their part;
 //! - `PaymentRefunded`: the refund is recorded on the order;
-//! - `IngredientAdded` from the last stage is a finished pizza: a batch of them is stored
-//!   at once, each pizza once, and an order whose last pizza arrives becomes `READY` and is
+//! - `IngredientAdded` from the last stage carries finished pizzas of one order: a batch
+//!   of them is stored at once, each pizza once, and an order whose last pizza arrives becomes `READY` and is
 //!   announced with `OrderConfirmed`.
 //!
 //! Every move is a conditional write on the status it expects, so a late, repeated or
@@ -26,7 +26,7 @@ use lambda_kit::telemetry::{Metrics, Unit};
 use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOutcome, TopicArn};
 use orders::{Completion, DynamoOrders, FinishedPizza, OrderBook, PizzaStored, StoredPizza};
 use pizza_events::WireEvent;
-use pizza_events::catalogue::{CancelReason, IngredientAdded, PaymentRefunded};
+use pizza_events::catalogue::{CancelReason, IngredientAdded, PaymentRefunded, ToppedPizza};
 use tracing::info;
 use uuid::Uuid;
 
@@ -103,12 +103,7 @@ impl<B: OrderBook> OrderService<B> {
         finished: Vec<(usize, &Inbound<WireEvent>, IngredientAdded)>,
         outcomes: &mut [Option<RecordOutcome<WireEvent>>],
     ) {
-        let mut pizzas = Vec::with_capacity(finished.len());
-        let mut owners = Vec::with_capacity(finished.len());
-        for (index, inbound, IngredientAdded { order_id, pizza_id, ingredients, pizzas_in_order, .. }) in finished {
-            pizzas.push(FinishedPizza { order_id, pizza: StoredPizza { pizza_id, ingredients }, pizzas_in_order });
-            owners.push((index, inbound));
-        }
+        let (pizzas, owners) = finished_pizzas(finished);
         if pizzas.is_empty() {
             return;
         }
@@ -127,6 +122,10 @@ impl<B: OrderBook> OrderService<B> {
         let mut to_complete: HashMap<Uuid, usize> = HashMap::new();
         let mut new_pizzas = 0;
         for ((index, inbound), (pizza, outcome)) in owners.iter().zip(pizzas.iter().zip(&stored.outcomes)) {
+            // A record fails if any of its pizzas does.
+            if matches!(outcomes[*index], Some(Err(_))) {
+                continue;
+            }
             outcomes[*index] = Some(match outcome {
                 PizzaStored::Stored | PizzaStored::Duplicate => {
                     if *outcome == PizzaStored::Stored {
@@ -183,6 +182,21 @@ impl<B: OrderBook> OrderService<B> {
             }
         }
     }
+}
+
+/// Each pizza the events carry, with the record (its index and event) that brought it.
+fn finished_pizzas(
+    finished: Vec<(usize, &Inbound<WireEvent>, IngredientAdded)>,
+) -> (Vec<FinishedPizza>, Vec<(usize, &Inbound<WireEvent>)>) {
+    let mut pizzas = Vec::with_capacity(finished.len());
+    let mut owners = Vec::with_capacity(finished.len());
+    for (index, inbound, IngredientAdded { order_id, pizzas_in_order, pizzas: topped, .. }) in finished {
+        for ToppedPizza { pizza_id, ingredients, .. } in topped {
+            pizzas.push(FinishedPizza { order_id, pizza: StoredPizza { pizza_id, ingredients }, pizzas_in_order });
+            owners.push((index, inbound));
+        }
+    }
+    (pizzas, owners)
 }
 
 #[async_trait]
@@ -267,11 +281,9 @@ mod tests {
         let PizzaRequested { order_id, pizza_id, pizzas_in_order } = request.data;
         let data = IngredientAdded {
             order_id,
-            pizza_id,
             stage: "veggies".into(),
-            ingredients,
             pizzas_in_order,
-            journey: vec![],
+            pizzas: vec![ToppedPizza { pizza_id, ingredients, journey: vec![] }],
         };
         Inbound::detached(Envelope::caused_by(request, "veggies", "veggies", data).to_wire())
     }
@@ -312,6 +324,34 @@ mod tests {
         // A late duplicate of the last pizza announces the same confirmation, nothing more.
         let again = of::<OrderConfirmed>(&handle(&service, &[finished(&requests[2])]).await);
         assert_eq!(again[0].id, confirmed[0].id);
+        assert_eq!(service.book.find(order_id).await.expect("reads").expect("exists").pizzas.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn one_event_carrying_every_pizza_of_an_order_stores_them_all_and_completes_it() {
+        let service = service();
+        let payment = paid(&service, 3).await;
+        let requests = of::<PizzaRequested>(&handle(&service, std::slice::from_ref(&payment)).await);
+        let order_id = order_id_of(&payment);
+        let together = |requests: &[Envelope<PizzaRequested>]| {
+            let mut event = finished(&requests[0]);
+            let mut data = event.event.decode::<IngredientAdded>().expect("decodes").data;
+            for request in &requests[1..] {
+                let other = finished(request).event.decode::<IngredientAdded>().expect("decodes").data;
+                data.pizzas.extend(other.pizzas);
+            }
+            event.event = Envelope::caused_by(&requests[0], "veggies", "together", data).to_wire();
+            event
+        };
+        let out = handle(&service, &[together(&requests)]).await;
+        let confirmed = of::<OrderConfirmed>(&out);
+        assert_eq!((confirmed.len(), confirmed[0].data.pizzas), (1, 3));
+        let stored = service.book.find(order_id).await.expect("reads").expect("exists");
+        assert_eq!((stored.order.status, stored.pizzas.len()), (OrderStatus::Ready, 3));
+
+        // The same pizzas again, carried otherwise (one alone, two together): nothing more.
+        let again = handle(&service, &[finished(&requests[0]), together(&requests[1..])]).await;
+        assert_eq!(of::<OrderConfirmed>(&again)[0].id, confirmed[0].id);
         assert_eq!(service.book.find(order_id).await.expect("reads").expect("exists").pizzas.len(), 3);
     }
 

@@ -1,6 +1,6 @@
 //! A topping stage: takes a batch of pizzas in progress, reserves one ingredient of its
-//! menu for each in one pantry call, and passes each pizza on to its output topic (or
-//! reports the shortage). Sauce, cheese, meat, veggies (and crust) are this same code with
+//! menu for each in one pantry call, and passes each order's pizzas on together to its
+//! output topic (or reports a pizza's shortage). Sauce, cheese, meat, veggies (and crust) are this same code with
 //! another `STAGE` and `OUTPUT_TOPIC_ARN`.
 
 pub mod stage;
@@ -12,7 +12,7 @@ use lambda_kit::{BatchHandler, ConfigError, Env, Inbound, RecordError, RecordOut
 use pizza_events::WireEvent;
 use uuid::Uuid;
 
-pub use stage::{Pizza, Stage};
+pub use stage::{Announcement, Answered, Pizza, Stage};
 
 pub struct ToppingStage<P> {
     stage: Stage,
@@ -42,9 +42,9 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
     type Message = WireEvent;
 
     async fn handle_batch(&self, batch: &[Inbound<WireEvent>]) -> Vec<RecordOutcome<WireEvent>> {
-        let pizzas: Vec<Result<Pizza, RecordError>> =
+        let pizzas: Vec<Result<Vec<Pizza>, RecordError>> =
             batch.iter().map(|inbound| self.stage.read(&inbound.event)).collect();
-        let requests: Vec<_> = pizzas.iter().flatten().map(|pizza| self.stage.request(pizza)).collect();
+        let requests: Vec<_> = pizzas.iter().flatten().flatten().map(|pizza| self.stage.request(pizza)).collect();
         let reservations = match self.pantry.reserve(&self.stage.name, &requests).await {
             Ok(reservations) => reservations,
             Err(err) => {
@@ -52,50 +52,70 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
                 return pizzas.into_iter().map(|p| Err(p.err().unwrap_or_else(|| err.shared()))).collect();
             }
         };
-        let (mut added, mut short, mut dropped) = (0, 0, 0);
-        // One INFO line per order in the batch, in the span of its first pizza (so it carries
-        // the order's correlation and trace ids); each pizza's own line is at DEBUG.
-        let mut by_order: Vec<(Uuid, usize, OrderTally)> = Vec::new();
         let mut reservations = reservations.into_iter();
-        let outcomes = batch
-            .iter()
-            .zip(pizzas)
-            .enumerate()
-            .map(|(index, (inbound, pizza))| {
-                let pizza = pizza?;
+        let mut answered = Vec::with_capacity(requests.len());
+        for (record, (inbound, pizzas)) in batch.iter().zip(&pizzas).enumerate() {
+            for pizza in pizzas.iter().flatten() {
                 let reservation = reservations.next().unwrap_or(Reservation::OutOfStock);
-                let slot = by_order.iter().position(|(order, _, _)| *order == pizza.order_id).unwrap_or_else(|| {
-                    by_order.push((pizza.order_id, index, OrderTally::default()));
-                    by_order.len() - 1
-                });
-                let tally = &mut by_order[slot].2;
-                tally.pizzas += 1;
-                inbound.span.in_scope(|| match &reservation {
-                    Reservation::Reserved(ingredient) => {
-                        added += 1;
-                        tally.added += 1;
-                        tracing::debug!(pizza_id = %pizza.pizza_id, ingredient, "ingredient added");
-                    }
-                    Reservation::AlreadyReserved(ingredient) => {
-                        tracing::debug!(pizza_id = %pizza.pizza_id, ingredient, "reserved before; passed on again")
-                    }
-                    Reservation::OutOfStock => {
-                        short += 1;
-                        tally.short += 1;
-                        tracing::warn!(pizza_id = %pizza.pizza_id, "out of every ingredient of the stage");
-                    }
-                    Reservation::AlreadyOutOfStock => {
-                        tracing::debug!(pizza_id = %pizza.pizza_id, "found out of stock before; reported again")
-                    }
-                    Reservation::OrderClosed => {
-                        dropped += 1;
-                        tally.dropped += 1;
-                        tracing::debug!(pizza_id = %pizza.pizza_id, "order cancelled; pizza dropped");
-                    }
-                });
-                Ok(self.stage.announce(&inbound.event, &pizza, &reservation))
-            })
+                answered.push((record, &inbound.event, pizza, reservation));
+            }
+        }
+        let answered: Vec<Answered<'_>> = answered
+            .iter()
+            .map(|(record, cause, pizza, reservation)| Answered { record: *record, cause, pizza, reservation })
             .collect();
+        self.log_and_count(batch, &answered);
+        let announcements = self.stage.announce(&answered);
+        let mut outcomes: Vec<RecordOutcome<WireEvent>> =
+            pizzas.iter().map(|pizzas| pizzas.as_ref().map(|_| Vec::new()).map_err(RecordError::shared)).collect();
+        for Announcement { records, outgoing } in announcements {
+            for record in records {
+                if let Ok(events) = &mut outcomes[record] {
+                    events.push(outgoing.clone());
+                }
+            }
+        }
+        outcomes
+    }
+}
+
+impl<P: Pantry> ToppingStage<P> {
+    /// One INFO line per order in the batch, in the span of its first pizza's record (so it
+    /// carries the order's correlation and trace ids); each pizza's own line is at DEBUG.
+    fn log_and_count(&self, batch: &[Inbound<WireEvent>], answered: &[Answered<'_>]) {
+        let (mut added, mut short, mut dropped) = (0, 0, 0);
+        let mut by_order: Vec<(Uuid, usize, OrderTally)> = Vec::new();
+        for Answered { record, pizza, reservation, .. } in answered {
+            let slot = by_order.iter().position(|(order, _, _)| *order == pizza.order_id).unwrap_or_else(|| {
+                by_order.push((pizza.order_id, *record, OrderTally::default()));
+                by_order.len() - 1
+            });
+            let tally = &mut by_order[slot].2;
+            tally.pizzas += 1;
+            batch[*record].span.in_scope(|| match reservation {
+                Reservation::Reserved(ingredient) => {
+                    added += 1;
+                    tally.added += 1;
+                    tracing::debug!(pizza_id = %pizza.pizza_id, ingredient, "ingredient added");
+                }
+                Reservation::AlreadyReserved(ingredient) => {
+                    tracing::debug!(pizza_id = %pizza.pizza_id, ingredient, "reserved before; passed on again")
+                }
+                Reservation::OutOfStock => {
+                    short += 1;
+                    tally.short += 1;
+                    tracing::warn!(pizza_id = %pizza.pizza_id, "out of every ingredient of the stage");
+                }
+                Reservation::AlreadyOutOfStock => {
+                    tracing::debug!(pizza_id = %pizza.pizza_id, "found out of stock before; reported again")
+                }
+                Reservation::OrderClosed => {
+                    dropped += 1;
+                    tally.dropped += 1;
+                    tracing::debug!(pizza_id = %pizza.pizza_id, "order cancelled; pizza dropped");
+                }
+            });
+        }
         for (_, first, tally) in &by_order {
             // A line about an order's pizzas, not about one of its events: the order and
             // its trace, without the id of whichever event came first.
@@ -110,7 +130,6 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
         // line (and by the queues' own metrics).
         self.metrics.add(&[("OutOfStock", f64::from(short), Unit::Count)]);
         self.metrics.tally(&[("IngredientsAdded", f64::from(added)), ("PizzasDropped", f64::from(dropped))]);
-        outcomes
     }
 }
 
@@ -166,18 +185,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_reserves_one_ingredient_per_pizza_and_passes_each_on() {
+    async fn a_batch_reserves_one_ingredient_per_pizza_and_passes_each_orders_pizzas_on_together() {
         let sauce = stage_with_stock("sauce", 10).await;
-        let order = Uuid::new_v4();
-        let batch: Vec<Inbound<WireEvent>> = (0..5).map(|_| requested(order)).collect();
+        let (order, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut batch: Vec<Inbound<WireEvent>> = (0..4).map(|_| requested(order)).collect();
+        batch.insert(2, requested(other));
         let outcomes = sauce.handle_batch(&batch).await;
-        let added: Vec<IngredientAdded> =
-            events(&outcomes).iter().map(|e| e.decode::<IngredientAdded>().expect("IngredientAdded").data).collect();
-        assert_eq!(added.len(), 5);
+        let listed: Vec<Vec<Uuid>> =
+            outcomes.iter().map(|o| o.as_ref().expect("handled").iter().map(|o| o.event.id).collect()).collect();
+        assert!(listed.iter().all(|ids| ids.len() == 1), "each record lists the event that carries its pizza");
+        assert_eq!(listed.iter().collect::<std::collections::HashSet<_>>().len(), 2, "one event per order");
+        let added = events(&outcomes)[0].decode::<IngredientAdded>().expect("IngredientAdded").data;
+        assert_eq!((added.order_id, added.pizzas.len()), (order, 4));
         assert!(
-            added.iter().all(|a| a.ingredients.len() == 1 && sauce.stage.ingredients.contains(&a.ingredients[0].name))
+            added
+                .pizzas
+                .iter()
+                .all(|p| { p.ingredients.len() == 1 && sauce.stage.ingredients.contains(&p.ingredients[0].name) })
         );
         assert_eq!(reserved(&sauce).await, 5);
+    }
+
+    #[tokio::test]
+    async fn a_stage_tops_every_pizza_an_earlier_stages_event_carries() {
+        let (sauce, cheese) = (stage_with_stock("sauce", 10).await, stage_with_stock("cheese", 10).await);
+        let order = Uuid::new_v4();
+        let requests: Vec<Inbound<WireEvent>> = (0..3).map(|_| requested(order)).collect();
+        let sauced = events(&sauce.handle_batch(&requests).await).remove(0);
+        let outcomes = cheese.handle_batch(&[Inbound::detached(sauced)]).await;
+        let cheesed = events(&outcomes);
+        let [only] = cheesed.as_slice() else { panic!("one event: {cheesed:?}") };
+        let added = only.decode::<IngredientAdded>().expect("IngredientAdded").data;
+        assert_eq!(added.pizzas.len(), 3);
+        assert!(added.pizzas.iter().all(|p| p.ingredients.len() == 2 && p.journey.len() == 2));
+        assert_eq!(reserved(&cheese).await, 3);
     }
 
     #[tokio::test]
@@ -200,7 +241,7 @@ mod tests {
         let batch = [requested(Uuid::new_v4()), requested(Uuid::new_v4())];
         let outcomes = meat.handle_batch(&batch).await;
         let out = events(&outcomes);
-        assert_eq!(out[0].decode::<IngredientAdded>().expect("topped").data.ingredients[0].name, "salami");
+        assert_eq!(out[0].decode::<IngredientAdded>().expect("topped").data.pizzas[0].ingredients[0].name, "salami");
         let failed = out[1].decode::<InventoryFailed>().expect("reported");
         assert_eq!((failed.data.stage.as_str(), failed.causation_id), ("meat", Some(batch[1].event.id)));
     }
@@ -212,13 +253,10 @@ mod tests {
         veggies.pantry.release_order(cancelled).await.expect("closed");
         let mut looping = requested(open);
         let sauce = Stage { name: "veggies".into(), ..veggies.stage.clone() };
-        looping.event = sauce.announce(
-            &looping.event,
-            &sauce.read(&looping.event).expect("pizza"),
-            &Reservation::Reserved("onions".into()),
-        )[0]
-        .event
-        .clone();
+        let pizzas = sauce.read(&looping.event).expect("pizza");
+        let reserved_onions = Reservation::Reserved("onions".into());
+        let answered = Answered { record: 0, cause: &looping.event, pizza: &pizzas[0], reservation: &reserved_onions };
+        looping.event = sauce.announce(&[answered])[0].outgoing.event.clone();
         let outcomes = veggies.handle_batch(&[requested(cancelled), looping, requested(open)]).await;
         assert!(outcomes[0].as_ref().expect("dropped, not failed").is_empty());
         assert!(matches!(outcomes[1], Err(RecordError::Permanent(_))));

@@ -1,7 +1,7 @@
 //! Archived histories for tests of what reads the archive: an order of two pizzas through
 //! two stages, confirmed, as a log of every event and as the archive keeps it (the
 //! kitchen's last stage carrying the pizza's journey), and the same order replayed a
-//! minute later.
+//! minute later; and an order whose stages announced its pizzas together.
 
 use chrono::{DateTime, Duration, Utc};
 use pizza_events::WireEvent;
@@ -65,6 +65,38 @@ pub fn two_pizza_order() -> Vec<Archived> {
     all.push(event("OrderConfirmed", "orders", last.as_ref(), 100, json!({})));
     all.reverse();
     all
+}
+
+/// An order of three pizzas as the archive keeps it since stages announce each order's
+/// pizzas together: sauce topped two in one batch and the third in the next, cheese all
+/// three in one event (archived, each pizza with its journey), then the confirmation.
+pub fn three_pizzas_together() -> Vec<Archived> {
+    use pizza_events::catalogue::Hop;
+    let placed = event("OrderPlaced", "api", None, 0, json!({}));
+    let paid = event("PaymentProcessed", "payment", Some(&placed), 10, json!({}));
+    let pizza_ids: Vec<String> = (1..=3).map(|n| format!("pizza-{n}")).collect();
+    let requests: Vec<Archived> = pizza_ids
+        .iter()
+        .enumerate()
+        .map(|(n, pizza_id)| {
+            event("PizzaRequested", "orders", Some(&paid), 20 + n as i64, json!({ "pizza_id": pizza_id }))
+        })
+        .collect();
+    let sauced = |first: &Archived, after_ms| event("IngredientAdded", "sauce", Some(first), after_ms, json!({}));
+    let (sauce_a, sauce_b) = (sauced(&requests[0], 40), sauced(&requests[2], 55));
+    let pizzas: Vec<serde_json::Value> = pizza_ids
+        .iter()
+        .zip(&requests)
+        .enumerate()
+        .map(|(n, (pizza_id, request))| {
+            let sauce = if n < 2 { &sauce_a } else { &sauce_b };
+            let journey = [Hop::of(&request.event), Hop::of(&sauce.event)];
+            json!({ "pizza_id": pizza_id, "ingredients": [], "journey": journey })
+        })
+        .collect();
+    let cheese = event("IngredientAdded", "cheese", Some(&sauce_a), 80, json!({ "stage": "cheese", "pizzas": pizzas }));
+    let confirmed = event("OrderConfirmed", "orders", Some(&cheese), 95, json!({}));
+    vec![confirmed, cheese, paid, placed]
 }
 
 /// What the archive keeps of `every_event` (such as [`two_pizza_order`]): the order's own

@@ -72,6 +72,9 @@ pub struct Step {
     /// Known from the journey a later event of its pizza carries, not archived itself
     /// (it has no topic).
     pub carried: bool,
+    /// How many pizzas it is about: a stage's event carries each order's pizzas of its
+    /// batch; an order's own event is about none.
+    pub pizzas: usize,
 }
 
 impl Step {
@@ -93,6 +96,8 @@ pub struct Group {
     pub depth: usize,
     /// How many events it folds.
     pub count: usize,
+    /// How many pizzas its events are about.
+    pub pizzas: usize,
     /// When its first event happened, in milliseconds since the timeline's first event.
     pub first_at_ms: f64,
     /// When its last event happened, in milliseconds since the timeline's first event.
@@ -173,7 +178,16 @@ impl Timeline {
     /// How many events of one type (and detail, if given) the timeline draws, carried or
     /// archived.
     pub fn count(&self, event_type: &str, detail: Option<&str>) -> usize {
-        self.events.iter().filter(|e| e.event_type == event_type && e.detail.as_deref() == detail).count()
+        self.of_kind(event_type, detail).count()
+    }
+
+    /// How many pizzas the events of one type (and detail, if given) are about.
+    pub fn pizzas(&self, event_type: &str, detail: Option<&str>) -> usize {
+        self.of_kind(event_type, detail).map(|e| e.pizzas).sum()
+    }
+
+    fn of_kind<'a>(&'a self, event_type: &'a str, detail: Option<&'a str>) -> impl Iterator<Item = &'a Step> {
+        self.events.iter().filter(move |e| e.event_type == event_type && e.detail.as_deref() == detail)
     }
 }
 
@@ -211,6 +225,7 @@ fn steps(
             group: 0,
             copies: *copies,
             carried: carried.contains(&event.id),
+            pizzas: journeys::pizzas_of(event),
         });
     }
     (events, missing_parents)
@@ -235,6 +250,7 @@ fn group(events: &mut [Step]) -> Vec<Group> {
                 label: step.label(),
                 depth: step.depth,
                 count: 0,
+                pizzas: 0,
                 first_at_ms: step.at_ms,
                 last_at_ms: step.at_ms,
                 hop_ms: None,
@@ -245,6 +261,7 @@ fn group(events: &mut [Step]) -> Vec<Group> {
         });
         let group = &mut groups[index];
         group.count += 1;
+        group.pizzas += step.pizzas;
         group.first_at_ms = group.first_at_ms.min(step.at_ms);
         group.last_at_ms = group.last_at_ms.max(step.at_ms);
         group.reannounced += usize::from(step.copies > 1);

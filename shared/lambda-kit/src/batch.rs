@@ -14,7 +14,7 @@
 //! transient one comes back after a backoff, a permanent one goes to the dead-letter
 //! queue at once, with its reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -262,16 +262,19 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
         }
     }
 
-    /// Publishes every successful record's events, each continuing its cause's trace; a
-    /// record whose events did not all go out fails. Returns how many each published.
+    /// Publishes every successful record's events, each once and continuing its cause's
+    /// trace; a record whose events did not all go out fails. Returns how many each published.
     async fn publish(
         &self,
         batch: &[Inbound<H::Message>],
         outcomes: Vec<RecordOutcome<H::Message>>,
     ) -> Vec<Result<usize, RecordError>> {
         let mut publications = Vec::new();
+        let mut listed = HashSet::new();
         for (inbound, outcome) in batch.iter().zip(&outcomes) {
-            for event in outcome.iter().flatten() {
+            // An event several records share (a stage's event carries pizzas of several) is
+            // published once, in the trace of the first; each of them fails if it fails.
+            for event in outcome.iter().flatten().filter(|e| listed.insert(e.event.id())) {
                 let trace = event.trace.unwrap_or_else(|| inbound.trace.child_for(event.event.id()));
                 publications.push(Outgoing { trace: Some(trace), ..event.clone() });
             }

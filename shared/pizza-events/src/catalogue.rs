@@ -287,34 +287,66 @@ impl Hop {
     }
 }
 
-/// A topping stage added its ingredient. Every stage publishes this same event, so a new
-/// stage can be inserted anywhere without another stage knowing.
+/// A topping stage added its ingredient to some pizzas of one order: those of its batch
+/// (at most [`IngredientAdded::MOST_PIZZAS`]). Every stage publishes this same event, so a
+/// new stage can be inserted anywhere without another stage knowing.
+///
+/// Until v4 it was one event per pizza, and SNS's deliveries of those were half of what a
+/// pizza cost; now a stage announces each order's pizzas of its batch together, and its
+/// next stage's queue delivers them as one message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IngredientAdded {
-    /// The order the pizza belongs to.
+    /// The order the pizzas belong to.
     pub order_id: Uuid,
-    /// The pizza.
-    pub pizza_id: Uuid,
     /// The stage that published this event.
     pub stage: String,
-    /// Every ingredient on the pizza so far, in the order they were added.
-    pub ingredients: Vec<Ingredient>,
-    /// How many pizzas the order has, as the pizza's request said. `None` in v1.
+    /// How many pizzas the order has, as its pizzas' requests said. `None` in v1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pizzas_in_order: Option<u32>,
+    /// The pizzas topped, each with every ingredient so far and its journey. One in v1–v3.
+    pub pizzas: Vec<ToppedPizza>,
+}
+
+/// One pizza of an [`IngredientAdded`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ToppedPizza {
+    /// The pizza.
+    pub pizza_id: Uuid,
+    /// Every ingredient on the pizza so far, in the order they were added.
+    pub ingredients: Vec<Ingredient>,
     /// The pizza's events before this one, first first: its request and every earlier
     /// stage's (see [`Hop`]). Empty before v3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub journey: Vec<Hop>,
 }
 
+impl IngredientAdded {
+    /// The most pizzas one event carries: with every pizza's journey through four stages
+    /// it stays around 10 KB, far below SQS's 64 KB billing chunk and 256 KB limit.
+    pub const MOST_PIZZAS: usize = 10;
+}
+
 impl Event for IngredientAdded {
     const TYPE: &'static str = "IngredientAdded";
-    /// v2 adds `pizzas_in_order`, v3 `journey`; neither was carried before.
-    const VERSION: u32 = 3;
+    /// v2 added `pizzas_in_order`, v3 `journey`; v4 carries several pizzas of one order in
+    /// `pizzas` where v1–v3 carried one (`pizza_id`, `ingredients`, `journey`).
+    const VERSION: u32 = 4;
 
     fn upcast(from_version: u32, data: Value) -> Result<Value, DecodeError> {
-        only_adds_optional_fields::<Self>(from_version, data)
+        if !(1..Self::VERSION).contains(&from_version) {
+            return Err(DecodeError::unsupported::<Self>(from_version));
+        }
+        let invalid =
+            |source| DecodeError::InvalidData { event_type: Self::TYPE.into(), version: from_version, source };
+        let mut data: serde_json::Map<String, Value> = serde_json::from_value(data).map_err(invalid)?;
+        let mut pizza = serde_json::Map::new();
+        for field in ["pizza_id", "ingredients", "journey"] {
+            if let Some(value) = data.remove(field) {
+                pizza.insert(field.into(), value);
+            }
+        }
+        data.insert("pizzas".into(), Value::Array(vec![Value::Object(pizza)]));
+        Ok(Value::Object(data))
     }
 }
 
@@ -361,6 +393,32 @@ mod tests {
         let v1 = event(1).decode::<PizzaRequested>().expect("v1 is understood").data;
         assert_eq!(v1, PizzaRequested { order_id, pizza_id, pizzas_in_order: None });
         assert!(matches!(event(3).decode::<PizzaRequested>(), Err(DecodeError::UnsupportedVersion { version: 3, .. })));
+    }
+
+    #[test]
+    fn a_pizza_announced_alone_before_v4_reads_as_an_event_of_one_pizza() {
+        let (order_id, pizza_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let v3 = WireEvent::from_json(
+            &serde_json::json!({
+                "id": Uuid::new_v4(), "type": "IngredientAdded", "version": 3,
+                "occurred_at": "2026-11-01T10:00:00Z", "source": "sauce",
+                "correlation_id": order_id.to_string(), "causation_id": null,
+                "data": {
+                    "order_id": order_id, "pizza_id": pizza_id, "stage": "sauce",
+                    "ingredients": [{"stage": "sauce", "name": "pesto"}], "pizzas_in_order": 2,
+                },
+            })
+            .to_string(),
+        )
+        .expect("an envelope");
+        let added = v3.decode::<IngredientAdded>().expect("v3 is understood").data;
+        assert_eq!((added.order_id, added.stage.as_str(), added.pizzas_in_order), (order_id, "sauce", Some(2)));
+        let ingredients = vec![Ingredient { stage: "sauce".into(), name: "pesto".into() }];
+        assert_eq!(added.pizzas, vec![ToppedPizza { pizza_id, ingredients, journey: vec![] }]);
+
+        let mut not_an_object = v3.clone();
+        not_an_object.data = serde_json::json!([1, 2]);
+        assert!(matches!(not_an_object.decode::<IngredientAdded>(), Err(DecodeError::InvalidData { .. })));
     }
 
     #[test]

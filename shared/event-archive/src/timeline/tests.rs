@@ -1,7 +1,7 @@
 use chrono::Duration;
 
 use super::*;
-use crate::sample::{CAUSAL, ORDER, as_archived, replayed, two_pizza_order};
+use crate::sample::{CAUSAL, ORDER, as_archived, replayed, three_pizzas_together, two_pizza_order};
 
 #[test]
 fn the_pizzas_fold_into_one_line_per_stage_with_their_hop_spread() {
@@ -168,4 +168,32 @@ fn a_replay_marks_what_was_announced_again_not_what_its_journeys_carry() {
 fn spreads_take_the_middle_of_an_even_count() {
     assert_eq!(Spread::of(vec![3.0, 1.0, 2.0, 4.0]), Some(Spread { min: 1.0, median: 2.5, max: 4.0 }));
     assert_eq!(Spread::of(vec![]), None);
+}
+
+#[test]
+fn pizzas_announced_together_are_drawn_as_the_events_that_carried_them_each_pizza_counted() {
+    let timeline = Timeline::of(ORDER, &three_pizzas_together());
+    let rows: Vec<(&str, usize, usize)> =
+        timeline.groups.iter().map(|g| (g.label.as_str(), g.count, g.pizzas)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("OrderPlaced · api", 1, 0),
+            ("PaymentProcessed · payment", 1, 0),
+            ("PizzaRequested · orders", 3, 3),
+            ("IngredientAdded (sauce) · sauce", 2, 3),
+            ("IngredientAdded (cheese) · cheese", 1, 3),
+            ("OrderConfirmed · orders", 1, 0),
+        ]
+    );
+    assert_eq!(
+        (timeline.count("IngredientAdded", Some("sauce")), timeline.pizzas("IngredientAdded", Some("sauce"))),
+        (2, 3)
+    );
+    assert!(timeline.missing_parents.is_empty());
+    let path: Vec<String> = timeline.critical_path.iter().map(|&i| timeline.events[i].label()).collect();
+    assert_eq!(path.len(), 6, "placed, paid, requested, sauce, cheese, confirmed: {path:?}");
+    assert_eq!(timeline.duration_ms(), 95.0);
+    let carried = timeline.events.iter().filter(|e| e.carried).count();
+    assert_eq!(carried, 5, "three requests and two sauce events, read from the cheese event's pizzas");
 }

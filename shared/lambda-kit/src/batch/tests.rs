@@ -147,3 +147,35 @@ async fn published_events_continue_the_trace_of_their_cause() {
     assert_eq!(trace.trace_id, cause.trace_id);
     assert_eq!(trace, cause.child_for(published[0].event.id), "derived from the event, so a repeat is the same");
 }
+
+/// Answers the whole batch with one note on `summary`, which every record lists.
+struct Summariser;
+
+#[async_trait]
+impl BatchHandler for Summariser {
+    type Message = Note;
+
+    async fn handle_batch(&self, batch: &[Inbound<Note>]) -> Vec<RecordOutcome<Note>> {
+        let summary = Outgoing::new(&TopicArn("summary".into()), batch[0].event.answer("all of them"));
+        batch.iter().map(|_| Ok(vec![summary.clone()])).collect()
+    }
+}
+
+fn summariser(bus: Arc<InMemoryBus<Note>>) -> SqsFunction<Summariser, Arc<InMemoryBus<Note>>> {
+    let env: Env = [("POWERTOOLS_METRICS_DISABLED", "true")].into_iter().collect();
+    SqsFunction::from_env(Summariser, bus, Arc::new(RecordedFailures::default()), &env).expect("valid")
+}
+
+#[tokio::test]
+async fn an_event_several_records_share_is_published_once_and_fails_them_all_if_it_fails() {
+    let bodies: Vec<String> = (0..3).map(|_| request(Uuid::new_v4()).to_body()).collect();
+    let function = summariser(Arc::new(InMemoryBus::default()));
+    let response = function.process(batch(&bodies, None), &Invocation::default()).await;
+    assert!(failed(&response).is_empty());
+    assert_eq!(function.bus.published().len(), 1, "one event, however many records list it");
+
+    let down = Arc::new(InMemoryBus::default());
+    down.refuse("summary");
+    let response = summariser(down).process(batch(&bodies, None), &Invocation::default()).await;
+    assert_eq!(failed(&response), vec!["m0", "m1", "m2"], "each record whose event did not go out");
+}

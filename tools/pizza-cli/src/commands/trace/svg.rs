@@ -28,7 +28,11 @@ pub fn waterfall(timeline: &Timeline) -> String {
     for (row, group) in timeline.groups.iter().enumerate() {
         let y = ROW * (row as f64 + 2.0);
         // Indented by depth: SVG collapses leading spaces.
-        let label = format!("{} ×{}", group.marked_label(), group.count);
+        let label = match group.pizzas {
+            // A stage's events carry several pizzas each: say how many in all.
+            pizzas if pizzas > group.count => format!("{} ×{} ({pizzas} pizzas)", group.marked_label(), group.count),
+            _ => format!("{} ×{}", group.marked_label(), group.count),
+        };
         let indent = 8.0 + 10.0 * group.depth as f64;
         let _ = writeln!(svg, "<text x=\"{indent:.1}\" y=\"{:.1}\">{}</text>", y + 12.0, escape(&label));
         let (from, to) = (x(group.first_at_ms), x(group.last_at_ms).max(x(group.first_at_ms) + 2.0));

@@ -17,28 +17,12 @@ pub fn text(timeline: &Timeline, expand: bool) -> String {
         timeline.duration_ms(),
         timeline.events.len()
     );
-    let _ = writeln!(out, "{:>9} {:>8}  {:<54} {:>5}  hop min / median / max", "at ms", "hop ms", "event", "×");
-    if expand {
-        for step in &timeline.events {
-            let again = if step.copies > 1 { format!(" ↻{}", step.copies - 1) } else { String::new() };
-            let name = format!("{}{}{again}", tree_prefix(step.depth), step.label());
-            let hop = step.hop_ms.map_or("-".to_owned(), |h| format!("{h:.0}"));
-            let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {}", step.at_ms, 1, short(step.id));
-        }
-    } else {
-        for group in &timeline.groups {
-            let name = format!("{}{}", tree_prefix(group.depth), group.marked_label());
-            let (hop, spread) = match group.hop_ms {
-                Some(s) if group.count > 1 => {
-                    (format!("{:.0}", s.median), format!("{:.0} / {:.0} / {:.0}", s.min, s.median, s.max))
-                }
-                Some(s) => (format!("{:.0}", s.median), String::new()),
-                None => ("-".to_owned(), String::new()),
-            };
-            let _ = writeln!(out, "{:>9.0} {hop:>8}  {name:<54} {:>5}  {spread}", group.first_at_ms, group.count);
-        }
-        let _ = writeln!(out, "\n(--expand shows every event on its own line)");
-    }
+    let _ = writeln!(
+        out,
+        "{:>9} {:>8}  {:<54} {:>5} {:>6}  hop min / median / max",
+        "at ms", "hop ms", "event", "×", "pizzas"
+    );
+    rows(&mut out, timeline, expand);
     let reannounced: usize = timeline.groups.iter().map(|g| g.reannounced).sum();
     if reannounced > 0 {
         let _ = writeln!(
@@ -74,6 +58,49 @@ pub fn text(timeline: &Timeline, expand: bool) -> String {
     out
 }
 
+/// One line per group, or per event when `expand`.
+fn rows(out: &mut String, timeline: &Timeline, expand: bool) {
+    if expand {
+        for step in &timeline.events {
+            let again = if step.copies > 1 { format!(" ↻{}", step.copies - 1) } else { String::new() };
+            let name = format!("{}{}{again}", tree_prefix(step.depth), step.label());
+            let hop = step.hop_ms.map_or("-".to_owned(), |h| format!("{h:.0}"));
+            let _ = writeln!(
+                out,
+                "{:>9.0} {hop:>8}  {name:<54} {:>5} {:>6}  {}",
+                step.at_ms,
+                1,
+                pizzas(step.pizzas),
+                short(step.id)
+            );
+        }
+    } else {
+        for group in &timeline.groups {
+            let name = format!("{}{}", tree_prefix(group.depth), group.marked_label());
+            let (hop, spread) = match group.hop_ms {
+                Some(s) if group.count > 1 => {
+                    (format!("{:.0}", s.median), format!("{:.0} / {:.0} / {:.0}", s.min, s.median, s.max))
+                }
+                Some(s) => (format!("{:.0}", s.median), String::new()),
+                None => ("-".to_owned(), String::new()),
+            };
+            let _ = writeln!(
+                out,
+                "{:>9.0} {hop:>8}  {name:<54} {:>5} {:>6}  {spread}",
+                group.first_at_ms,
+                group.count,
+                pizzas(group.pizzas)
+            );
+        }
+        let _ = writeln!(out, "\n(--expand shows every event on its own line)");
+    }
+}
+
+/// A count of pizzas, blank for an order's own events (about none).
+fn pizzas(count: usize) -> String {
+    if count == 0 { String::new() } else { count.to_string() }
+}
+
 fn tree_prefix(depth: usize) -> String {
     if depth == 0 { String::new() } else { format!("{}└ ", "  ".repeat(depth - 1)) }
 }
@@ -103,6 +130,14 @@ mod tests {
         assert_eq!(text(&timeline, true).matches("IngredientAdded").count(), 4 + 2, "each event, then the path");
         let rows = positions(&text(&timeline, true), &CAUSAL);
         assert!(rows.windows(2).all(|w| w[0] < w[1]), "every expanded line along the causal chain");
+    }
+
+    #[test]
+    fn a_stage_line_counts_its_events_and_the_pizzas_they_carried() {
+        let drawn = text(&Timeline::of(ORDER, &event_archive::sample::three_pizzas_together()), false);
+        let sauce = drawn.lines().find(|l| l.contains("(sauce)")).expect("a sauce line");
+        let counts: Vec<&str> = sauce.rsplit("sauce").next().unwrap_or_default().split_whitespace().take(2).collect();
+        assert_eq!(counts, ["2", "3"], "two events, three pizzas: {drawn}");
     }
 
     #[test]
