@@ -37,7 +37,7 @@ from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
-from intrinsics import Resolver
+from intrinsics import Resolver, TemplateError
 from manifest_schema import problems as manifest_problems
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
@@ -94,6 +94,18 @@ class Deployment:
         # pool: the runner plays API Gateway's JWT authorizer with the issuer's own key.
         self.parameters = {**LOCAL_SIGN_IN, **dict(p.split("=", 1) for p in args.parameter)}
         self.physical: dict[str, str] = {}
+
+    # -------------------------------------------------------------- 0. rules
+    def check_rules(self, template: dict) -> None:
+        """Refuses parameters that break the template's rules, as CloudFormation would
+        before creating anything (moto does not check them)."""
+
+        def not_a_parameter(*names: str) -> str:
+            raise TemplateError(f"a rule may name parameters only, not {names[0]}")
+
+        broken = Resolver(template, self.parameters, {}, not_a_parameter, not_a_parameter).broken_rules()
+        if broken:
+            raise SystemExit("deploy: the parameters break the template's rules:\n" + "\n".join(broken))
 
     # -------------------------------------------------------------- 1. package
     def package(self, template: dict) -> None:
@@ -617,6 +629,7 @@ class Deployment:
     # --------------------------------------------------------------
     def run(self) -> None:
         template = yaml_parse(Path(self.args.template).read_text())
+        self.check_rules(template)
         self.package(template)
         expanded = self.expand(template)
         self.deploy_stack(expanded)

@@ -3,7 +3,8 @@
 moto's CloudFormation silently skips a few resource types (SNS subscriptions, TTL, the
 HTTP API). The deploy step applies those itself, from the same template, so it has to
 resolve their properties the way CloudFormation would: conditions, Ref, Fn::GetAtt,
-Fn::If, Fn::Sub and Fn::Join. Everything else is left to CloudFormation.
+Fn::If, Fn::Sub and Fn::Join. It also checks the template's rules, which moto skips.
+Everything else is left to CloudFormation.
 """
 
 from __future__ import annotations
@@ -67,9 +68,25 @@ class Resolver:
                 return all(self._condition_value(a) for a in arg)
             if fn == "Fn::Or":
                 return any(self._condition_value(a) for a in arg)
+            if fn == "Fn::Contains":
+                values, value = (self.resolve(a) for a in arg)
+                return str(value) in (str(v) for v in values)
             if fn == "Condition":
                 return self.condition(arg)
         return self.resolve(spec)
+
+    def broken_rules(self) -> list[str]:
+        """Why the parameters break the template's `Rules`: each failed assertion's
+        description. CloudFormation refuses such a stack before creating anything; moto
+        skips rules, so the deploy step checks them itself."""
+        broken = []
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self._condition_value(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self._condition_value(assertion["Assert"]):
+                    broken.append(f"{name}: {assertion.get('AssertDescription', 'an assertion failed')}")
+        return broken
 
     def is_deployed(self, resource: dict) -> bool:
         """Whether a resource exists under the stack's parameters."""

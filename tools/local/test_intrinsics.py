@@ -52,6 +52,29 @@ class ResolverTest(unittest.TestCase):
         with self.assertRaises(TemplateError):
             resolver().condition("Missing")
 
+    def test_a_rule_holds_unless_its_condition_applies_and_an_assertion_fails(self):
+        template = {
+            "Parameters": {"BatchSize": {"Default": "10"}, "Window": {"Default": "0"}},
+            "Rules": {
+                "BigBatchesWait": {
+                    "RuleCondition": {"Fn::Not": [{"Fn::Contains": [["1", "10"], {"Ref": "BatchSize"}]}]},
+                    "Assertions": [
+                        {
+                            "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Window"}, "0"]}]},
+                            "AssertDescription": "a window, please",
+                        }
+                    ],
+                }
+            },
+        }
+
+        def broken(**parameters):
+            return Resolver(template, parameters, {}, ref=str, get_att=str).broken_rules()
+
+        self.assertEqual(broken(), [])
+        self.assertEqual(broken(BatchSize="20"), ["BigBatchesWait: a window, please"])
+        self.assertEqual(broken(BatchSize="20", Window="1"), [])
+
 
 if __name__ == "__main__":
     unittest.main()

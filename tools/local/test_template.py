@@ -16,6 +16,9 @@ use at all (an IAM grant would add to the key policy's).
 
 Every route of the HTTP API needs a signed-in customer.
 
+Lambda refuses a batch of more than 10 messages without a batching window: the template's
+rules refuse such parameters before anything is created.
+
 `sam build` and `sam deploy` (samconfig.toml) find this template and name the stack as
 `make` and the `pizza` command do by default.
 """
@@ -26,6 +29,7 @@ import tomllib
 import unittest
 from pathlib import Path
 
+from intrinsics import Resolver
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,6 +230,28 @@ class SignInTest(unittest.TestCase):
             for event in resource.get("Properties", {}).get("Events", {}).values():
                 if event.get("Type") == "HttpApi":
                     self.assertNotIn("Auth", event.get("Properties", {}), f"{name}: a route opts out of sign-in")
+
+
+class BatchingWindowRuleTest(unittest.TestCase):
+    def test_batches_above_ten_are_refused_unless_every_queue_taking_them_waits_to_fill_them(self):
+        template = yaml_parse(TEMPLATE.read_text())
+        windows = set()
+        for resource in template["Resources"].values():
+            for event in resource.get("Properties", {}).get("Events", {}).values():
+                settings = event.get("Properties", {})
+                if event.get("Type") == "SQS" and settings.get("BatchSize") == {"Ref": "PipelineBatchSize"}:
+                    windows.add(settings["MaximumBatchingWindowInSeconds"]["Ref"])
+        self.assertGreaterEqual(len(windows), 2, "the kitchen's queues take PipelineBatchSize")
+
+        def broken(**parameters):
+            return Resolver(template, parameters, {}, ref=str, get_att=str).broken_rules()
+
+        every_window = dict.fromkeys(windows, "1")
+        self.assertEqual(broken(), [], "the defaults deploy")
+        self.assertEqual(broken(PipelineBatchSize="20", **every_window), [])
+        for window in windows:
+            without = {**every_window, window: "0"}
+            self.assertNotEqual(broken(PipelineBatchSize="20", **without), [], f"{window}=0 passes with 20")
 
 
 class SamConfigTest(unittest.TestCase):
