@@ -175,11 +175,14 @@ async fn a_ready_order_stays_ready_and_unknown_orders_or_events_are_poison() {
         PizzaRequested { order_id: stranger, pizza_id: Uuid::new_v4(), pizzas_in_order: Some(1) },
     );
     let unknown = PaymentProcessed { order_id: stranger, customer_id: "c".into(), amount_cents: 1 };
+    let tops_nothing =
+        IngredientAdded { order_id, stage: "veggies".into(), pizzas_in_order: Some(1), pizzas: Vec::new() };
     let outcomes = service
         .handle_batch(&[
             finished(&stray),
             inbound(stranger, unknown),
             inbound(order_id, OrderConfirmed { order_id, pizzas: 1 }),
+            inbound(order_id, tops_nothing),
         ])
         .await;
     assert!(outcomes.iter().all(|o| matches!(o, Err(RecordError::Permanent(_)))), "{outcomes:?}");

@@ -303,7 +303,8 @@ pub struct IngredientAdded {
     /// How many pizzas the order has, as its pizzas' requests said. `None` in v1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pizzas_in_order: Option<u32>,
-    /// The pizzas topped, each with every ingredient so far and its journey. One in v1–v3.
+    /// The pizzas topped, each with every ingredient so far and its journey: at least
+    /// one. One in v1–v3.
     pub pizzas: Vec<ToppedPizza>,
 }
 
@@ -347,6 +348,12 @@ impl Event for IngredientAdded {
         }
         data.insert("pizzas".into(), Value::Array(vec![Value::Object(pizza)]));
         Ok(Value::Object(data))
+    }
+
+    /// An event that tops no pizza is no stage's output: a consumer would have nothing
+    /// to do and nothing to count, and retrying it would never help.
+    fn check(&self) -> Result<(), String> {
+        if self.pizzas.is_empty() { Err("it tops no pizza (`pizzas` is empty)".into()) } else { Ok(()) }
     }
 }
 

@@ -24,6 +24,13 @@ pub trait Event: Serialize + DeserializeOwned + JsonSchema {
         let _ = data;
         Err(DecodeError::unsupported::<Self>(from_version))
     }
+
+    /// Checks what the payload's types cannot say, such as a list that must not be
+    /// empty. A payload that fails it is invalid data: poison, like one that does not
+    /// parse. The default accepts every payload that parses.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// An event with its metadata. `D` is the payload: a typed [`Event`] once decoded, or
@@ -121,6 +128,12 @@ impl<E: Event> Envelope<E> {
     /// An event caused by `parent` whose id is fixed by the fact it announces (`fact`, for
     /// example the order and the event type) rather than by its cause: a fact announced
     /// again from another message (a redelivery, a replay) is the same event.
+    ///
+    /// Its copies may therefore differ in what they say of their past: a copy announced
+    /// from another message names that message as its cause (and a stage's copy carries
+    /// the journey that message brought). Consumers keep the first copy of an id and drop
+    /// the rest, so the fact counts once; the archive may keep both, and `pizza trace`
+    /// draws the hop at its first time, marked as announced again.
     pub fn of_fact<P>(fact: &[&str], parent: &Envelope<P>, source: &str, data: E) -> Self {
         Self::with_id(derived_id(fact), source, parent.correlation_id.clone(), Some(parent.id), data)
     }
@@ -182,11 +195,10 @@ impl WireEvent {
             v if v < E::VERSION => E::upcast(v, self.data.clone())?,
             v => return Err(DecodeError::unsupported::<E>(v)),
         };
-        let data = serde_json::from_value(data).map_err(|source| DecodeError::InvalidData {
-            event_type: self.event_type.clone(),
-            version: self.version,
-            source,
-        })?;
+        let invalid =
+            |source| DecodeError::InvalidData { event_type: self.event_type.clone(), version: self.version, source };
+        let data: E = serde_json::from_value(data).map_err(invalid)?;
+        data.check().map_err(|reason| invalid(serde::de::Error::custom(reason)))?;
         Ok(Envelope {
             id: self.id,
             event_type: self.event_type.clone(),

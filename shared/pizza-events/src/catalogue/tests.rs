@@ -48,6 +48,28 @@ fn a_pizza_announced_alone_before_v4_reads_as_an_event_of_one_pizza() {
 }
 
 #[test]
+fn a_kitchen_event_that_tops_no_pizza_is_invalid_data() {
+    let order_id = Uuid::new_v4();
+    let added = |pizzas: serde_json::Value| {
+        WireEvent::from_json(
+            &serde_json::json!({
+                "id": Uuid::new_v4(), "type": "IngredientAdded", "version": 4,
+                "occurred_at": "2026-11-01T10:00:00Z", "source": "sauce",
+                "correlation_id": order_id.to_string(), "causation_id": null,
+                "data": { "order_id": order_id, "stage": "sauce", "pizzas_in_order": 1, "pizzas": pizzas },
+            })
+            .to_string(),
+        )
+        .expect("an envelope")
+    };
+    let one = serde_json::json!([{ "pizza_id": Uuid::new_v4(), "ingredients": [] }]);
+    assert_eq!(added(one).decode::<IngredientAdded>().expect("one pizza is enough").data.pizzas.len(), 1);
+    let err = added(serde_json::json!([])).decode::<IngredientAdded>().expect_err("no pizza is invalid");
+    assert!(matches!(err, DecodeError::InvalidData { version: 4, .. }), "{err:?}");
+    assert!(err.to_string().contains("tops no pizza"), "{err}");
+}
+
+#[test]
 fn an_order_placed_before_payments_existed_is_a_free_guest_order() {
     let order_id = Uuid::new_v4();
     let v1 = WireEvent::from_json(
