@@ -45,24 +45,24 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
         let pizzas: Vec<Result<Vec<Pizza>, RecordError>> =
             batch.iter().map(|inbound| self.stage.read(&inbound.event)).collect();
         let requests: Vec<_> = pizzas.iter().flatten().flatten().map(|pizza| self.stage.request(pizza)).collect();
-        let reservations = match self.pantry.reserve(&self.stage.name, &requests).await {
-            Ok(reservations) => reservations,
-            Err(err) => {
-                let err = RecordError::from(err);
-                return pizzas.into_iter().map(|p| Err(p.err().unwrap_or_else(|| err.shared()))).collect();
+        let reserved = self.pantry.reserve(&self.stage.name, &requests).await.map_err(RecordError::from);
+        // One answer per pizza, in order, is the pantry's contract; short of that no answer
+        // can be matched to its pizza, so the batch is tried again rather than guessed.
+        let reservations = match reserved {
+            Ok(reservations) if reservations.len() == requests.len() => reservations,
+            Ok(short) => {
+                let (answers, asked) = (short.len(), requests.len());
+                let err = RecordError::transient(format!("the pantry answered {answers} of {asked} pizzas"));
+                return fail_every_record(pizzas, &err);
             }
+            Err(err) => return fail_every_record(pizzas, &err),
         };
-        let mut reservations = reservations.into_iter();
-        let mut answered = Vec::with_capacity(requests.len());
-        for (record, (inbound, pizzas)) in batch.iter().zip(&pizzas).enumerate() {
-            for pizza in pizzas.iter().flatten() {
-                let reservation = reservations.next().unwrap_or(Reservation::OutOfStock);
-                answered.push((record, &inbound.event, pizza, reservation));
-            }
-        }
-        let answered: Vec<Answered<'_>> = answered
-            .iter()
-            .map(|(record, cause, pizza, reservation)| Answered { record: *record, cause, pizza, reservation })
+        let read = batch.iter().zip(&pizzas).enumerate().flat_map(|(record, (inbound, pizzas))| {
+            pizzas.iter().flatten().map(move |pizza| (record, &inbound.event, pizza))
+        });
+        let answered: Vec<Answered<'_>> = read
+            .zip(&reservations)
+            .map(|((record, cause, pizza), reservation)| Answered { record, cause, pizza, reservation })
             .collect();
         self.log_and_count(batch, &answered);
         let announcements = self.stage.announce(&answered);
@@ -77,6 +77,11 @@ impl<P: Pantry> BatchHandler for ToppingStage<P> {
         }
         outcomes
     }
+}
+
+/// Every record fails with `err`, save those that failed already with their own reason.
+fn fail_every_record(read: Vec<Result<Vec<Pizza>, RecordError>>, err: &RecordError) -> Vec<RecordOutcome<WireEvent>> {
+    read.into_iter().map(|pizzas| Err(pizzas.err().unwrap_or_else(|| err.shared()))).collect()
 }
 
 impl<P: Pantry> ToppingStage<P> {
@@ -244,6 +249,30 @@ mod tests {
         assert_eq!(out[0].decode::<IngredientAdded>().expect("topped").data.pizzas[0].ingredients[0].name, "salami");
         let failed = out[1].decode::<InventoryFailed>().expect("reported");
         assert_eq!((failed.data.stage.as_str(), failed.causation_id), ("meat", Some(batch[1].event.id)));
+    }
+
+    /// A pantry that answers for every pizza but the last: a broken contract.
+    struct ShortPantry;
+
+    #[async_trait]
+    impl Pantry for ShortPantry {
+        async fn reserve(
+            &self,
+            _stage: &str,
+            requests: &[inventory::ReservationRequest],
+        ) -> Result<Vec<Reservation>, dynamo_kit::StoreError> {
+            Ok(requests.iter().skip(1).map(|_| Reservation::Reserved("salami".into())).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pantry_answering_short_fails_the_batch_for_a_retry_instead_of_guessing() {
+        let env: Env = [("STAGE", "meat"), ("OUTPUT_TOPIC_ARN", "next"), ("INVENTORY_TOPIC_ARN", "inventory")]
+            .into_iter()
+            .collect();
+        let meat = ToppingStage::new(Stage::from_env(&env).expect("menu stage"), ShortPantry, Metrics::from_env(&env));
+        let outcomes = meat.handle_batch(&[requested(Uuid::new_v4()), requested(Uuid::new_v4())]).await;
+        assert!(outcomes.iter().all(|o| matches!(o, Err(e) if e.is_transient())), "{outcomes:?}");
     }
 
     #[tokio::test]
