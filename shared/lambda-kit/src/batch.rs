@@ -180,7 +180,7 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
         };
         self.faults.at(FaultPoint::AfterWrite, &invocation.request_id);
 
-        let outcomes = self.publish(&unique, outcomes).await;
+        let (outcomes, published) = self.publish(&unique, outcomes).await;
         let failures = records.iter().zip(&slot).filter_map(|(record, slot)| {
             let err = match slot {
                 Ok(index) => outcomes[*index].as_ref().err()?.shared(),
@@ -204,11 +204,10 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
             }
         }
         for (inbound, outcome) in unique.iter().zip(&outcomes) {
-            if let Ok(published) = outcome {
-                inbound.span.in_scope(|| debug!(published, "event handled"));
+            if let Ok(events) = outcome {
+                inbound.span.in_scope(|| debug!(events, "event handled"));
             }
         }
-        let published: usize = outcomes.iter().filter_map(|o| o.as_ref().ok()).sum();
         // Each metric costs a month's fee per service: only what a graph or an alarm needs
         // is one. Lambda's own metrics count invocations, their duration and cold starts,
         // SQS's count the messages each queue's consumer deleted (handled), and the
@@ -262,25 +261,32 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
         }
     }
 
-    /// Publishes every successful record's events, each once and continuing its cause's
-    /// trace; a record whose events did not all go out fails. Returns how many each published.
+    /// Publishes every successful record's events, each continuing its cause's trace; a
+    /// record whose events did not all go out fails. Returns how many events each record
+    /// listed, and how many distinct events went out.
+    ///
+    /// An event several records share (a stage's event carries the pizzas of several) is
+    /// handed to the bus once per record, and the bus sends each id once, in the trace of
+    /// the first ([`crate::bus::by_topic`]); each of those records fails if it fails.
     async fn publish(
         &self,
         batch: &[Inbound<H::Message>],
         outcomes: Vec<RecordOutcome<H::Message>>,
-    ) -> Vec<Result<usize, RecordError>> {
-        let mut publications = Vec::new();
-        let mut listed = HashSet::new();
-        for (inbound, outcome) in batch.iter().zip(&outcomes) {
-            // An event several records share (a stage's event carries pizzas of several) is
-            // published once, in the trace of the first; each of them fails if it fails.
-            for event in outcome.iter().flatten().filter(|e| listed.insert(e.event.id())) {
-                let trace = event.trace.unwrap_or_else(|| inbound.trace.child_for(event.event.id()));
-                publications.push(Outgoing { trace: Some(trace), ..event.clone() });
-            }
-        }
+    ) -> (Vec<Result<usize, RecordError>>, usize) {
+        let publications: Vec<Outgoing<H::Message>> = batch
+            .iter()
+            .zip(&outcomes)
+            .flat_map(|(inbound, outcome)| {
+                outcome.iter().flatten().map(|event| {
+                    let trace = event.trace.unwrap_or_else(|| inbound.trace.child_for(event.event.id()));
+                    Outgoing { trace: Some(trace), ..event.clone() }
+                })
+            })
+            .collect();
         let report = if publications.is_empty() { Default::default() } else { self.bus.publish(&publications).await };
-        outcomes
+        let sent: HashSet<Uuid> =
+            publications.iter().map(|e| e.event.id()).filter(|id| !report.failed.contains_key(id)).collect();
+        let listed = outcomes
             .into_iter()
             .map(|outcome| {
                 let events = outcome?;
@@ -289,7 +295,8 @@ impl<H: BatchHandler, B: EventBus<H::Message>> SqsFunction<H, B> {
                     None => Ok(events.len()),
                 }
             })
-            .collect()
+            .collect();
+        (listed, sent.len())
     }
 }
 
