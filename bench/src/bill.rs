@@ -39,6 +39,8 @@ pub struct ArchiveVolume {
     pub records: u64,
     /// Their bytes as written (uncompressed here; the stream gzips on AWS).
     pub bytes: u64,
+    /// Their bytes as Firehose bills their ingestion: each record rounded up to 5 KB.
+    pub billed_bytes: u64,
     /// Objects written (here one per second of traffic; on AWS one per buffer).
     pub objects: u64,
 }
@@ -65,6 +67,8 @@ pub async fn archive_volume(
                 let decoded = event_archive::records::decode(&bytes).context("decoding the archive")?;
                 volume.records += decoded.events.len() as u64;
                 volume.bytes += bytes.len() as u64;
+                volume.billed_bytes +=
+                    decoded.record_bytes.iter().map(|b| pricing::firehose_billed_bytes(*b)).sum::<u64>();
                 volume.objects += 1;
             }
         }
@@ -221,15 +225,17 @@ fn report_archive(l: &Lines) -> Option<f64> {
         .sum();
     l.measured.archive.map(|volume| {
         let (records, bytes) = (l.per(volume.records as f64), l.per(volume.bytes as f64));
+        let billed = l.per(volume.billed_bytes as f64);
         l.out("archive.requests_per_pizza", format!("{:.2}", l.per(archive_requests as f64)));
         l.out("archive.records_per_pizza", format!("{records:.2}"));
         l.out("archive.bytes_per_pizza", format!("{bytes:.0}"));
+        l.out("archive.billed_bytes_per_pizza", format!("{billed:.0}"));
         l.out("archive.objects_written", volume.objects.to_string());
-        let charged = pricing::archive_per_million_pizzas(records, bytes, true);
+        let charged = pricing::archive_per_million_pizzas(records, billed, bytes, true);
         l.out("archive.dollars_per_million_pizzas", format!("{charged:.2}"));
         l.out(
             "archive.dollars_per_million_pizzas_deliveries_free",
-            format!("{:.2}", pricing::archive_per_million_pizzas(records, bytes, false)),
+            format!("{:.2}", pricing::archive_per_million_pizzas(records, billed, bytes, false)),
         );
         charged
     })

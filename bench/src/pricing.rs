@@ -114,11 +114,18 @@ pub fn beyond_requests(log_bytes: f64, traces: f64) -> Beyond {
     Beyond { logs: gb * (LOGS_INGESTED_PER_GB + LOGS_STORED_PER_GB_MONTH), traces: traces * XRAY_TRACES_PER_MILLION }
 }
 
+/// The bytes Firehose bills for a record of `bytes`: rounded up to the next 5 KB.
+pub fn firehose_billed_bytes(bytes: usize) -> u64 {
+    let chunk = FIREHOSE_RECORD_BYTES as u64;
+    (bytes as u64).div_ceil(chunk).max(1) * chunk
+}
+
 /// The event archive's dollars per million pizzas: `records` SNS deliveries into the
-/// stream a pizza, `bytes` a pizza stored for a month (uncompressed: an upper bound, the
-/// stream gzips); with or without SNS's delivery charge.
-pub fn archive_per_million_pizzas(records: f64, bytes: f64, deliveries_charged: bool) -> f64 {
-    let ingested_gb = records * FIREHOSE_RECORD_BYTES * 1e6 / 1e9;
+/// stream a pizza, `billed_bytes` a pizza ingested as Firehose bills them (each record
+/// rounded up, [`firehose_billed_bytes`]), `bytes` a pizza stored for a month
+/// (uncompressed: an upper bound, the stream gzips); with or without SNS's delivery charge.
+pub fn archive_per_million_pizzas(records: f64, billed_bytes: f64, bytes: f64, deliveries_charged: bool) -> f64 {
+    let ingested_gb = billed_bytes * 1e6 / 1e9;
     let stored_gb = bytes * 1e6 / 1e9;
     let delivered = if deliveries_charged { records * SNS_TO_FIREHOSE_PER_MILLION } else { 0.0 };
     ingested_gb * FIREHOSE_PER_GB + stored_gb * S3_GB_MONTH + delivered
@@ -216,11 +223,15 @@ mod tests {
     }
 
     #[test]
-    fn the_archive_pays_five_kilobytes_a_record_and_its_storage() {
+    fn the_archive_pays_each_record_rounded_up_to_five_kilobytes_and_its_storage() {
+        assert_eq!(firehose_billed_bytes(0), 5120);
+        assert_eq!(firehose_billed_bytes(1000), 5120);
+        assert_eq!(firehose_billed_bytes(5120), 5120);
+        assert_eq!(firehose_billed_bytes(10_500), 15_360);
         // 1 record of 1 KB a pizza: 5 KB ingested (5.12 GB a million), 1 GB stored.
-        let without = archive_per_million_pizzas(1.0, 1000.0, false);
+        let without = archive_per_million_pizzas(1.0, 5120.0, 1000.0, false);
         assert!((without - (5.12 * 0.029 + 0.023)).abs() < 1e-9);
-        assert!((archive_per_million_pizzas(1.0, 1000.0, true) - without - 0.19).abs() < 1e-9);
+        assert!((archive_per_million_pizzas(1.0, 5120.0, 1000.0, true) - without - 0.19).abs() < 1e-9);
     }
 
     #[test]

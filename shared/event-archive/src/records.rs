@@ -17,6 +17,9 @@ pub struct Decoded {
     pub events: Vec<Archived>,
     /// How many records were not events.
     pub unreadable: usize,
+    /// Each record's bytes with its newline, events and unreadable alike: Firehose bills
+    /// ingestion by the record.
+    pub record_bytes: Vec<usize>,
 }
 
 /// Reads an object's records, gunzipping it first if it is compressed.
@@ -29,7 +32,12 @@ pub fn decode(object: &[u8]) -> Result<Decoded, std::io::Error> {
     }
     let mut decoded = Decoded::default();
     let mut records = serde_json::Deserializer::from_slice(&text).into_iter::<Value>();
-    for record in records.by_ref() {
+    let mut start = 0;
+    while let Some(record) = records.next() {
+        let read = records.byte_offset();
+        let end = text[read..].iter().position(|b| *b == b'\n').map_or(text.len(), |at| read + at + 1);
+        decoded.record_bytes.push(end - start);
+        start = end;
         match record {
             Ok(record) => match from_envelope(&record) {
                 Some(archived) => decoded.events.push(archived),
@@ -86,7 +94,9 @@ mod tests {
     fn an_object_of_envelopes_reads_back_as_its_events_plain_or_gzipped() {
         let events = vec![event("order-1", 0, None), event("order-1", 5, None)];
         let plain = encode(&events);
-        assert_eq!(decode(&plain).expect("reads"), Decoded { events: events.clone(), unreadable: 0 });
+        let lines: Vec<usize> = plain.split_inclusive(|b| *b == b'\n').map(<[u8]>::len).collect();
+        let decoded = decode(&plain).expect("reads");
+        assert_eq!(decoded, Decoded { events: events.clone(), unreadable: 0, record_bytes: lines });
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gzip.write_all(&plain).expect("compresses");
         let gzipped = gzip.finish().expect("compresses");
@@ -102,5 +112,6 @@ mod tests {
         let decoded = decode(&object).expect("reads");
         assert_eq!(decoded.events.len(), 2);
         assert_eq!(decoded.unreadable, 2);
+        assert_eq!(decoded.record_bytes.iter().sum::<usize>(), object.len(), "every byte is in some record");
     }
 }
