@@ -139,6 +139,16 @@ pub struct Metrics {
     service: String,
     /// `POWERTOOLS_METRICS_DISABLED=true` silences them, as in Powertools.
     disabled: bool,
+    sink: Sink,
+}
+
+/// Where the documents go: standard output, from where Lambda hands them to CloudWatch,
+/// or memory, for a test to read.
+#[derive(Debug, Clone, Default)]
+enum Sink {
+    #[default]
+    Stdout,
+    Memory(std::sync::Arc<std::sync::Mutex<Vec<Value>>>),
 }
 
 /// A figure added since the last document: its name, its sum, and its unit if it is a
@@ -159,6 +169,27 @@ impl Metrics {
             namespace: env.get("POWERTOOLS_METRICS_NAMESPACE").unwrap_or("PizzaShop").to_owned(),
             service: env.service_name().to_owned(),
             disabled: env.get("POWERTOOLS_METRICS_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            sink: Sink::Stdout,
+        }
+    }
+
+    /// Metrics of `service` that keep their documents for [`documents`](Metrics::documents)
+    /// instead of writing them: what a test reads to check what an invocation reported.
+    pub fn in_memory(service: &str) -> Self {
+        Self {
+            namespace: "PizzaShop".into(),
+            service: service.into(),
+            disabled: false,
+            sink: Sink::Memory(Default::default()),
+        }
+    }
+
+    /// The documents kept so far by metrics made [`in_memory`](Metrics::in_memory); none
+    /// for those that write them out.
+    pub fn documents(&self) -> Vec<Value> {
+        match &self.sink {
+            Sink::Stdout => Vec::new(),
+            Sink::Memory(kept) => kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
         }
     }
 
@@ -184,12 +215,19 @@ impl Metrics {
 
     /// As [`emit`](Metrics::emit), with `properties`: values in the line that are no metric.
     pub fn emit_with(&self, metrics: &[(&str, f64, Unit)], properties: &[(&str, Value)]) {
-        self.add(metrics);
-        let all = std::mem::take(&mut *pending());
+        let mut all = std::mem::take(&mut *pending());
+        // This call's own figures join after the take, so no other emit can take them.
+        for (name, value, unit) in metrics {
+            add_to(&mut all, name, *value, Some(*unit));
+        }
         if all.is_empty() || self.disabled {
             return;
         }
-        println!("{}", self.document(&all, properties, now_millis()));
+        let document = self.document(&all, properties, now_millis());
+        match &self.sink {
+            Sink::Stdout => println!("{document}"),
+            Sink::Memory(kept) => kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(document),
+        }
     }
 
     fn document(&self, figures: &[Figure], properties: &[(&str, Value)], timestamp_ms: u128) -> Value {
@@ -234,10 +272,14 @@ fn is_nothing(value: &Value) -> bool {
 }
 
 fn add_figure(name: &str, value: f64, unit: Option<Unit>) {
-    let mut pending = pending();
-    match pending.iter_mut().find(|(known, _, _)| known == name) {
+    add_to(&mut pending(), name, value, unit);
+}
+
+/// Sums `value` into the figure `name` of `figures`, adding it if it is new.
+fn add_to(figures: &mut Vec<Figure>, name: &str, value: f64, unit: Option<Unit>) {
+    match figures.iter_mut().find(|(known, _, _)| known == name) {
         Some((_, sum, _)) => *sum += value,
-        None => pending.push((name.to_owned(), value, unit)),
+        None => figures.push((name.to_owned(), value, unit)),
     }
 }
 

@@ -181,22 +181,27 @@ async fn an_event_several_records_share_is_published_once_and_fails_them_all_if_
 }
 
 #[tokio::test]
-async fn the_events_published_count_an_event_once_however_many_records_list_it() {
+async fn events_published_counts_an_event_once_however_many_records_list_it() {
     let bodies: Vec<String> = (0..3).map(|_| request(Uuid::new_v4()).to_body()).collect();
-    let records = batch(&bodies, None).records;
-    let inbound: Vec<Inbound<Note>> = records.iter().map(|r| read_record(r).expect("a note")).collect();
+    let reported = |bus: Arc<InMemoryBus<Note>>| {
+        let mut function = summariser(bus);
+        function.metrics = Metrics::in_memory("summariser");
+        let bodies = bodies.clone();
+        async move {
+            function.process(batch(&bodies, None), &Invocation::default()).await;
+            let documents = function.metrics.documents();
+            assert_eq!(documents.len(), 1, "one document an invocation: {documents:?}");
+            documents[0].clone()
+        }
+    };
 
-    let function = summariser(Arc::new(InMemoryBus::default()));
-    let outcomes = function.handler.handle_batch(&inbound).await;
-    let (listed, sent) = function.publish(&inbound, outcomes).await;
-    let listed: Vec<Option<usize>> = listed.iter().map(|r| r.as_ref().ok().copied()).collect();
-    assert_eq!(listed, vec![Some(1); 3], "each record lists the summary");
-    assert_eq!(sent, 1, "EventsPublished counts the one summary that went out");
+    let sent = reported(Arc::new(InMemoryBus::default())).await;
+    assert_eq!(sent["EventsPublished"], 1, "three records list the one summary that went out: {sent}");
+    assert_eq!(sent["MessagesProcessed"], 3, "{sent}");
 
     let down = Arc::new(InMemoryBus::default());
     down.refuse("summary");
-    let function = summariser(down);
-    let outcomes = function.handler.handle_batch(&inbound).await;
-    let (_, sent) = function.publish(&inbound, outcomes).await;
-    assert_eq!(sent, 0, "an event that did not go out is not counted");
+    let unsent = reported(down).await;
+    assert_eq!(unsent.get("EventsPublished"), None, "nothing went out, and zero is left out: {unsent}");
+    assert_eq!(unsent["MessagesFailed"], 3.0, "{unsent}");
 }
