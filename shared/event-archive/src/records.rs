@@ -34,20 +34,20 @@ pub fn decode(object: &[u8]) -> Result<Decoded, std::io::Error> {
     let mut records = serde_json::Deserializer::from_slice(&text).into_iter::<Value>();
     let mut start = 0;
     while let Some(record) = records.next() {
+        let Ok(record) = record else {
+            // The rest of the object cannot be split into records any more: it counts as
+            // one unreadable record, all of its bytes billed.
+            decoded.record_bytes.push(text.len() - start);
+            decoded.unreadable += 1;
+            break;
+        };
         let read = records.byte_offset();
         let end = text[read..].iter().position(|b| *b == b'\n').map_or(text.len(), |at| read + at + 1);
         decoded.record_bytes.push(end - start);
         start = end;
-        match record {
-            Ok(record) => match from_envelope(&record) {
-                Some(archived) => decoded.events.push(archived),
-                None => decoded.unreadable += 1,
-            },
-            // The rest of the object cannot be split into records any more.
-            Err(_) => {
-                decoded.unreadable += 1;
-                break;
-            }
+        match from_envelope(&record) {
+            Some(archived) => decoded.events.push(archived),
+            None => decoded.unreadable += 1,
         }
     }
     Ok(decoded)
@@ -112,6 +112,16 @@ mod tests {
         let decoded = decode(&object).expect("reads");
         assert_eq!(decoded.events.len(), 2);
         assert_eq!(decoded.unreadable, 2);
+        assert_eq!(decoded.record_bytes.iter().sum::<usize>(), object.len(), "every byte is in some record");
+    }
+
+    #[test]
+    fn bytes_after_a_record_cut_short_are_billed_with_it() {
+        let mut object = encode(&[event("order-1", 0, None)]);
+        object.extend_from_slice(b"{\"cut short\n");
+        object.extend_from_slice(&encode(&[event("order-1", 1, None)]));
+        let decoded = decode(&object).expect("reads");
+        assert_eq!((decoded.events.len(), decoded.unreadable), (1, 1), "the rest cannot be split");
         assert_eq!(decoded.record_bytes.iter().sum::<usize>(), object.len(), "every byte is in some record");
     }
 }
