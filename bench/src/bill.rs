@@ -37,7 +37,7 @@ pub struct Measured {
 pub struct ArchiveVolume {
     /// Records SNS delivered into the stream (one per event per topic).
     pub records: u64,
-    /// Their bytes as written (uncompressed here; the stream gzips on AWS).
+    /// The objects' bytes as stored: gzipped, as the stream's S3 destination says.
     pub bytes: u64,
     /// Their bytes as Firehose bills their ingestion: each record rounded up to 5 KB.
     pub billed_bytes: u64,

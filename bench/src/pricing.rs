@@ -122,8 +122,8 @@ pub fn firehose_billed_bytes(bytes: usize) -> u64 {
 
 /// The event archive's dollars per million pizzas: `records` SNS deliveries into the
 /// stream a pizza, `billed_bytes` a pizza ingested as Firehose bills them (each record
-/// rounded up, [`firehose_billed_bytes`]), `bytes` a pizza stored for a month
-/// (uncompressed: an upper bound, the stream gzips); with or without SNS's delivery charge.
+/// rounded up, [`firehose_billed_bytes`]), `bytes` a pizza stored for a month (gzipped,
+/// as the objects are written); with or without SNS's delivery charge.
 pub fn archive_per_million_pizzas(records: f64, billed_bytes: f64, bytes: f64, deliveries_charged: bool) -> f64 {
     let ingested_gb = billed_bytes * 1e6 / 1e9;
     let stored_gb = bytes * 1e6 / 1e9;
