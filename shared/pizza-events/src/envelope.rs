@@ -131,9 +131,10 @@ impl<E: Event> Envelope<E> {
     ///
     /// Its copies may therefore differ in what they say of their past: a copy announced
     /// from another message names that message as its cause (and a stage's copy carries
-    /// the journey that message brought). Consumers keep the first copy of an id and drop
-    /// the rest, so the fact counts once; the archive may keep both, and `pizza trace`
-    /// draws the hop at its first time, marked as announced again.
+    /// the journey that message brought). The fact still counts once: the batch layer
+    /// handles one copy of an id a batch, and each consumer's writes by natural key absorb
+    /// a copy that comes later; the archive may keep both, and `pizza trace` draws the hop
+    /// at its first time, marked as announced again.
     pub fn of_fact<P>(fact: &[&str], parent: &Envelope<P>, source: &str, data: E) -> Self {
         Self::with_id(derived_id(fact), source, parent.correlation_id.clone(), Some(parent.id), data)
     }
