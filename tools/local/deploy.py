@@ -103,7 +103,10 @@ class Deployment:
         def not_a_parameter(*names: str) -> str:
             raise TemplateError(f"a rule may name parameters only, not {names[0]}")
 
-        broken = Resolver(template, self.parameters, {}, not_a_parameter, not_a_parameter).broken_rules()
+        try:
+            broken = Resolver(template, self.parameters, {}, not_a_parameter, not_a_parameter).broken_rules()
+        except TemplateError as err:
+            raise SystemExit(f"deploy: the template's rules cannot be checked: {err}") from err
         if broken:
             raise SystemExit("deploy: the parameters break the template's rules:\n" + "\n".join(broken))
 
