@@ -251,7 +251,7 @@ mod tests {
         assert_eq!((failed.data.stage.as_str(), failed.causation_id), ("meat", Some(batch[1].event.id)));
     }
 
-    /// A pantry that answers for every pizza but the last: a broken contract.
+    /// A pantry that answers for every pizza but one: a broken contract.
     struct ShortPantry;
 
     #[async_trait]
@@ -267,9 +267,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_pantry_answering_short_fails_the_batch_for_a_retry_instead_of_guessing() {
-        let env: Env = [("STAGE", "meat"), ("OUTPUT_TOPIC_ARN", "next"), ("INVENTORY_TOPIC_ARN", "inventory")]
-            .into_iter()
-            .collect();
+        let env: Env = [
+            ("STAGE", "meat"),
+            ("OUTPUT_TOPIC_ARN", "next"),
+            ("INVENTORY_TOPIC_ARN", "inventory"),
+            ("POWERTOOLS_METRICS_DISABLED", "true"),
+        ]
+        .into_iter()
+        .collect();
         let meat = ToppingStage::new(Stage::from_env(&env).expect("menu stage"), ShortPantry, Metrics::from_env(&env));
         let outcomes = meat.handle_batch(&[requested(Uuid::new_v4()), requested(Uuid::new_v4())]).await;
         assert!(outcomes.iter().all(|o| matches!(o, Err(e) if e.is_transient())), "{outcomes:?}");
