@@ -18,7 +18,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help token run test check fmt clippy ruff lint scan unit system-test system-test-fakecloud release-check chaos deploy queues console browser push audit schemas build bench emulator-up emulator-down clean
+.PHONY: help token aws-env run test check fmt clippy ruff lint scan unit system-test system-test-fakecloud release-check chaos deploy queues console browser push audit schemas build bench emulator-up emulator-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ deploy: $(VENV)/.installed ## deploy the template to the emulator at AWS_ENDPOIN
 CUSTOMER ?= c-42
 token: ## print a sign-in token of CUSTOMER (default c-42) for the local stack's API: curl -H "Authorization: Bearer $$(make -s token)"
 	@cargo run --quiet -p local-runner --bin pizza-local -- --manifest .local/$(STACK).json token $(CUSTOMER)
+
+aws-env: ## print the exports that point this shell's AWS clients (the `pizza` command) at the local stack: eval "$$(make -s aws-env)"
+	@printf 'export %s=%q\n' AWS_ENDPOINT_URL "$(AWS_ENDPOINT_URL)" AWS_REGION "$(AWS_REGION)" AWS_DEFAULT_REGION "$(AWS_DEFAULT_REGION)" AWS_ACCESS_KEY_ID "$(AWS_ACCESS_KEY_ID)" AWS_SECRET_ACCESS_KEY "$(AWS_SECRET_ACCESS_KEY)"
 
 queues: ## queue and DLQ depths of the running stack (more: `cargo run -p pizza-cli -- --help`)
 	cargo run --quiet -p pizza-cli --bin pizza -- queues --stack $(STACK)

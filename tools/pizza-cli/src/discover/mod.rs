@@ -38,7 +38,7 @@ pub enum DiscoverError {
         #[source]
         source: Unresolved,
     },
-    #[error("no AWS region is configured (set AWS_REGION)")]
+    #[error("no AWS region is configured (set AWS_REGION; for the local stack, `eval \"$(make -s aws-env)\"`)")]
     NoRegion,
 }
 
