@@ -144,12 +144,14 @@ pub struct Metrics {
 
 /// Where the documents go: standard output, from where Lambda hands them to CloudWatch,
 /// or memory, for a test to read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 enum Sink {
-    #[default]
     Stdout,
     Memory(std::sync::Arc<std::sync::Mutex<Vec<Value>>>),
 }
+
+/// The namespace of the metrics when `POWERTOOLS_METRICS_NAMESPACE` names none.
+const DEFAULT_NAMESPACE: &str = "PizzaShop";
 
 /// A figure added since the last document: its name, its sum, and its unit if it is a
 /// metric (a property has none).
@@ -159,14 +161,20 @@ type Figure = (String, f64, Option<Unit>);
 static PENDING: std::sync::Mutex<Vec<Figure>> = std::sync::Mutex::new(Vec::new());
 
 fn pending() -> std::sync::MutexGuard<'static, Vec<Figure>> {
-    PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    locked(&PENDING)
+}
+
+/// The figures and documents stay readable after a panic elsewhere: a lost line is
+/// worse than a half-counted one.
+fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Metrics {
     /// The metrics the environment configures: namespace and service, or disabled.
     pub fn from_env(env: &Env) -> Self {
         Self {
-            namespace: env.get("POWERTOOLS_METRICS_NAMESPACE").unwrap_or("PizzaShop").to_owned(),
+            namespace: env.get("POWERTOOLS_METRICS_NAMESPACE").unwrap_or(DEFAULT_NAMESPACE).to_owned(),
             service: env.service_name().to_owned(),
             disabled: env.get("POWERTOOLS_METRICS_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             sink: Sink::Stdout,
@@ -177,7 +185,7 @@ impl Metrics {
     /// instead of writing them: what a test reads to check what an invocation reported.
     pub fn in_memory(service: &str) -> Self {
         Self {
-            namespace: "PizzaShop".into(),
+            namespace: DEFAULT_NAMESPACE.into(),
             service: service.into(),
             disabled: false,
             sink: Sink::Memory(Default::default()),
@@ -189,7 +197,7 @@ impl Metrics {
     pub fn documents(&self) -> Vec<Value> {
         match &self.sink {
             Sink::Stdout => Vec::new(),
-            Sink::Memory(kept) => kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
+            Sink::Memory(kept) => locked(kept).clone(),
         }
     }
 
@@ -226,7 +234,7 @@ impl Metrics {
         let document = self.document(&all, properties, now_millis());
         match &self.sink {
             Sink::Stdout => println!("{document}"),
-            Sink::Memory(kept) => kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(document),
+            Sink::Memory(kept) => locked(kept).push(document),
         }
     }
 
